@@ -1,0 +1,518 @@
+"""The scikit-learn-facing estimators.
+
+They compose a skorch net (``net_``) built in ``fit`` rather than inherit from one, so
+``__init__`` stores parameters verbatim and every scikit-learn contract holds: clone,
+``get_params``/``set_params`` with nested prefixes (``architecture__head_layer_sizes``,
+``weighting__init_log_var``), pickling, pipelines and searches.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+from skorch.callbacks import Checkpoint, EarlyStopping, ProgressBar
+from skorch.dataset import ValidSplit
+
+from .architectures import Architecture, resolve_architecture
+from .features import FeaturePreprocessor, as_frame
+from .net import (
+    MultiTaskLoss,
+    MultiTaskNet,
+    SliceIterator,
+    TabularNetwork,
+    TaskLogger,
+    TensorDataset,
+)
+from .targets import TargetSpec
+from .weighting import Weighting, resolve_weighting
+
+_PREDICT_BATCH = 4096
+
+
+class _MultiTaskBase(BaseEstimator):
+    """Shared fit/predict machinery. Subclasses decide how X and Y come in and go out."""
+
+    def __init__(
+        self,
+        *,
+        hidden_layer_sizes: Sequence[int] = (128, 64),
+        dropout: float = 0.1,
+        architecture: str | Architecture = "hard",
+        weighting: str | Mapping[object, float] | Weighting = "equal",
+        max_epochs: int = 100,
+        batch_size: int = 256,
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        patience: int = 10,
+        callbacks: Sequence | None = None,
+        checkpoint_dir: str | None = None,
+        net_kwargs: Mapping | None = None,
+        random_state: int | None = None,
+        device: str = "cpu",
+        verbose: int = 0,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.dropout = dropout
+        self.architecture = architecture
+        self.weighting = weighting
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.callbacks = callbacks
+        self.checkpoint_dir = checkpoint_dir
+        self.net_kwargs = net_kwargs
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+
+    # -- fit -----------------------------------------------------------------------------
+
+    def _fit_frames(self, X: pd.DataFrame, Y: pd.DataFrame, targets) -> None:
+        """Fit on validated frames; ``targets`` are the kind overrides to use."""
+        if len(X) != len(Y):
+            raise ValueError(f"X has {len(X)} rows but Y has {len(Y)}; they must match.")
+        if len(X) == 0:
+            raise ValueError("X and Y are empty (0 rows); fit needs at least one labelled row.")
+        self._check_params()
+        spec = TargetSpec(targets=targets).fit(Y)
+        y_enc = spec.transform(Y)
+        labelled = ~np.isnan(y_enc).all(axis=1)
+        if not labelled.all():
+            warnings.warn(
+                f"Dropping {int((~labelled).sum())} rows of {len(Y)} that have no target "
+                "label at all.",
+                UserWarning,
+                stacklevel=3,
+            )
+            X, y_enc = X.iloc[labelled], y_enc[labelled]
+        self.target_spec_ = spec
+        self.preprocessor_ = FeaturePreprocessor().fit(X)
+        X_enc = self.preprocessor_.transform(X)
+
+        seed = self._seed()
+        with torch.random.fork_rng(devices=[]):  # leave the caller's global RNG untouched
+            torch.manual_seed(seed)
+            self.net_ = self._build_net(seed)
+            self.net_.fit(TensorDataset(X_enc, y_enc), y=None)
+        self.n_epochs_ = len(self.net_.history)
+
+    def _check_params(self) -> None:
+        if not (0.0 <= self.dropout < 1.0):
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}.")
+        for name in ("max_epochs", "batch_size", "patience"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+        if not (0.0 < self.validation_fraction < 1.0):
+            raise ValueError(
+                f"validation_fraction must be in (0, 1), got {self.validation_fraction!r}."
+            )
+        if any(int(h) < 1 for h in self.hidden_layer_sizes):
+            raise ValueError(
+                f"hidden_layer_sizes must be positive, got {self.hidden_layer_sizes!r}."
+            )
+
+    def _seed(self) -> int:
+        if self.random_state is None:
+            return int(np.random.randint(0, 2**31 - 1))
+        if isinstance(self.random_state, np.random.RandomState):
+            return int(self.random_state.randint(0, 2**31 - 1))
+        return int(self.random_state)
+
+    def _build_net(self, seed: int) -> MultiTaskNet:
+        spec, pre = self.target_spec_, self.preprocessor_
+        keys = [f"t{i}" for i in range(len(spec.tasks_))]
+        architecture = resolve_architecture(self.architecture)
+        weighting = resolve_weighting(self.weighting)
+        task_names = [str(t.name) for t in spec.tasks_]
+        n_inputs = pre.n_numeric_ + sum(pre.embedding_dims_)
+        body = architecture.build(
+            n_inputs,
+            {k: t.n_outputs for k, t in zip(keys, spec.tasks_)},
+            tuple(int(h) for h in self.hidden_layer_sizes),
+            float(self.dropout),
+        )
+        module = TabularNetwork(pre.n_numeric_, pre.cardinalities_, pre.embedding_dims_, body)
+        criterion = MultiTaskLoss(
+            [t.kind for t in spec.tasks_],
+            [(s.start, s.stop) for s in spec.slices_],
+            weighting.build(list(spec.target_names_)),
+        )
+        callbacks = [("task_logger", TaskLogger(task_names))]
+        train_split = None
+        if self.early_stopping:
+            train_split = ValidSplit(self.validation_fraction, stratified=False, random_state=seed)
+            callbacks.append(
+                ("early_stopping", EarlyStopping(patience=self.patience, load_best=True))
+            )
+        if self.checkpoint_dir is not None:
+            monitor = "valid_loss_best" if self.early_stopping else "train_loss_best"
+            callbacks.append(
+                ("checkpoint", Checkpoint(monitor=monitor, dirname=str(self.checkpoint_dir)))
+            )
+        if self.verbose:
+            callbacks.append(("progress_bar", ProgressBar()))
+        for i, cb in enumerate(self.callbacks or ()):
+            name, cb = cb if isinstance(cb, tuple) else (f"user_{i}_{type(cb).__name__}", cb)
+            callbacks.append((name, clone(cb)))
+        kwargs = dict(
+            module=module,
+            criterion=criterion,
+            optimizer=torch.optim.AdamW,
+            optimizer__weight_decay=self.weight_decay,
+            lr=self.lr,
+            max_epochs=self.max_epochs,
+            batch_size=self.batch_size,
+            train_split=train_split,
+            callbacks=callbacks,
+            dataset=TensorDataset,
+            iterator_train=SliceIterator,
+            iterator_train__shuffle=True,
+            iterator_train__seed=seed,
+            iterator_train__device=self.device,
+            iterator_valid=SliceIterator,
+            iterator_valid__batch_size=max(self.batch_size, _PREDICT_BATCH),
+            iterator_valid__device=self.device,
+            device=self.device,
+            verbose=self.verbose,
+        )
+        kwargs.update(self.net_kwargs or {})
+        return MultiTaskNet(**kwargs)
+
+    # -- predict -------------------------------------------------------------------------
+
+    def _raw_predict(self, X: pd.DataFrame) -> np.ndarray:
+        """Network outputs (n, n_outputs) for validated features."""
+        check_is_fitted(self, "net_")
+        X_enc = self.preprocessor_.transform(X)
+        if len(X_enc) == 0:
+            return np.zeros((0, self.target_spec_.n_outputs_), dtype=np.float32)
+        out = self.net_.forward(TensorDataset(X_enc))
+        return out.detach().cpu().numpy()
+
+    @property
+    def task_weights_(self) -> pd.Series:
+        """The weight each task's loss had at the end of training, by target name."""
+        check_is_fitted(self, "net_")
+        weights = self.net_.criterion_.weighting.weights().detach().cpu().numpy()
+        return pd.Series(weights, index=pd.Index(self.target_spec_.target_names_), name="weight")
+
+    @property
+    def history_(self):
+        """The skorch history: one dict per epoch, per-task losses included."""
+        check_is_fitted(self, "net_")
+        return self.net_.history
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True  # missing features are imputed
+        tags.target_tags.required = True
+        tags.non_deterministic = self.random_state is None
+        return tags
+
+
+class MultiTaskEstimator(_MultiTaskBase):
+    """One network for several targets of mixed kinds; DataFrames in, DataFrame out.
+
+    Each target column becomes a task whose kind is read from its dtype (float ->
+    regression; bool or two labels -> binary; category / string / small-cardinality
+    int -> multiclass) or set in ``targets``. A shared trunk learns one representation;
+    each task has its own head; the weighted sum of per-task losses trains them together.
+    A missing label (NaN / None / pd.NA) drops out of its own task's loss only.
+
+    Parameters
+    ----------
+    targets : dict, optional
+        Target name -> kind ("regression", "binary", "multiclass", "classification"),
+        overriding the kind inferred from the dtype.
+    hidden_layer_sizes : tuple of int, default=(128, 64)
+        Widths of the shared trunk's layers.
+    dropout : float, default=0.1
+        Dropout after each hidden layer.
+    architecture : str or Architecture, default="hard"
+        How parameters are shared; a name from ``tabmtl.architectures.ARCHITECTURES``
+        or an instance (whose parameters are then reachable as ``architecture__*``).
+    weighting : str, dict or Weighting, default="equal"
+        How task losses are combined: "equal", "uncertainty", a dict of fixed weights
+        ``{target: lambda}`` (L = sum lambda_i L_i), or a Weighting instance.
+    max_epochs : int, default=100
+        Number of passes over the data (fewer with early stopping).
+    batch_size : int, default=256
+        Mini-batch size.
+    lr : float, default=1e-3
+        AdamW learning rate.
+    weight_decay : float, default=0.0
+        AdamW weight decay.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the rows and stop when the validation loss
+        has not improved for ``patience`` epochs, keeping the best weights.
+    validation_fraction : float, default=0.1
+        Share of rows held out for early stopping.
+    patience : int, default=10
+        Epochs without validation improvement before stopping.
+    callbacks : list of skorch callbacks, optional
+        Extra skorch callbacks (e.g. ``LRScheduler``); cloned at each fit.
+    checkpoint_dir : str, optional
+        Folder where skorch's ``Checkpoint`` saves the best parameters, optimizer state
+        and history during training.
+    net_kwargs : dict, optional
+        Any further ``skorch.NeuralNet`` arguments (an escape hatch).
+    random_state : int, optional
+        Seeds weight init, dropout, shuffling and the validation split: the same value
+        gives identical predictions.
+    device : str, default="cpu"
+        Torch device ("cpu", "cuda", "cuda:1", ...).
+    verbose : int, default=0
+        0 silent; 1 prints an epoch table (per-task losses included) and a progress bar.
+
+    Attributes
+    ----------
+    net_ : MultiTaskNet
+        The fitted skorch net (its ``history`` holds ``train_loss_<target>`` per epoch).
+    target_spec_ : TargetSpec
+        Fitted target transformer (kinds, classes, scales).
+    preprocessor_ : FeaturePreprocessor
+        Fitted feature preprocessor.
+    n_features_in_ : int
+        Number of feature columns seen in fit.
+    feature_names_in_ : ndarray
+        Feature names seen in fit (only when X had string column names).
+    task_weights_ : pandas.Series
+        Final weight of each task's loss.
+    n_epochs_ : int
+        Epochs actually run.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from tabmtl import MultiTaskEstimator
+    >>> rng = np.random.default_rng(0)
+    >>> X = pd.DataFrame({"km": rng.uniform(1, 20, 200), "zone": rng.choice(["a", "b"], 200)})
+    >>> Y = pd.DataFrame({"eta": 3 * X.km + rng.normal(size=200), "late": X.km > 10})
+    >>> model = MultiTaskEstimator(max_epochs=20, random_state=0).fit(X, Y)
+    >>> model.predict(X.head(2)).dtypes.tolist()
+    [dtype('float64'), dtype('bool')]
+    """
+
+    def __init__(
+        self,
+        targets: Mapping[object, str] | None = None,
+        *,
+        hidden_layer_sizes: Sequence[int] = (128, 64),
+        dropout: float = 0.1,
+        architecture: str | Architecture = "hard",
+        weighting: str | Mapping[object, float] | Weighting = "equal",
+        max_epochs: int = 100,
+        batch_size: int = 256,
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        patience: int = 10,
+        callbacks: Sequence | None = None,
+        checkpoint_dir: str | None = None,
+        net_kwargs: Mapping | None = None,
+        random_state: int | None = None,
+        device: str = "cpu",
+        verbose: int = 0,
+    ):
+        super().__init__(
+            hidden_layer_sizes=hidden_layer_sizes, dropout=dropout, architecture=architecture,
+            weighting=weighting, max_epochs=max_epochs, batch_size=batch_size, lr=lr,
+            weight_decay=weight_decay, early_stopping=early_stopping,
+            validation_fraction=validation_fraction, patience=patience, callbacks=callbacks,
+            checkpoint_dir=checkpoint_dir, net_kwargs=net_kwargs, random_state=random_state,
+            device=device, verbose=verbose,
+        )
+        self.targets = targets
+
+    def fit(self, X, Y) -> MultiTaskEstimator:
+        """Fit on features ``X`` (DataFrame or array) and targets ``Y`` (DataFrame)."""
+        X = self._validate_features(X, reset=True)
+        if isinstance(Y, pd.Series):
+            Y = Y.to_frame()
+        if not isinstance(Y, pd.DataFrame):
+            raise TypeError(
+                "Y must be a pandas DataFrame with one column per target, got "
+                f"{type(Y).__name__}; use MultiTaskRegressor/MultiTaskClassifier for arrays."
+            )
+        self._fit_frames(X, Y, self.targets)
+        return self
+
+    def _validate_features(self, X, reset: bool) -> pd.DataFrame:
+        if X is None:
+            raise ValueError("X is None; pass a DataFrame or array of features.")
+        is_frame = isinstance(X, pd.DataFrame)
+        if not is_frame:
+            X = check_array(X, dtype=None, ensure_all_finite=False, ensure_min_samples=0)
+        if reset:
+            validate_data(self, X, skip_check_array=True, reset=True)
+        elif not is_frame:
+            if hasattr(self, "feature_names_in_"):
+                raise ValueError(
+                    "X is an array but the model was fitted on a DataFrame with columns "
+                    f"{list(self.feature_names_in_)!r}; pass a DataFrame with those columns."
+                )
+            validate_data(self, X, skip_check_array=True, reset=False)
+        # DataFrames are matched to the fitted schema by column name in the preprocessor.
+        return as_frame(X)
+
+    def predict(self, X) -> pd.DataFrame:
+        """One column per target, in each target's own dtype and labels, indexed like X."""
+        X = self._validate_features(X, reset=False)
+        return self.target_spec_.inverse_transform(self._raw_predict(X), index=X.index)
+
+    def predict_proba(self, X) -> dict[object, pd.DataFrame]:
+        """Target name -> DataFrame of class probabilities (class labels as columns)."""
+        X = self._validate_features(X, reset=False)
+        probas = self.target_spec_.predict_proba(self._raw_predict(X))
+        classes = {t.name: t.classes_ for t in self.target_spec_.tasks_ if t.kind != "regression"}
+        return {
+            name: pd.DataFrame(p, index=X.index, columns=pd.Index(classes[name], dtype=object))
+            for name, p in probas.items()
+        }
+
+    def score_tasks(self, X, Y) -> pd.Series:
+        """Each task's default score (R² for regression, accuracy for classification).
+
+        Rows whose label is missing are left out of that task's score only; a task with
+        no label at all scores NaN.
+        """
+        if isinstance(Y, pd.Series):
+            Y = Y.to_frame()
+        pred = self.predict(X)
+        scores = {}
+        for task in self.target_spec_.tasks_:
+            present = Y[task.name].notna().to_numpy()
+            scores[task.name] = (
+                task.score(Y[task.name][present], pred[task.name][present])
+                if present.any()
+                else np.nan
+            )
+        return pd.Series(scores, name="score", dtype=float)
+
+    def score(self, X, Y) -> float:
+        """Mean over tasks of :meth:`score_tasks` (NaN tasks ignored)."""
+        return float(np.nanmean(self.score_tasks(X, Y).to_numpy()))
+
+
+class _ArrayMultiTask(_MultiTaskBase):
+    """ndarray in/out like scikit-learn's multi-output estimators; 1-D y allowed."""
+
+    _target_kind = ""
+
+    def fit(self, X, y) -> _ArrayMultiTask:
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None."
+            )
+        X = validate_data(self, X, ensure_all_finite="allow-nan", dtype="numeric", reset=True)
+        y = check_array(
+            y, ensure_2d=False, dtype=None, ensure_all_finite=False, input_name="y",
+            ensure_min_samples=0,
+        )
+        if y.ndim > 2:
+            raise ValueError(f"y must be 1- or 2-dimensional, got shape {y.shape}.")
+        self._y_1d = y.ndim == 1
+        Y = pd.DataFrame(y.reshape(len(y), -1))
+        Y.columns = [f"y{j}" for j in range(Y.shape[1])]
+        self._check_targets(Y)
+        targets = {c: self._target_kind for c in Y.columns}
+        self._fit_frames(as_frame(X), Y, targets)
+        return self
+
+    def _check_targets(self, Y: pd.DataFrame) -> None:
+        pass
+
+    def _predict_frame(self, X) -> pd.DataFrame:
+        check_is_fitted(self, "net_")
+        X = validate_data(self, X, ensure_all_finite="allow-nan", dtype="numeric", reset=False)
+        return self.target_spec_.inverse_transform(self._raw_predict(as_frame(X)))
+
+    def predict(self, X) -> np.ndarray:
+        out = self._predict_frame(X).to_numpy()
+        return out[:, 0] if self._y_1d else out
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+
+class MultiTaskRegressor(RegressorMixin, _ArrayMultiTask):
+    """Multi-output regression with one shared network (ndarray in, ndarray out).
+
+    Same parameters as :class:`MultiTaskEstimator`; every output is a regression task,
+    standardised in fit. ``y`` may be 1-D or 2-D and may hold NaN for missing labels.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tabmtl import MultiTaskRegressor
+    >>> X = np.random.default_rng(0).normal(size=(100, 3))
+    >>> y = np.column_stack([X[:, 0], X[:, 1] - X[:, 2]])
+    >>> MultiTaskRegressor(max_epochs=5, random_state=0).fit(X, y).predict(X).shape
+    (100, 2)
+    """
+
+    _target_kind = "regression"
+
+    def _check_targets(self, Y: pd.DataFrame) -> None:
+        for c in Y.columns:
+            try:
+                Y[c] = pd.to_numeric(Y[c]).astype(np.float64)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"y column {c} is not numeric; regression needs numbers.") from exc
+
+
+class MultiTaskClassifier(ClassifierMixin, _ArrayMultiTask):
+    """Multi-output / multi-label classification with one shared network.
+
+    Same parameters as :class:`MultiTaskEstimator`; every output is a binary or
+    multiclass task. Follows scikit-learn's multi-output conventions (as
+    ``RandomForestClassifier``): for 1-D ``y``, ``classes_`` is an array and
+    ``predict_proba`` returns one ``(n, K)`` array; for 2-D ``y``, ``classes_`` is a
+    list with one array per output and ``predict_proba`` a list of arrays. Missing
+    labels (NaN / None) are allowed in ``y``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tabmtl import MultiTaskClassifier
+    >>> X = np.random.default_rng(0).normal(size=(100, 3))
+    >>> y = np.column_stack([X[:, 0] > 0, X[:, 1] > 0]).astype(int)
+    >>> clf = MultiTaskClassifier(max_epochs=5, random_state=0).fit(X, y)
+    >>> [list(c) for c in clf.classes_]
+    [[0, 1], [0, 1]]
+    """
+
+    _target_kind = "classification"
+
+    def _check_targets(self, Y: pd.DataFrame) -> None:
+        for c in Y.columns:
+            check_classification_targets(Y[c].dropna().to_numpy())
+
+    @property
+    def classes_(self):
+        check_is_fitted(self, "net_")
+        classes = [np.asarray(list(t.classes_)) for t in self.target_spec_.tasks_]
+        return classes[0] if self._y_1d else classes
+
+    def predict_proba(self, X):
+        check_is_fitted(self, "net_")
+        X = validate_data(self, X, ensure_all_finite="allow-nan", dtype="numeric", reset=False)
+        probas = list(self.target_spec_.predict_proba(self._raw_predict(as_frame(X))).values())
+        return probas[0] if self._y_1d else probas

@@ -1,0 +1,212 @@
+"""The default feature preprocessor.
+
+Numeric columns: median imputation with a missing indicator, then standard scaling
+(scikit-learn's ``SimpleImputer`` and ``StandardScaler``). Categorical columns (bool,
+category, object, string): integer codes for the network's embeddings, with code 0
+reserved for "unknown" (a category unseen in fit, or a missing value), so predict never
+fails on a new category. Datetime columns are expanded into numeric parts.
+
+The output is one float32 matrix: the scaled numeric block first, then one column of
+codes per categorical column (codes are small integers, exact in float32). One matrix
+keeps skorch's dataset and split machinery working unchanged; the network splits it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.validation import check_is_fitted
+
+DATETIME_PARTS = ("year", "month", "day", "dayofweek", "hour", "minute")
+
+
+def column_kind(col: pd.Series) -> str:
+    """'numeric', 'categorical' or 'datetime' for one feature column."""
+    dtype = col.dtype
+    if pd.api.types.is_bool_dtype(dtype) or isinstance(dtype, pd.CategoricalDtype):
+        return "categorical"
+    if pd.api.types.is_numeric_dtype(dtype):
+        if pd.api.types.is_complex_dtype(dtype):
+            raise TypeError(f"Feature column {col.name!r} is complex; tabmtl needs real values.")
+        return "numeric"
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return "datetime"
+    if pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype):
+        return "categorical"
+    raise TypeError(
+        f"Feature column {col.name!r} has dtype {dtype}, which tabmtl cannot encode; "
+        "convert it to numbers, strings or a category."
+    )
+
+
+class FeaturePreprocessor(TransformerMixin, BaseEstimator):
+    """Turn a DataFrame of mixed features into the network's float32 input matrix.
+
+    Parameters
+    ----------
+    max_embedding_dim : int, default=16
+        Upper bound of a categorical column's embedding width.
+
+    Attributes
+    ----------
+    feature_names_in_ : ndarray of str
+        Column names seen in fit (positions ``"x0"``, ``"x1"``... for an array).
+    column_kinds_ : dict
+        Column -> 'numeric', 'categorical' or 'datetime'.
+    categories_ : dict
+        Categorical column -> Index of the categories seen in fit (code ``i + 1``).
+    n_numeric_ : int
+        Width of the numeric block (values plus missing indicators).
+    cardinalities_ : list of int
+        Number of codes per categorical column, the unknown code included.
+    embedding_dims_ : list of int
+        Embedding width per categorical column.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> X = pd.DataFrame({"km": [1.0, None, 3.0], "zone": ["a", "b", "a"]})
+    >>> pre = FeaturePreprocessor().fit(X)
+    >>> pre.transform(pd.DataFrame({"km": [2.0], "zone": ["new"]})).tolist()
+    [[0.0, 0.0, 0.0]]
+    """
+
+    def __init__(self, max_embedding_dim: int = 16):
+        self.max_embedding_dim = max_embedding_dim
+
+    def fit(self, X: pd.DataFrame, y=None) -> FeaturePreprocessor:
+        X = as_frame(X)
+        if X.columns.duplicated().any():
+            dup = list(X.columns[X.columns.duplicated()].unique())
+            raise ValueError(f"X has duplicated column names {dup!r}; names must be unique.")
+        self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        self.column_kinds_ = {c: column_kind(X[c]) for c in X.columns}
+        self.categories_ = {}
+        for c in self._columns("categorical"):
+            present = X[c].dropna()
+            values = list(pd.unique(present))
+            try:
+                values = sorted(values)
+            except TypeError:  # mixed types: first-seen order, deterministic for given data
+                pass
+            self.categories_[c] = pd.Index(values, dtype=object)
+        numeric = self._numeric_block(X)
+        if numeric.shape[1]:
+            self.numeric_ = make_pipeline(
+                SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
+                StandardScaler(),
+            ).fit(numeric)
+            self.n_numeric_ = int(self.numeric_.transform(numeric[:1]).shape[1])
+            self._check_finite(self.numeric_.transform(numeric), numeric.columns)
+        else:
+            self.numeric_ = None
+            self.n_numeric_ = 0
+        self.cardinalities_ = [len(self.categories_[c]) + 1 for c in self.categories_]
+        self.embedding_dims_ = [
+            int(min(self.max_embedding_dim, max(1, round(1.6 * k**0.56))))
+            for k in self.cardinalities_
+        ]
+        return self
+
+    def transform(self, X) -> np.ndarray:
+        check_is_fitted(self, "column_kinds_")
+        X = self._check_schema(as_frame(X))
+        blocks = []
+        if self.numeric_ is not None:
+            numeric = self._numeric_block(X)
+            scaled = self.numeric_.transform(numeric)
+            self._check_finite(scaled, numeric.columns)
+            blocks.append(scaled.astype(np.float32, copy=False))
+        for c, cats in self.categories_.items():
+            codes = pd.Categorical(X[c], categories=cats).codes.astype(np.float32) + 1.0
+            blocks.append(codes[:, None])
+        if not blocks:
+            return np.zeros((len(X), 0), dtype=np.float32)
+        return np.ascontiguousarray(np.hstack(blocks), dtype=np.float32)
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        check_is_fitted(self, "column_kinds_")
+        names = []
+        if self.numeric_ is not None:
+            names += list(self.numeric_.get_feature_names_out(self._numeric_names()))
+        names += [f"{c}__code" for c in self.categories_]
+        return np.asarray(names, dtype=object)
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _columns(self, kind: str) -> list:
+        return [c for c, k in self.column_kinds_.items() if k == kind]
+
+    def _numeric_names(self) -> list[str]:
+        names = [str(c) for c in self._columns("numeric")]
+        for c in self._columns("datetime"):
+            names += [f"{c}__{part}" for part in DATETIME_PARTS]
+        return names
+
+    def _numeric_block(self, X: pd.DataFrame) -> pd.DataFrame:
+        parts = {}
+        for c in self._columns("numeric"):
+            values = X[c].to_numpy(dtype=np.float64, na_value=np.nan)
+            if np.isinf(values).any():
+                raise ValueError(
+                    f"Feature column {c!r} contains infinite values; replace them with "
+                    "NaN (imputed) or finite numbers."
+                )
+            parts[str(c)] = values
+        for c in self._columns("datetime"):
+            stamp = pd.to_datetime(X[c])
+            for part in DATETIME_PARTS:
+                parts[f"{c}__{part}"] = getattr(stamp.dt, part).to_numpy(
+                    dtype=np.float64, na_value=np.nan
+                )
+        return pd.DataFrame(parts, index=X.index)
+
+    def _check_schema(self, X: pd.DataFrame) -> pd.DataFrame:
+        expected = list(self.feature_names_in_)
+        missing = [c for c in expected if c not in X.columns]
+        extra = [c for c in X.columns if c not in self.column_kinds_]
+        if missing or extra:
+            parts = []
+            if missing:
+                parts.append(f"missing columns {missing!r}")
+            if extra:
+                parts.append(f"unexpected columns {extra!r}")
+            raise ValueError(
+                "X does not have the columns seen in fit: " + "; ".join(parts) + "."
+            )
+        X = X[expected]  # columns are matched by name, so a reordered frame is fine
+        for c in expected:
+            kind = column_kind(X[c])
+            if kind != self.column_kinds_[c]:
+                raise ValueError(
+                    f"Feature column {c!r} was {self.column_kinds_[c]} in fit but is {kind} "
+                    f"(dtype {X[c].dtype}) now."
+                )
+        return X
+
+    def _check_finite(self, scaled: np.ndarray, columns: pd.Index) -> None:
+        finite = np.isfinite(scaled[:, : len(columns)])
+        if not finite.all():
+            bad = list(columns[~finite.all(axis=0)])
+            raise ValueError(
+                f"Feature columns {bad!r} have values too large to scale (overflow); "
+                "rescale them before fit."
+            )
+
+
+def as_frame(X) -> pd.DataFrame:
+    """A DataFrame view of ``X``; arrays get positional column names ``x0, x1, ...``."""
+    if isinstance(X, pd.DataFrame):
+        return X
+    if isinstance(X, pd.Series):
+        return X.to_frame()
+    arr = np.asarray(X)
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if arr.ndim != 2:
+        raise ValueError(f"X must be 2-dimensional, got an array of shape {arr.shape}.")
+    return pd.DataFrame(arr, columns=[f"x{i}" for i in range(arr.shape[1])])

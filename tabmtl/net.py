@@ -1,0 +1,206 @@
+"""The torch side: network, multi-task loss, fast batching and the skorch net.
+
+skorch runs the training loop. tabmtl plugs into its documented extension points only:
+``dataset`` and ``iterator_train``/``iterator_valid`` (batches are slices of prebuilt
+tensors, never per-row ``__getitem__`` + collate), the criterion (masked per-task losses
+combined by the weighting module), and ``get_loss`` (which also logs each task's loss).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from skorch import NeuralNet
+from skorch.callbacks import Callback
+from skorch.utils import to_tensor
+from torch import nn
+from torch.utils.data import Dataset, Subset
+
+from .architectures.base import MultiTaskBody
+from .targets import TARGET_KINDS
+from .weighting.base import LossWeighting
+
+
+class TabularNetwork(nn.Module):
+    """Numeric block + categorical embeddings -> architecture body -> task outputs.
+
+    Input is the preprocessor's float32 matrix: ``n_numeric`` scaled columns followed by
+    one column of integer codes per categorical feature.
+    """
+
+    def __init__(
+        self,
+        n_numeric: int,
+        cardinalities: Sequence[int],
+        embedding_dims: Sequence[int],
+        body: MultiTaskBody,
+    ):
+        super().__init__()
+        self.n_numeric = n_numeric
+        self.embeddings = nn.ModuleList(
+            nn.Embedding(k, d) for k, d in zip(cardinalities, embedding_dims)
+        )
+        self.body = body
+
+    @property
+    def n_inputs(self) -> int:
+        return self.n_numeric + sum(e.embedding_dim for e in self.embeddings)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.embeddings:
+            codes = x[:, self.n_numeric :].long()
+            parts = [x[:, : self.n_numeric]]
+            parts += [emb(codes[:, i]) for i, emb in enumerate(self.embeddings)]
+            x = torch.cat(parts, dim=1)
+        return self.body(x)
+
+    def shared_parameters(self):
+        """Embeddings and the body's shared parameters."""
+        yield from self.embeddings.parameters()
+        yield from self.body.shared_parameters()
+
+
+class MultiTaskLoss(nn.Module):
+    """Masked per-task losses combined by a weighting module (the skorch criterion).
+
+    ``y`` holds one column per task, NaN where the label is missing; each task's loss is
+    the mean over its present labels only, so a missing label drops out of that task
+    alone.
+    """
+
+    def __init__(
+        self,
+        kinds: Sequence[str],
+        slices: Sequence[tuple[int, int]],
+        weighting: LossWeighting,
+    ):
+        super().__init__()
+        self.kinds = list(kinds)
+        self.slices = [tuple(s) for s in slices]
+        self.weighting = weighting
+
+    def task_losses(self, out: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-task masked mean losses and the number of labels behind each."""
+        present = ~torch.isnan(y)
+        safe = torch.where(present, y, torch.zeros_like(y))
+        per_row = torch.stack(
+            [
+                TARGET_KINDS[kind].loss(out[:, a:b], safe[:, j])
+                for j, (kind, (a, b)) in enumerate(zip(self.kinds, self.slices))
+            ],
+            dim=1,
+        )
+        counts = present.sum(dim=0)
+        losses = (per_row * present).sum(dim=0) / counts.clamp(min=1)
+        return losses, counts
+
+    def forward(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.weighting(self.task_losses(out, y)[0])
+
+
+class TensorDataset(Dataset):
+    """Features and encoded targets held as two tensors (``y`` may be None at predict)."""
+
+    def __init__(self, X, y=None):
+        self.X = torch.as_tensor(X, dtype=torch.float32)
+        self.y = None if y is None else torch.as_tensor(y, dtype=torch.float32)
+
+    def __len__(self) -> int:
+        return len(self.X)
+
+    def __getitem__(self, i):  # only for generic tools; training never indexes rows
+        return self.X[i], (self.y[i] if self.y is not None else torch.zeros(()))
+
+
+def _tensors(dataset) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The (X, y) tensors behind a TensorDataset or a skorch/torch Subset of one."""
+    if isinstance(dataset, Subset):
+        X, y = _tensors(dataset.dataset)
+        idx = torch.as_tensor(np.asarray(dataset.indices), dtype=torch.long)
+        return X[idx], (None if y is None else y[idx])
+    if isinstance(dataset, TensorDataset):
+        return dataset.X, dataset.y
+    raise TypeError(f"tabmtl's batch iterator needs a TensorDataset, got {type(dataset)}.")
+
+
+class SliceIterator:
+    """Mini-batches as slices of prebuilt tensors (a shuffle is one permutation per epoch).
+
+    Used as skorch's ``iterator_train``/``iterator_valid``: skorch calls it with the
+    dataset and the ``iterator_*__`` parameters, then loops over it once per epoch.
+    """
+
+    def __init__(
+        self,
+        dataset,
+        batch_size: int = 256,
+        shuffle: bool = False,
+        seed: int | None = None,
+        device: str | torch.device | None = None,
+    ):
+        X, y = _tensors(dataset)
+        self.X = X.to(device) if device is not None else X
+        self.y = None if y is None else y.to(self.X.device)
+        self.batch_size = int(batch_size)
+        self.shuffle = shuffle
+        self.generator = None
+        if shuffle:
+            self.generator = torch.Generator()
+            self.generator.manual_seed(int(seed) if seed is not None else int(torch.seed() % 2**63))
+
+    def __len__(self) -> int:
+        return -(-len(self.X) // self.batch_size)
+
+    def __iter__(self):
+        X, y, bs = self.X, self.y, self.batch_size
+        if self.shuffle:
+            perm = torch.randperm(len(X), generator=self.generator).to(X.device)
+            X = X[perm]
+            y = None if y is None else y[perm]
+        for start in range(0, len(X), bs):
+            yb = y[start : start + bs] if y is not None else None
+            yield X[start : start + bs], yb
+
+
+class TaskLogger(Callback):
+    """Writes each task's epoch loss and current weight into the skorch history.
+
+    ``train_loss_<task>`` / ``valid_loss_<task>`` are means over the epoch's present
+    labels (batches weighted by how many labels of that task they held), and
+    ``weight_<task>`` is the task's weight at the end of the epoch.
+    """
+
+    def __init__(self, task_names: Sequence[str]):
+        self.task_names = task_names
+
+    def on_epoch_end(self, net, **kwargs):
+        batches = net.history[-1, "batches"]
+        for prefix in ("train", "valid"):
+            rows = [b[f"{prefix}_task_sums"] for b in batches if f"{prefix}_task_sums" in b]
+            if not rows:
+                continue
+            sums = np.asarray(rows, dtype=np.float64).sum(axis=0)  # (2, T): loss*n and n
+            means = sums[0] / np.maximum(sums[1], 1)
+            for name, value, n in zip(self.task_names, means, sums[1]):
+                net.history.record(f"{prefix}_loss_{name}", float(value) if n else float("nan"))
+        weights = net.criterion_.weighting.weights().detach().cpu().tolist()
+        for name, w in zip(self.task_names, weights):
+            net.history.record(f"weight_{name}", float(w))
+
+
+class MultiTaskNet(NeuralNet):
+    """skorch ``NeuralNet`` whose loss is multi-task and logged per task.
+
+    Only ``get_loss`` is overridden: it computes the masked per-task losses once,
+    records them for :class:`TaskLogger`, and returns the weighted total.
+    """
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        y_true = to_tensor(y_true, device=self.device)
+        losses, counts = self.criterion_.task_losses(y_pred, y_true)
+        prefix = "train" if training else "valid"
+        record = torch.stack([losses.detach() * counts, counts.to(losses.dtype)])
+        self.history.record_batch(f"{prefix}_task_sums", record.cpu().tolist())
+        return self.criterion_.weighting(losses)
