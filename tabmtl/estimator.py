@@ -16,6 +16,7 @@ import pandas as pd
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
 from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from skorch.callbacks import Checkpoint, EarlyStopping, ProgressBar
 from skorch.dataset import ValidSplit
@@ -126,11 +127,9 @@ class _MultiTaskBase(BaseEstimator):
             )
 
     def _seed(self) -> int:
-        if self.random_state is None:
-            return int(np.random.randint(0, 2**31 - 1))
-        if isinstance(self.random_state, np.random.RandomState):
-            return int(self.random_state.randint(0, 2**31 - 1))
-        return int(self.random_state)
+        if isinstance(self.random_state, (int, np.integer)):
+            return int(self.random_state)
+        return int(check_random_state(self.random_state).randint(0, 2**31 - 1))
 
     def _build_net(self, seed: int) -> MultiTaskNet:
         spec, pre = self.target_spec_, self.preprocessor_

@@ -21,7 +21,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
-DATETIME_PARTS = ("year", "month", "day", "dayofweek", "hour", "minute")
+DATETIME_PARTS = ("year", "month", "day", "day_of_week", "hour", "minute")
 
 
 def column_kind(col: pd.Series) -> str:
@@ -71,8 +71,9 @@ class FeaturePreprocessor(TransformerMixin, BaseEstimator):
     >>> import pandas as pd
     >>> X = pd.DataFrame({"km": [1.0, None, 3.0], "zone": ["a", "b", "a"]})
     >>> pre = FeaturePreprocessor().fit(X)
-    >>> pre.transform(pd.DataFrame({"km": [2.0], "zone": ["new"]})).tolist()
-    [[0.0, 0.0, 0.0]]
+    >>> out = pre.transform(pd.DataFrame({"km": [2.0], "zone": ["new"]}))
+    >>> out.shape, out[0, -1]  # km, km-missing indicator, zone code (0 = unknown)
+    ((1, 3), np.float32(0.0))
     """
 
     def __init__(self, max_embedding_dim: int = 16):
@@ -122,7 +123,7 @@ class FeaturePreprocessor(TransformerMixin, BaseEstimator):
             self._check_finite(scaled, numeric.columns)
             blocks.append(scaled.astype(np.float32, copy=False))
         for c, cats in self.categories_.items():
-            codes = pd.Categorical(X[c], categories=cats).codes.astype(np.float32) + 1.0
+            codes = label_codes(X[c], cats).astype(np.float32) + 1.0  # unknown -1 -> 0
             blocks.append(codes[:, None])
         if not blocks:
             return np.zeros((len(X), 0), dtype=np.float32)
@@ -210,3 +211,12 @@ def as_frame(X) -> pd.DataFrame:
     if arr.ndim != 2:
         raise ValueError(f"X must be 2-dimensional, got an array of shape {arr.shape}.")
     return pd.DataFrame(arr, columns=[f"x{i}" for i in range(arr.shape[1])])
+
+
+def label_codes(values: pd.Series, labels: pd.Index) -> np.ndarray:
+    """Position of each value in ``labels``; -1 for a missing or unknown value."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        # map the few categories, then gather: avoids hashing every row
+        lookup = np.append(labels.get_indexer(values.cat.categories), -1)
+        return lookup[values.cat.codes.to_numpy()]
+    return labels.get_indexer(values)

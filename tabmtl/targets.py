@@ -21,6 +21,8 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.utils.validation import check_is_fitted
 
+from .features import label_codes
+
 #: Largest number of distinct values an integer column may have and still be read as
 #: class labels; above it the column is a count/amount and becomes a regression target.
 MAX_INT_CLASSES = 20
@@ -137,15 +139,15 @@ class _LabelTarget(TargetKind):
 
     def _codes(self, y: pd.Series) -> np.ndarray:
         """Class index of each value as float32, NaN where the label is missing."""
-        cat = pd.Categorical(y, categories=pd.Index(self.classes_, dtype=object))
-        codes = cat.codes.astype(np.float32)
-        unknown = (cat.codes < 0) & y.notna().to_numpy()
+        idx = label_codes(y, pd.Index(self.classes_, dtype=object))
+        codes = idx.astype(np.float32)
+        unknown = (idx < 0) & y.notna().to_numpy()
         if unknown.any():
             bad = pd.unique(y[unknown])[:5]
             raise ValueError(
                 f"Target column {self.name!r} contains labels not seen in fit: {list(bad)!r}."
             )
-        codes[cat.codes < 0] = np.nan
+        codes[idx < 0] = np.nan
         return codes
 
     def encode(self, y: pd.Series) -> np.ndarray:

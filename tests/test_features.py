@@ -1,0 +1,85 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from tabmtl.features import FeaturePreprocessor
+
+
+@pytest.fixture
+def frame():
+    return pd.DataFrame(
+        {
+            "km": [1.0, np.nan, 3.0, 5.0],
+            "n": [1, 2, 3, 4],
+            "zone": pd.Categorical(["a", "b", "a", None]),
+            "name": pd.Series(["x", "y", "x", "z"], dtype="string"),
+            "flag": [True, False, True, False],
+        }
+    )
+
+
+def test_layout_numeric_block_then_codes(frame):
+    pre = FeaturePreprocessor().fit(frame)
+    out = pre.transform(frame)
+    assert out.dtype == np.float32
+    # km, n, km's missing indicator; then one code column per categorical
+    assert pre.n_numeric_ == 3
+    assert out.shape == (4, 6)
+    assert list(pre.get_feature_names_out()[-3:]) == ["zone__code", "name__code", "flag__code"]
+    assert pre.cardinalities_ == [3, 4, 3]
+    assert np.isfinite(out).all()
+    # numeric block is standardised
+    assert np.allclose(out[:, :2].mean(axis=0), 0, atol=1e-6)
+
+
+def test_unknown_and_missing_categories_get_code_zero(frame):
+    pre = FeaturePreprocessor().fit(frame)
+    new = frame.iloc[:2].copy()
+    new["name"] = pd.Series(["never-seen", "x"], dtype="string")
+    codes = pre.transform(new)[:, -2]
+    assert codes[0] == 0.0 and codes[1] > 0
+    assert pre.transform(frame)[3, 3] == 0.0  # the missing zone
+
+
+def test_columns_are_matched_by_name(frame):
+    pre = FeaturePreprocessor().fit(frame)
+    shuffled = frame[["flag", "zone", "km", "name", "n"]]
+    assert np.array_equal(pre.transform(shuffled), pre.transform(frame))
+
+
+def test_missing_and_extra_columns_are_named(frame):
+    pre = FeaturePreprocessor().fit(frame)
+    with pytest.raises(ValueError, match=r"missing columns \['km'\]"):
+        pre.transform(frame.drop(columns="km"))
+    with pytest.raises(ValueError, match=r"unexpected columns \['surprise'\]"):
+        pre.transform(frame.assign(surprise=1))
+
+
+def test_changed_dtype_is_named(frame):
+    pre = FeaturePreprocessor().fit(frame)
+    with pytest.raises(ValueError, match="'km' was numeric in fit but is categorical"):
+        pre.transform(frame.assign(km=["1", "2", "3", "4"]))
+
+
+def test_infinite_feature_is_named(frame):
+    with pytest.raises(ValueError, match="'km' contains infinite"):
+        FeaturePreprocessor().fit(frame.assign(km=[1.0, np.inf, 2.0, 3.0]))
+
+
+def test_datetime_is_expanded_to_numbers():
+    X = pd.DataFrame({"when": pd.to_datetime(["2024-01-01 08:30", "2024-06-15 17:00"])})
+    pre = FeaturePreprocessor().fit(X)
+    names = list(pre.get_feature_names_out())
+    assert "when__hour" in names and "when__day_of_week" in names
+    assert np.isfinite(pre.transform(X)).all()
+
+
+def test_array_input_gets_positional_names():
+    pre = FeaturePreprocessor().fit(np.arange(6.0).reshape(3, 2))
+    assert list(pre.feature_names_in_) == ["x0", "x1"]
+
+
+def test_duplicated_names_rejected():
+    X = pd.DataFrame([[1, 2]], columns=["a", "a"])
+    with pytest.raises(ValueError, match=r"duplicated column names \['a'\]"):
+        FeaturePreprocessor().fit(X)

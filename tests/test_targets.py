@@ -1,0 +1,130 @@
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from tabmtl.targets import MAX_INT_CLASSES, TargetSpec, infer_kind
+
+
+@pytest.mark.parametrize(
+    ("values", "kind"),
+    [
+        (pd.Series([1.5, 2.0, np.nan]), "regression"),
+        (pd.Series([True, False, True]), "binary"),
+        (pd.Series([True, pd.NA, False], dtype="boolean"), "binary"),
+        (pd.Series(["yes", "no", None], dtype=object), "binary"),
+        (pd.Series(["a", "b", "c"], dtype="string"), "multiclass"),
+        (pd.Series(pd.Categorical(["a", "b", "c"])), "multiclass"),
+        (pd.Series([0, 1, 1]), "binary"),
+        (pd.Series([0, 1, 2, 3]), "multiclass"),
+        (pd.Series(np.arange(MAX_INT_CLASSES + 1)), "regression"),
+        (pd.Series([1, 2, pd.NA], dtype="Int64"), "binary"),
+    ],
+)
+def test_kind_is_inferred_from_dtype(values, kind):
+    assert infer_kind(values) == kind
+
+
+def test_unreadable_target_dtype_names_the_column():
+    with pytest.raises(TypeError, match="'when'"):
+        infer_kind(pd.Series(pd.to_datetime(["2020-01-01"]), name="when"))
+
+
+def _roundtrip(Y: pd.DataFrame) -> pd.DataFrame:
+    """Encode Y, turn codes into 'perfect' network outputs, decode."""
+    spec = TargetSpec().fit(Y)
+    enc = spec.transform(Y)
+    raw = np.zeros((len(Y), spec.n_outputs_), dtype=np.float32)
+    for j, (task, sl) in enumerate(zip(spec.tasks_, spec.slices_)):
+        col = np.nan_to_num(enc[:, j])
+        if task.kind == "regression":
+            raw[:, sl.start] = col
+        elif task.kind == "binary":
+            raw[:, sl.start] = np.where(col > 0.5, 5.0, -5.0)
+        else:
+            raw[np.arange(len(Y)), sl.start + col.astype(int)] = 5.0
+    return spec.inverse_transform(raw, index=Y.index)
+
+
+def test_decode_restores_dtypes_labels_and_index():
+    Y = pd.DataFrame(
+        {
+            "eta": np.array([10.0, 20.0, 35.5], dtype=np.float32),
+            "paid": pd.array(["card", "cash", "card"], dtype="string"),
+            "obj": np.array(["x", "y", "z"], dtype=object),
+            "mode": pd.Categorical(["bus", "car", "bus"], categories=["bike", "bus", "car"]),
+            "flag": [True, False, True],
+            "level": np.array([3, 1, 2], dtype=np.int32),
+        },
+        index=pd.Index([7, 8, 9], name="trip"),
+    )
+    out = _roundtrip(Y)
+    assert list(out.columns) == list(Y.columns)
+    assert out.index.equals(Y.index)
+    for col in Y.columns:
+        assert out[col].dtype == Y[col].dtype, col
+    pd.testing.assert_frame_equal(out, Y, check_exact=False, rtol=1e-5)
+    # the category keeps its declared (even unobserved) categories
+    assert list(out["mode"].cat.categories) == ["bike", "bus", "car"]
+
+
+def test_missing_labels_encode_as_nan():
+    Y = pd.DataFrame(
+        {
+            "a": [1.0, None, 3.0],
+            "b": pd.Series([True, pd.NA, False], dtype="boolean"),
+            "c": pd.Series(["x", None, "y"], dtype=object),
+        }
+    )
+    enc = TargetSpec().fit(Y).transform(Y)
+    assert np.isnan(enc[1]).all()
+    assert not np.isnan(enc[[0, 2]]).any()
+
+
+def test_regression_is_standardised():
+    Y = pd.DataFrame({"v": [10.0, 20.0, 30.0, np.nan]})
+    enc = TargetSpec().fit(Y).transform(Y)[:, 0]
+    assert np.nanmean(enc) == pytest.approx(0.0, abs=1e-6)
+    assert np.nanstd(enc) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_override_kinds_and_slices():
+    Y = pd.DataFrame({"n": [0, 1, 2, 3, 4], "k": [1, 2, 1, 2, 3]})
+    spec = TargetSpec(targets={"n": "regression", "k": "classification"}).fit(Y)
+    assert spec.kinds_ == {"n": "regression", "k": "multiclass"}
+    assert [(s.start, s.stop) for s in spec.slices_] == [(0, 1), (1, 4)]
+
+
+@pytest.mark.parametrize(
+    ("Y", "targets", "match"),
+    [
+        (pd.DataFrame({"a": [np.nan, np.nan]}), None, "'a' is entirely missing"),
+        (pd.DataFrame({"a": ["x", "x", None]}), None, "'a' has only one class"),
+        (pd.DataFrame({"a": [1.0, np.inf]}), None, "'a' contains infinite"),
+        (pd.DataFrame({"a": [1.0, 2.0]}), {"b": "regression"}, "not in Y"),
+        (pd.DataFrame({"a": [1.0, 2.0]}), {"a": "ordinal"}, "Unknown target kind 'ordinal'"),
+        (pd.DataFrame({"a": ["x", "y", "z"]}), {"a": "binary"}, "'a' was declared binary"),
+        (pd.DataFrame({"a": ["x", "y"]}), {"a": "regression"}, "'a' must be numeric"),
+        (pd.DataFrame(), None, "no columns"),
+    ],
+)
+def test_bad_targets_raise_naming_the_column(Y, targets, match):
+    with pytest.raises(ValueError, match=match):
+        TargetSpec(targets=targets).fit(Y)
+
+
+def test_unseen_label_at_transform_is_an_error():
+    spec = TargetSpec().fit(pd.DataFrame({"a": ["x", "y"]}))
+    with pytest.raises(ValueError, match="'a' contains labels not seen in fit"):
+        spec.transform(pd.DataFrame({"a": ["z"]}))
+
+
+def test_losses_per_kind():
+    spec = TargetSpec().fit(pd.DataFrame({"r": [0.0, 1.0], "b": [0, 1], "m": [0, 1]}))
+    out = torch.tensor([[2.0], [0.0]])
+    t = torch.tensor([1.0, 0.0])
+    reg, binary = spec.tasks_[0], spec.tasks_[1]
+    assert torch.allclose(reg.loss(out, t), torch.tensor([1.0, 0.0]))
+    assert torch.allclose(
+        binary.loss(out, t), torch.nn.functional.softplus(torch.tensor([-2.0, 0.0]))
+    )
