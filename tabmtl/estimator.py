@@ -502,7 +502,8 @@ class MultiTaskClassifier(ClassifierMixin, _ArrayMultiTask):
 
     def _check_targets(self, Y: pd.DataFrame) -> None:
         for c in Y.columns:
-            check_classification_targets(Y[c].dropna().to_numpy())
+            # object columns of numbers (from a mixed-type y array) are read as numbers
+            check_classification_targets(Y[c].dropna().infer_objects().to_numpy())
 
     @property
     def classes_(self):

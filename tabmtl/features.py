@@ -116,6 +116,9 @@ class FeaturePreprocessor(TransformerMixin, BaseEstimator):
     def transform(self, X) -> np.ndarray:
         check_is_fitted(self, "column_kinds_")
         X = self._check_schema(as_frame(X))
+        if len(X) == 0:
+            width = self.n_numeric_ + len(self.categories_)
+            return np.zeros((0, width), dtype=np.float32)
         blocks = []
         if self.numeric_ is not None:
             numeric = self._numeric_block(X)

@@ -41,6 +41,7 @@ def make_mixed(n: int = 300, seed: int = 0, missing: float = 0.0):
         }
     )
     if missing:
+        Y = Y.astype({"late": "boolean"})
         for col in Y.columns:
             Y.loc[rng.random(n) < missing, col] = None
     return X, Y

@@ -1,0 +1,65 @@
+import numpy as np
+import pytest
+import torch
+
+from tabmtl.net import MultiTaskLoss, SliceIterator, TensorDataset
+from tabmtl.weighting import EqualWeighting
+
+
+def _criterion():
+    return MultiTaskLoss(
+        ["regression", "binary", "multiclass"], [(0, 1), (1, 2), (2, 5)],
+        EqualWeighting().build(["r", "b", "m"]),
+    )
+
+
+def test_missing_labels_drop_out_of_their_task_only():
+    torch.manual_seed(0)
+    out = torch.randn(4, 5)
+    y = torch.tensor(
+        [[1.0, 1.0, 0.0], [np.nan, 0.0, 2.0], [0.5, np.nan, 1.0], [2.0, 1.0, np.nan]]
+    )
+    losses, counts = _criterion().task_losses(out, y)
+    assert counts.tolist() == [3, 3, 3]
+    rows = [0, 2, 3]
+    expected_r = ((out[rows, 0] - y[rows, 0]) ** 2).mean()
+    rows_b = [0, 1, 3]
+    expected_b = torch.nn.functional.binary_cross_entropy_with_logits(out[rows_b, 1], y[rows_b, 1])
+    rows_m = [0, 1, 2]
+    expected_m = torch.nn.functional.cross_entropy(out[rows_m, 2:5], y[rows_m, 2].long())
+    assert torch.allclose(losses, torch.stack([expected_r, expected_b, expected_m]))
+    assert torch.isfinite(_criterion()(out, y))
+
+
+def test_task_without_labels_in_batch_contributes_nothing():
+    out = torch.randn(2, 5, requires_grad=True)
+    y = torch.tensor([[1.0, np.nan, 0.0], [0.0, np.nan, 1.0]])
+    losses, counts = _criterion().task_losses(out, y)
+    assert counts[1] == 0 and losses[1] == 0
+    losses.sum().backward()
+    assert not out.grad[:, 1].any()
+
+
+def test_slice_iterator_covers_each_row_once_per_epoch():
+    X = torch.arange(10, dtype=torch.float32)[:, None]
+    it = SliceIterator(TensorDataset(X, X.clone()), batch_size=4, shuffle=True, seed=3)
+    assert len(it) == 3
+    epoch1 = torch.cat([xb for xb, _ in it]).flatten().tolist()
+    epoch2 = torch.cat([xb for xb, _ in it]).flatten().tolist()
+    assert sorted(epoch1) == list(range(10)) and epoch1 != epoch2
+    again = SliceIterator(TensorDataset(X, X.clone()), batch_size=4, shuffle=True, seed=3)
+    assert torch.cat([xb for xb, _ in again]).flatten().tolist() == epoch1
+    # rows stay paired with their targets
+    assert all(torch.equal(xb, yb) for xb, yb in it)
+
+
+def test_slice_iterator_unwraps_subsets():
+    X = torch.arange(6, dtype=torch.float32)[:, None]
+    sub = torch.utils.data.Subset(TensorDataset(X, X), [4, 1])
+    (xb, _), = list(SliceIterator(sub, batch_size=8))
+    assert xb.flatten().tolist() == [4.0, 1.0]
+
+
+def test_slice_iterator_rejects_other_datasets():
+    with pytest.raises(TypeError, match="TensorDataset"):
+        SliceIterator(torch.utils.data.TensorDataset(torch.zeros(2, 1)))
