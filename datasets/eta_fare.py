@@ -9,18 +9,21 @@ generator is known, so is the best achievable score: :func:`bayes_optimal_r2`.
 
 Generating equations (all features are observed; only the noise is not)::
 
-    d      = (1.5 + 1.25 * D[pz, dz]) * L,          L ~ LogNormal(0, 0.3)     distance_km
+    d      = (1.0 + 1.2 * D[pz, dz]) * L,           L ~ LogNormal(0, 0.3)     distance_km
     c      = 1 + A[pz, dz] * rush(h)                                          congestion
     drive  = 60 * d * c / 30                                                  minutes
-    duration = 2 + drive * (1 + 0.05 * rain)                + 4 * noise * e1
+    duration = (2 + drive * (1 + 0.05 * rain))           * exp(0.20 * noise * e1 - v1 / 2)
     S      = 1.6 * d + 0.4 * drive                    (shared: a taximeter on the same trip)
     U      = BASE[v] + DOW[v, dow] + 4 * exp(-lead / 15)  (fare-only pricing latent)
     W      = sqrt(r) * (S - mu_S) / sd_S + sqrt(1 - r) * (U - mu_U) / sd_U
-    fare   = surge * (3 + mu_S + sd_S * W) + 6.5 * toll + 3 * noise * e2
+    fare   = (surge * (10 + mu_S + sd_S * W) + 6.5 * toll) * exp(0.15 * noise * e2 - v2 / 2)
 
-with ``e1, e2 ~ N(0, 1)`` independent, ``r = relatedness``, and ``mu``/``sd`` the exact
+with ``e1, e2 ~ N(0, 1)`` independent, ``v1 = (0.20 * noise)**2``, ``v2 = (0.15 *
+noise)**2`` (multiplicative log-normal noise with mean 1, so targets stay positive and
+``E[Y | X]`` is the bracketed noiseless value), ``r = relatedness``, and ``mu``/``sd`` the exact
 population mean and standard deviation of ``S`` and ``U`` (so ``W`` has mean 0 and
-variance 1 for every ``r``, and the fare's signal variance does not depend on ``r``).
+variance 1 for every ``r``, and the fare's signal variance does not depend on ``r``;
+the fare stays positive for every ``r`` since ``W > -2.14``).
 ``D`` is the distance between zone centroids, ``A = (a[pz] + a[dz]) / 2 + B[pz, dz]``
 combines per-zone congestion with a pair interaction, and ``rush(h)`` is a two-peak
 daily profile. The zone tables come from a fixed "world" seed, so every
@@ -58,9 +61,9 @@ RAIN_SHAPE, RAIN_SCALE = 1.5, 2.5
 LEAD_SCALE = 20.0  # booking lead time ~ Exponential(mean 20 min)
 DIST_SIGMA = 0.3  # log-sd of the trip's detour factor L
 FREE_SPEED = 30.0  # km/h
-FLAG_FALL = 3.0
-DURATION_NOISE_SD = 4.0  # minutes, times `noise`
-FARE_NOISE_SD = 3.0  # currency units, times `noise`
+BASE_FARE = 10.0  # flag fall plus booking fee
+DURATION_NOISE_SD = 0.20  # log-scale sd of the multiplicative noise, times `noise`
+FARE_NOISE_SD = 0.15
 
 FEATURES: dict[str, str] = {
     "distance_km": "numeric",
@@ -152,7 +155,9 @@ class Moments:
     sd_shared: float
     mean_fare_only: float
     sd_fare_only: float
+    mean_duration: float
     var_duration: float
+    mean_fare: float
     var_fare: float
 
 
@@ -171,9 +176,7 @@ def moments() -> Moments:
     d1 = (base_d * ez_l)[:, :, None]  # E[d | p, q]
     d2 = (base_d**2 * ez_l2)[:, :, None]  # E[d^2 | p, q]
     cong = 1.0 + w.pair_congestion[:, :, None] * w.rush[None, None, :]  # (p, q, h)
-    weight = (
-        w.zone_prob[:, None, None] * w.zone_prob[None, :, None] * w.hour_prob[None, None, :]
-    )
+    weight = w.zone_prob[:, None, None] * w.zone_prob[None, :, None] * w.hour_prob[None, None, :]
     g = 60.0 * cong / FREE_SPEED  # drive = d * g
     k = 1.6 + 0.4 * g  # S = d * k
     mean_s = float((weight * d1 * k).sum())
@@ -200,16 +203,16 @@ def moments() -> Moments:
 
     s1 = float(SURGE_PROB @ SURGE_LEVELS)
     s2 = float(SURGE_PROB @ SURGE_LEVELS**2)
-    core = FLAG_FALL + mean_s  # E[core]; Var[core] = var_s for every relatedness
-    var_fare = s2 * (core**2 + var_s) - (s1 * core) ** 2 + TOLL_FEE**2 * TOLL_PROB * (
-        1 - TOLL_PROB
-    )
+    core = BASE_FARE + mean_s  # E[core]; Var[core] = var_s for every relatedness
+    var_fare = s2 * (core**2 + var_s) - (s1 * core) ** 2 + TOLL_FEE**2 * TOLL_PROB * (1 - TOLL_PROB)
     return Moments(
         mean_shared=mean_s,
         sd_shared=float(np.sqrt(var_s)),
         mean_fare_only=mean_u,
         sd_fare_only=float(np.sqrt(var_u)),
+        mean_duration=float(dur1),
         var_duration=float(var_duration),
+        mean_fare=float(s1 * core + TOLL_FEE * TOLL_PROB),
         var_fare=float(var_fare),
     )
 
@@ -217,10 +220,12 @@ def moments() -> Moments:
 def bayes_optimal_r2(noise: float = 1.0) -> dict[str, float]:
     """Population R^2 of the Bayes-optimal predictor ``E[Y | X]`` for each target.
 
-    All latents are functions of the observed features, so ``E[Y | X]`` is the
-    noiseless target and its R^2 is ``Var(f) / (Var(f) + noise_sd^2)``. The fare's
-    value does not depend on ``relatedness`` (see the module docstring); missing labels
-    (missing completely at random) do not change it either.
+    All latents are functions of the observed features, so ``E[Y | X] = f(X)``, the
+    noiseless target. With ``Y = f * exp(s * e - s^2 / 2)``, ``Var(Y | X) =
+    f^2 (exp(s^2) - 1)``, hence ``R^2 = Var(f) / (Var(f) + (exp(s^2) - 1) E[f^2])``,
+    evaluated with the exact population moments of :func:`moments`. The fare's value
+    does not depend on ``relatedness`` (see the module docstring); labels missing
+    completely at random do not change it either.
 
     Parameters
     ----------
@@ -234,11 +239,12 @@ def bayes_optimal_r2(noise: float = 1.0) -> dict[str, float]:
     """
     m = moments()
     out = {}
-    for name, var, sd in (
-        ("duration_min", m.var_duration, DURATION_NOISE_SD),
-        ("fare", m.var_fare, FARE_NOISE_SD),
+    for name, mean, var, sd in (
+        ("duration_min", m.mean_duration, m.var_duration, DURATION_NOISE_SD),
+        ("fare", m.mean_fare, m.var_fare, FARE_NOISE_SD),
     ):
-        out[name] = var / (var + (sd * noise) ** 2)
+        noise_var = np.expm1((sd * noise) ** 2) * (var + mean**2)
+        out[name] = float(var / (var + noise_var))
     return out
 
 
@@ -306,10 +312,11 @@ def expected_targets(X: pd.DataFrame, relatedness: float = 1.0) -> pd.DataFrame:
     lat = latents(X)
     rain = X["rain_mm_h"].to_numpy(dtype=np.float64)
     duration = 2.0 + lat["drive_min"].to_numpy() * (1 + 0.05 * rain)
-    mix = np.sqrt(relatedness) * lat["shared"].to_numpy() + np.sqrt(1 - relatedness) * lat[
-        "fare_only"
-    ].to_numpy()
-    core = FLAG_FALL + m.mean_shared + m.sd_shared * mix
+    mix = (
+        np.sqrt(relatedness) * lat["shared"].to_numpy()
+        + np.sqrt(1 - relatedness) * lat["fare_only"].to_numpy()
+    )
+    core = BASE_FARE + m.mean_shared + m.sd_shared * mix
     surge = X["surge_multiplier"].to_numpy(dtype=np.float64)
     toll = X["toll_route"].to_numpy(dtype=np.float64)
     fare = surge * core + TOLL_FEE * toll
@@ -324,9 +331,7 @@ def _sample_features(rng: np.random.Generator, n: int) -> pd.DataFrame:
     dow = rng.integers(0, 7, size=n)
     detour = rng.lognormal(0.0, DIST_SIGMA, size=n)
     distance = (1.0 + 1.2 * w.centroid_dist[pz, dz]) * detour
-    rain = np.where(
-        rng.random(n) < RAIN_PROB, rng.gamma(RAIN_SHAPE, RAIN_SCALE, size=n), 0.0
-    )
+    rain = np.where(rng.random(n) < RAIN_PROB, rng.gamma(RAIN_SHAPE, RAIN_SCALE, size=n), 0.0)
     toll = (rng.random(n) < TOLL_PROB).astype(np.int64)
     surge = SURGE_LEVELS[rng.choice(len(SURGE_LEVELS), size=n, p=SURGE_PROB)]
     vehicle = rng.choice(len(VEHICLES), size=n, p=VEHICLE_PROB)
@@ -378,8 +383,8 @@ def generate(
         Fraction of each target blanked to NaN, chosen independently per target and
         completely at random (exactly ``round(missing_rate * n_rows)`` per target).
     noise : float >= 0, default=1.0
-        Multiplier of the noise standard deviations (4 minutes, 3 currency units).
-        0 gives the noiseless targets.
+        Multiplier of the log-scale standard deviations of the multiplicative noise
+        (0.20 for the duration, 0.15 for the fare). 0 gives the noiseless targets.
     random_state : int or None, default=0
         Seed. Features, noise and missingness use independent streams, so ``X`` depends
         only on ``random_state`` and ``n_rows``, whatever the other arguments.
@@ -404,8 +409,9 @@ def generate(
     X = _sample_features(rng_x, n_rows)
     Y = expected_targets(X, relatedness)
     eps = rng_noise.standard_normal((n_rows, 2))
-    Y["duration_min"] += DURATION_NOISE_SD * noise * eps[:, 0]
-    Y["fare"] += FARE_NOISE_SD * noise * eps[:, 1]
+    for j, (col, sd) in enumerate((("duration_min", DURATION_NOISE_SD), ("fare", FARE_NOISE_SD))):
+        s = sd * noise
+        Y[col] *= np.exp(s * eps[:, j] - s**2 / 2)
     n_missing = round(missing_rate * n_rows)
     for col in Y.columns:
         rows = rng_missing.choice(n_rows, size=n_missing, replace=False)

@@ -56,8 +56,7 @@ TARGETS: dict[str, str] = {
 }
 
 DROPPED: dict[str, str] = {
-    "dep_time": "actual departure time: known only after the fact; its absence defines "
-    "`cancelled`",
+    "dep_time": "actual departure time: known only after the fact; its absence defines `cancelled`",
     "dep_delay": "actual departure delay: known only after the fact, and nearly "
     "determines `arr_delay`",
     "arr_time": "actual arrival time: known only after the fact (determines arr_delay "

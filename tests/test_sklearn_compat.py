@@ -1,0 +1,121 @@
+"""scikit-learn's estimator contract and the places users put an estimator."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import make_mixed
+from sklearn.base import clone
+from sklearn.compose import ColumnTransformer
+from sklearn.model_selection import GridSearchCV, KFold, cross_validate
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from tabmtl import HardSharing, MultiTaskClassifier, MultiTaskEstimator, MultiTaskRegressor
+from tabmtl.metrics import task_scorer
+
+
+@parametrize_with_checks(
+    [MultiTaskRegressor(random_state=0), MultiTaskClassifier(random_state=0)],
+)
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+def test_clone_and_nested_params():
+    model = MultiTaskEstimator(
+        architecture=HardSharing(head_layer_sizes=(8,)), weighting="uncertainty", lr=0.01
+    )
+    params = model.get_params(deep=True)
+    assert params["architecture__head_layer_sizes"] == (8,)
+    model.set_params(architecture__head_layer_sizes=(4, 2), lr=0.1)
+    assert model.architecture.head_layer_sizes == (4, 2)
+    twin = clone(model)
+    assert twin.get_params()["architecture__head_layer_sizes"] == (4, 2)
+    assert twin.architecture is not model.architecture
+
+
+def _pipeline():
+    prep = ColumnTransformer(
+        [
+            ("num", StandardScaler(), ["km", "hour"]),
+            ("cat", OneHotEncoder(handle_unknown="ignore", sparse_output=False), ["zone"]),
+        ]
+    )
+    return Pipeline([("prep", prep), ("mtl", MultiTaskEstimator(max_epochs=5, random_state=0))])
+
+
+def test_pipeline_with_column_transformer():
+    X, Y = make_mixed(150)
+    pipe = _pipeline().fit(X, Y)
+    pred = pipe.predict(X)
+    assert list(pred.columns) == list(Y.columns)
+    assert pred.dtypes.to_dict() == Y.dtypes.to_dict()
+    assert pipe.named_steps["mtl"].n_features_in_ == 5
+
+
+def test_grid_search_over_weighting_width_and_lr():
+    X, Y = make_mixed(120)
+    grid = GridSearchCV(
+        MultiTaskEstimator(max_epochs=3, random_state=0),
+        param_grid={
+            "weighting": ["equal", "uncertainty", {"eta": 1.0, "late": 0.5}],
+            "hidden_layer_sizes": [(16,), (32, 16)],
+            "lr": [1e-3, 1e-2],
+        },
+        cv=2,
+        scoring=task_scorer(),
+        refit="mean",
+    ).fit(X, Y)
+    assert len(grid.cv_results_["params"]) == 12
+    assert np.isfinite(grid.cv_results_["mean_test_mean"]).all()
+    assert "mean_test_eta" in grid.cv_results_
+    assert list(grid.predict(X.head(2)).columns) == ["eta", "late", "band"]
+
+
+def test_grid_search_through_a_pipeline_with_nested_prefixes():
+    X, Y = make_mixed(100)
+    grid = GridSearchCV(
+        _pipeline(),
+        {"mtl__architecture": [HardSharing()], "mtl__architecture__head_layer_sizes": [(), (4,)]},
+        cv=2,
+    ).fit(X, Y)
+    assert grid.best_params_["mtl__architecture__head_layer_sizes"] in [(), (4,)]
+
+
+def test_cross_validate_with_per_task_scorer_and_missing_labels():
+    X, Y = make_mixed(200, missing=0.15)
+    res = cross_validate(
+        MultiTaskEstimator(max_epochs=5, lr=1e-2, random_state=0),
+        X,
+        Y,
+        cv=KFold(3, shuffle=True, random_state=0),
+        scoring=task_scorer({"binary": "roc_auc", "regression": "neg_rmse"}),
+    )
+    for key in ("test_eta", "test_late", "test_band", "test_mean"):
+        assert key in res and np.isfinite(res[key]).all()
+    assert (res["test_eta"] < 0).all()  # neg RMSE
+    assert (res["test_late"] > 0.5).all()  # ROC-AUC above chance
+
+
+def test_cross_validate_is_deterministic_across_n_jobs():
+    X, Y = make_mixed(90)
+    kw = dict(cv=3, scoring=task_scorer())
+    est = MultiTaskEstimator(max_epochs=2, random_state=0)
+    one = cross_validate(est, X, Y, n_jobs=1, **kw)
+    two = cross_validate(est, X, Y, n_jobs=2, **kw)
+    assert np.array_equal(one["test_mean"], two["test_mean"])
+
+
+def test_array_estimators_in_a_pipeline():
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(80, 3)), columns=["a", "b", "c"])
+    y = np.column_stack([X["a"], X["b"] + X["c"]])
+    pipe = Pipeline([("s", StandardScaler()), ("r", MultiTaskRegressor(max_epochs=2))])
+    assert pipe.fit(X, y).predict(X).shape == (80, 2)
+
+
+@pytest.mark.parametrize("Est", [MultiTaskRegressor, MultiTaskClassifier])
+def test_array_estimators_have_no_targets_param(Est):
+    assert "targets" not in Est().get_params()
+    assert "targets" in MultiTaskEstimator().get_params()
