@@ -61,6 +61,9 @@ class TabularNetwork(nn.Module):
         yield from self.embeddings.parameters()
         yield from self.body.shared_parameters()
 
+    def penalty(self) -> torch.Tensor | float:
+        return self.body.penalty()
+
 
 class MultiTaskLoss(nn.Module):
     """Masked per-task losses combined by a weighting module (the skorch criterion).
@@ -203,4 +206,7 @@ class MultiTaskNet(NeuralNet):
         prefix = "train" if training else "valid"
         record = torch.stack([losses.detach() * counts, counts.to(losses.dtype)])
         self.history.record_batch(f"{prefix}_task_sums", record.cpu().tolist())
-        return self.criterion_.weighting(losses)
+        loss = self.criterion_.weighting(losses)
+        if training:
+            loss = loss + self.module_.penalty()
+        return loss

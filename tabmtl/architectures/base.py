@@ -39,6 +39,10 @@ class MultiTaskBody(nn.Module):
         owned = {id(p) for m in self.task_modules().values() for p in m.parameters()}
         return (p for p in self.parameters() if id(p) not in owned)
 
+    def penalty(self) -> torch.Tensor | float:
+        """Regulariser added to the training loss (e.g. soft sharing's tower distance)."""
+        return 0.0
+
 
 class Architecture(BaseEstimator):
     """Base of the architecture configs: hyper-parameters in ``__init__``, ``build`` in fit."""
