@@ -46,8 +46,8 @@ class DatasetSpec:
     name : str
         Registry name, also the parquet file's stem.
     version : int
-        Bumped whenever the builder's output changes; a cached file with another
-        version is rebuilt on the next load.
+        Bumped whenever the builder's output changes; a cached file whose stored
+        schema (version included) differs is rebuilt on the next load.
     features : Mapping[str, str]
         Feature column -> ``"numeric"`` or ``"categorical"``, in output order.
     targets : Mapping[str, str]
@@ -182,12 +182,16 @@ def read_metadata(path: Path) -> dict[str, object] | None:
 
 
 def is_current(spec: DatasetSpec) -> bool:
-    """Whether the cached file exists and was written by this version of the builder."""
+    """Whether the cached file exists and was written with exactly this schema.
+
+    Any change of the declared schema (version, columns, kinds, notes) makes the cached
+    file stale; a change of a builder's logic alone must bump its ``VERSION``.
+    """
     path = cache_path(spec)
     if not path.exists():
         return False
     meta = read_metadata(path)
-    return meta is not None and meta.get("version") == spec.version
+    return meta == json.loads(json.dumps(spec.metadata()))
 
 
 def read(path: Path, spec: DatasetSpec) -> pd.DataFrame:

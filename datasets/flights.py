@@ -94,7 +94,7 @@ def build_frame() -> pd.DataFrame:
         {
             "month": df["month"].astype("int64"),
             "day": df["day"].astype("int64"),
-            "day_of_week": date.dt.dayofweek.astype("int64"),  # Monday = 0
+            "day_of_week": date.dt.day_of_week.astype("int64"),  # Monday = 0
             "sched_dep_hour": (df["sched_dep_time"] // 100).astype("int64"),
             "sched_dep_minute": (df["sched_dep_time"] % 100).astype("int64"),
             "sched_arr_hour": (df["sched_arr_time"] // 100).astype("int64"),
