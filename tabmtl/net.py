@@ -14,13 +14,14 @@ import numpy as np
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback
+from skorch.dataset import unpack_data
 from skorch.utils import to_tensor
 from torch import nn
 from torch.utils.data import Dataset, Subset
 
 from .architectures.base import MultiTaskBody
 from .targets import TARGET_KINDS
-from .weighting.base import LossWeighting
+from .weighting.base import GradientWeighting, LossWeighting
 
 
 class TabularNetwork(nn.Module):
@@ -188,9 +189,12 @@ class TaskLogger(Callback):
             means = sums[0] / np.maximum(sums[1], 1)
             for name, value, n in zip(self.task_names, means, sums[1]):
                 net.history.record(f"{prefix}_loss_{name}", float(value) if n else float("nan"))
-        weights = net.criterion_.weighting.weights().detach().cpu().tolist()
-        for name, w in zip(self.task_names, weights):
+        weighting = net.criterion_.weighting
+        for name, w in zip(self.task_names, weighting.weights().detach().cpu().tolist()):
             net.history.record(f"weight_{name}", float(w))
+        row = net.history[-1]
+        train = [row.get(f"train_loss_{name}", float("nan")) for name in self.task_names]
+        weighting.on_epoch_end(torch.tensor(train, dtype=torch.float32))
 
 
 class MultiTaskNet(NeuralNet):
@@ -200,13 +204,33 @@ class MultiTaskNet(NeuralNet):
     records them for :class:`TaskLogger`, and returns the weighted total.
     """
 
-    def get_loss(self, y_pred, y_true, X=None, training=False):
+    def task_losses(self, y_pred, y_true, training: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-task losses and label counts of a batch, recorded for :class:`TaskLogger`."""
         y_true = to_tensor(y_true, device=self.device)
         losses, counts = self.criterion_.task_losses(y_pred, y_true)
         prefix = "train" if training else "valid"
         record = torch.stack([losses.detach() * counts, counts.to(losses.dtype)])
         self.history.record_batch(f"{prefix}_task_sums", record.cpu().tolist())
+        return losses, counts
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        losses, _ = self.task_losses(y_pred, y_true, training)
         loss = self.criterion_.weighting(losses)
         if training:
             loss = loss + self.module_.penalty()
         return loss
+
+    def train_step_single(self, batch, **fit_params):
+        """skorch's step, except that gradient-combining strategies do the backward."""
+        weighting = self.criterion_.weighting
+        if not isinstance(weighting, GradientWeighting):
+            return super().train_step_single(batch, **fit_params)
+        self._set_training(True)
+        Xi, yi = unpack_data(batch)
+        y_pred = self.infer(Xi, **fit_params)
+        losses, counts = self.task_losses(y_pred, yi, training=True)
+        shared = [p for p in self.module_.shared_parameters() if p.requires_grad]
+        shared_ids = {id(p) for p in shared}
+        others = [p for _, p in self.get_all_learnable_params() if id(p) not in shared_ids]
+        weighting.backward(losses, counts > 0, shared, others, extra=self.module_.penalty())
+        return {"loss": weighting(losses.detach()), "y_pred": y_pred}

@@ -6,14 +6,34 @@ from collections.abc import Mapping
 
 from sklearn.base import clone
 
-from .base import LinearCombination, LossWeighting, Weighting
+from .aggregators import (
+    AlignedMTLWeighting,
+    CAGradWeighting,
+    IMTLWeighting,
+    MGDAWeighting,
+    PCGradWeighting,
+    UPGradWeighting,
+)
+from .base import GradientWeighting, LinearCombination, LossWeighting, Weighting
+from .dwa import DWAWeighting
 from .fixed import EqualWeighting, FixedWeighting
+from .gradnorm import GradNormWeighting
+from .rlw import RLWWeighting
 from .uncertainty import UncertaintyWeighting
 
 #: Name -> weighting class. A new strategy is one module plus one entry here.
 WEIGHTINGS: dict[str, type[Weighting]] = {
     "equal": EqualWeighting,
     "uncertainty": UncertaintyWeighting,
+    "dwa": DWAWeighting,
+    "rlw": RLWWeighting,
+    "gradnorm": GradNormWeighting,
+    "pcgrad": PCGradWeighting,
+    "cagrad": CAGradWeighting,
+    "mgda": MGDAWeighting,
+    "imtl": IMTLWeighting,
+    "upgrad": UPGradWeighting,
+    "aligned_mtl": AlignedMTLWeighting,
 }
 
 
@@ -33,10 +53,20 @@ def resolve_weighting(spec: str | Mapping | Weighting) -> Weighting:
 
 __all__ = [
     "WEIGHTINGS",
+    "AlignedMTLWeighting",
+    "CAGradWeighting",
+    "DWAWeighting",
     "EqualWeighting",
     "FixedWeighting",
+    "GradNormWeighting",
+    "GradientWeighting",
+    "IMTLWeighting",
     "LinearCombination",
     "LossWeighting",
+    "MGDAWeighting",
+    "PCGradWeighting",
+    "RLWWeighting",
+    "UPGradWeighting",
     "UncertaintyWeighting",
     "Weighting",
     "resolve_weighting",
