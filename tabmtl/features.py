@@ -26,19 +26,23 @@ DATETIME_PARTS = ("year", "month", "day", "day_of_week", "hour", "minute")
 
 def column_kind(col: pd.Series) -> str:
     """'numeric', 'categorical' or 'datetime' for one feature column."""
-    dtype = col.dtype
+    return dtype_kind(col.dtype, col.name)
+
+
+def dtype_kind(dtype, name: object) -> str:
+    """'numeric', 'categorical' or 'datetime' for a feature column's dtype."""
     if pd.api.types.is_bool_dtype(dtype) or isinstance(dtype, pd.CategoricalDtype):
         return "categorical"
     if pd.api.types.is_numeric_dtype(dtype):
         if pd.api.types.is_complex_dtype(dtype):
-            raise TypeError(f"Feature column {col.name!r} is complex; tabmtl needs real values.")
+            raise TypeError(f"Feature column {name!r} is complex; tabmtl needs real values.")
         return "numeric"
     if pd.api.types.is_datetime64_any_dtype(dtype):
         return "datetime"
     if pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype):
         return "categorical"
     raise TypeError(
-        f"Feature column {col.name!r} has dtype {dtype}, which tabmtl cannot encode; "
+        f"Feature column {name!r} has dtype {dtype}, which tabmtl cannot encode; "
         "convert it to numbers, strings or a category."
     )
 
@@ -100,9 +104,17 @@ class FeaturePreprocessor(TransformerMixin, BaseEstimator):
             self.numeric_ = make_pipeline(
                 SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
                 StandardScaler(),
-            ).fit(numeric)
-            self.n_numeric_ = int(self.numeric_.transform(numeric[:1]).shape[1])
-            self._check_finite(self.numeric_.transform(numeric), numeric.columns)
+            ).fit(pd.DataFrame(numeric, columns=self._numeric_names()))
+            imputer, scaler = self.numeric_[0], self.numeric_[1]
+            # transform applies these fitted statistics with numpy: same numbers as the
+            # pipeline, without its per-call validation (a 1-row predict is ~10x faster)
+            self._medians = imputer.statistics_.astype(np.float64)
+            indicator = imputer.indicator_
+            self._indicator_columns = indicator.features_ if indicator is not None else []
+            self._mean = scaler.mean_
+            self._scale = scaler.scale_
+            self.n_numeric_ = len(self._mean)
+            self._scale_numeric(numeric)  # raises, naming the column, if scaling overflows
         else:
             self.numeric_ = None
             self.n_numeric_ = 0
@@ -121,10 +133,7 @@ class FeaturePreprocessor(TransformerMixin, BaseEstimator):
             return np.zeros((0, width), dtype=np.float32)
         blocks = []
         if self.numeric_ is not None:
-            numeric = self._numeric_block(X)
-            scaled = self.numeric_.transform(numeric)
-            self._check_finite(scaled, numeric.columns)
-            blocks.append(scaled.astype(np.float32, copy=False))
+            blocks.append(self._scale_numeric(self._numeric_block(X)))
         for c, cats in self.categories_.items():
             codes = label_codes(X[c], cats).astype(np.float32) + 1.0  # unknown -1 -> 0
             blocks.append(codes[:, None])
@@ -151,23 +160,45 @@ class FeaturePreprocessor(TransformerMixin, BaseEstimator):
             names += [f"{c}__{part}" for part in DATETIME_PARTS]
         return names
 
-    def _numeric_block(self, X: pd.DataFrame) -> pd.DataFrame:
-        parts = {}
-        for c in self._columns("numeric"):
-            values = X[c].to_numpy(dtype=np.float64, na_value=np.nan)
-            if np.isinf(values).any():
-                raise ValueError(
-                    f"Feature column {c!r} contains infinite values; replace them with "
-                    "NaN (imputed) or finite numbers."
-                )
-            parts[str(c)] = values
+    def _numeric_block(self, X: pd.DataFrame) -> np.ndarray:
+        """Numeric columns, then datetime parts, as one float64 matrix (NaN = missing)."""
+        numeric_cols = self._columns("numeric")
+        parts = [X[numeric_cols].to_numpy(dtype=np.float64, na_value=np.nan)]
+        infinite = np.isinf(parts[0]).any(axis=0)
+        if infinite.any():
+            bad = [c for c, flag in zip(numeric_cols, infinite) if flag]
+            raise ValueError(
+                f"Feature column {bad[0]!r} contains infinite values (infinite columns: "
+                f"{bad!r}); replace them with NaN (imputed) or finite numbers."
+            )
         for c in self._columns("datetime"):
             stamp = pd.to_datetime(X[c])
-            for part in DATETIME_PARTS:
-                parts[f"{c}__{part}"] = getattr(stamp.dt, part).to_numpy(
-                    dtype=np.float64, na_value=np.nan
+            parts.append(
+                np.column_stack(
+                    [
+                        getattr(stamp.dt, part).to_numpy(dtype=np.float64, na_value=np.nan)
+                        for part in DATETIME_PARTS
+                    ]
                 )
-        return pd.DataFrame(parts, index=X.index)
+            )
+        return np.hstack(parts) if len(parts) > 1 else parts[0]
+
+    def _scale_numeric(self, values: np.ndarray) -> np.ndarray:
+        """Median-impute, append missing indicators, standardise (the fitted pipeline)."""
+        missing = np.isnan(values)
+        filled = np.where(missing, self._medians, values)
+        full = np.hstack([filled, missing[:, self._indicator_columns]])
+        with np.errstate(over="ignore", invalid="ignore"):
+            scaled = (full - self._mean) / self._scale
+        finite = np.isfinite(scaled[:, : values.shape[1]])
+        if not finite.all():
+            names = self._numeric_names()
+            bad = [names[j] for j in np.flatnonzero(~finite.all(axis=0))]
+            raise ValueError(
+                f"Feature columns {bad!r} have values too large to scale (overflow); "
+                "rescale them before fit."
+            )
+        return scaled.astype(np.float32)
 
     def _check_schema(self, X: pd.DataFrame) -> pd.DataFrame:
         expected = list(self.feature_names_in_)
@@ -182,24 +213,16 @@ class FeaturePreprocessor(TransformerMixin, BaseEstimator):
             raise ValueError(
                 "X does not have the columns seen in fit: " + "; ".join(parts) + "."
             )
-        X = X[expected]  # columns are matched by name, so a reordered frame is fine
-        for c in expected:
-            kind = column_kind(X[c])
+        if list(X.columns) != expected:
+            X = X[expected]  # columns are matched by name, so a reordered frame is fine
+        for c, dtype in X.dtypes.items():
+            kind = dtype_kind(dtype, c)
             if kind != self.column_kinds_[c]:
                 raise ValueError(
                     f"Feature column {c!r} was {self.column_kinds_[c]} in fit but is {kind} "
-                    f"(dtype {X[c].dtype}) now."
+                    f"(dtype {dtype}) now."
                 )
         return X
-
-    def _check_finite(self, scaled: np.ndarray, columns: pd.Index) -> None:
-        finite = np.isfinite(scaled[:, : len(columns)])
-        if not finite.all():
-            bad = list(columns[~finite.all(axis=0)])
-            raise ValueError(
-                f"Feature columns {bad!r} have values too large to scale (overflow); "
-                "rescale them before fit."
-            )
 
 
 def as_frame(X) -> pd.DataFrame:

@@ -247,7 +247,7 @@ def test_bad_fit_input_is_named(mutate, error, match):
     ("param", "value", "match"),
     [
         ("weighting", "magic", r"Unknown weighting 'magic'; valid names are \["),
-        ("architecture", "deep", r"Unknown architecture 'deep'; valid names are \['hard'"),
+        ("architecture", "deep", r"Unknown architecture 'deep'; valid names are \[.*'hard'"),
         ("weighting", {"nope": 1.0}, r"targets that do not exist: \['nope'\]"),
         ("dropout", 1.5, "dropout must be in"),
         ("batch_size", 0, "batch_size must be a positive integer"),
