@@ -228,8 +228,10 @@ class MultiTaskEstimator(_MultiTaskBase):
 
     Each target column becomes a task whose kind is read from its dtype (float ->
     regression; bool or two labels -> binary; category / string / small-cardinality
-    int -> multiclass) or set in ``targets``. A shared trunk learns one representation;
-    each task has its own head; the weighted sum of per-task losses trains them together.
+    int -> multiclass) or set in ``targets``. By default (``architecture="hard"``) a
+    shared trunk learns one representation and each task has its own head; other
+    architectures share through towers, mixing units or experts. The weighted sum of
+    per-task losses (or a combination of their gradients) trains them together.
     A missing label (NaN / None / pd.NA) drops out of its own task's loss only.
 
     Parameters

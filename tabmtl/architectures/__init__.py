@@ -5,11 +5,19 @@ from __future__ import annotations
 from sklearn.base import clone
 
 from .base import Architecture, MultiTaskBody
+from .cross_stitch import CrossStitch
 from .hard import HardSharing
+from .mmoe import MMoE
+from .ple import PLE
+from .soft import SoftSharing
 
 #: Name -> architecture class. A new architecture is one module plus one entry here.
 ARCHITECTURES: dict[str, type[Architecture]] = {
     "hard": HardSharing,
+    "soft": SoftSharing,
+    "cross_stitch": CrossStitch,
+    "mmoe": MMoE,
+    "ple": PLE,
 }
 
 
@@ -25,4 +33,14 @@ def resolve_architecture(spec: str | Architecture) -> Architecture:
     )
 
 
-__all__ = ["ARCHITECTURES", "Architecture", "HardSharing", "MultiTaskBody", "resolve_architecture"]
+__all__ = [
+    "ARCHITECTURES",
+    "PLE",
+    "Architecture",
+    "CrossStitch",
+    "HardSharing",
+    "MMoE",
+    "MultiTaskBody",
+    "SoftSharing",
+    "resolve_architecture",
+]
