@@ -1,0 +1,359 @@
+"""The models compared by the quality benchmark, all behind one interface.
+
+Every model is a function ``fit_predict(X_train, Y_train, X_test, spec, settings)``
+returning a :class:`FoldOutput`: one output per target for the test rows plus the
+seconds spent fitting. An output is what the scorer needs and nothing model-specific:
+the predicted value ``(n,)`` of a regression target in its own units, or the class
+probabilities ``(n, K)`` of a classification target with columns in the order of
+``spec``'s task ``classes_``. So every model goes through the same scoring code.
+
+``spec`` is a :class:`tabmtl.TargetSpec` fitted on the whole target frame of the
+dataset; baselines use it only for the list of classes and for label -> class index
+(never for scaling, which each model learns from its own training rows).
+
+Per-target baselines train on the rows where that target's label is present; the
+multi-task models get every training row and mask missing labels in their loss.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from sklearn.compose import ColumnTransformer, TransformedTargetRegressor
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.impute import SimpleImputer
+from sklearn.neural_network import MLPClassifier, MLPRegressor
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from skorch import NeuralNet
+from torch import nn
+
+from tabmtl import MultiTaskEstimator, TargetSpec
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Training settings shared by the neural models, so their capacity and budget match.
+
+    ``epochs`` is tabmtl's ``max_epochs``, the sklearn MLP's ``max_iter`` (for the
+    ``adam`` solver an iteration is one epoch) and skorch's ``max_epochs``.
+    """
+
+    epochs: int
+    seed: int = 0
+    hidden_layer_sizes: tuple[int, ...] = (128, 64)
+    batch_size: int = 256
+    lr: float = 1e-3
+    dropout: float = 0.1
+
+
+@dataclass
+class FoldOutput:
+    """Test-set outputs by target (see the module docstring) and the fit time."""
+
+    outputs: dict[str, np.ndarray]
+    fit_seconds: float
+
+
+FitPredict = Callable[[pd.DataFrame, pd.DataFrame, pd.DataFrame, TargetSpec, Settings], FoldOutput]
+
+
+# -- shared helpers ------------------------------------------------------------------------
+
+
+def categorical_columns(X: pd.DataFrame) -> list[str]:
+    """Columns that are categories to every model: category, bool, object and string."""
+    return [
+        c
+        for c in X.columns
+        if isinstance(X[c].dtype, pd.CategoricalDtype)
+        or pd.api.types.is_bool_dtype(X[c].dtype)
+        or pd.api.types.is_object_dtype(X[c].dtype)
+        or pd.api.types.is_string_dtype(X[c].dtype)
+    ]
+
+
+def as_categorical_frame(X: pd.DataFrame) -> pd.DataFrame:
+    """``X`` with bool / string / object columns as ``category`` (what HGB's
+    ``categorical_features="from_dtype"`` recognises); numeric columns untouched."""
+    cats = [c for c in categorical_columns(X) if not isinstance(X[c].dtype, pd.CategoricalDtype)]
+    return X.astype(dict.fromkeys(cats, "category")) if cats else X
+
+
+def make_preprocessor(X: pd.DataFrame) -> ColumnTransformer:
+    """The one-hot preprocessing of the sklearn MLP and the plain skorch model.
+
+    Numeric: median imputation with missing indicators, then standard scaling (as
+    tabmtl's own preprocessor). Categorical: one-hot, unseen categories ignored and a
+    missing value its own category. Dense output: skorch needs a float tensor.
+    """
+    cats = categorical_columns(X)
+    nums = [c for c in X.columns if c not in cats]
+    numeric = make_pipeline(SimpleImputer(strategy="median", add_indicator=True), StandardScaler())
+    onehot = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
+    return ColumnTransformer(
+        [("num", numeric, nums), ("cat", onehot, cats)],
+        remainder="drop",
+        sparse_threshold=0.0,
+    )
+
+
+def _present(y: pd.Series) -> np.ndarray:
+    return y.notna().to_numpy()
+
+
+def _class_codes(task, y: pd.Series) -> np.ndarray:
+    """Class index of each (present) label in the scoring spec's class order."""
+    return task.encode(y).astype(np.int64)
+
+
+def _aligned_proba(proba: np.ndarray, model_classes: np.ndarray, n_classes: int) -> np.ndarray:
+    """Put a classifier's probability columns at their class index (a class absent from
+    the training fold gets probability 0)."""
+    out = np.zeros((len(proba), n_classes), dtype=np.float64)
+    out[:, np.asarray(model_classes, dtype=np.int64)] = proba
+    return out
+
+
+def tabmtl_outputs(model: MultiTaskEstimator, X: pd.DataFrame, tasks) -> dict[str, np.ndarray]:
+    """Outputs of a fitted tabmtl estimator for ``tasks``, in the common format."""
+    kinds = {t.kind for t in tasks}
+    pred = model.predict(X) if "regression" in kinds else None
+    proba = model.predict_proba(X) if kinds - {"regression"} else {}
+    out = {}
+    for task in tasks:
+        if task.kind == "regression":
+            out[task.name] = pred[task.name].to_numpy(dtype=np.float64)
+        else:
+            classes = pd.Index(task.classes_, dtype=object)
+            p = proba[task.name].reindex(columns=classes, fill_value=0.0)
+            out[task.name] = p.to_numpy(dtype=np.float64)
+    return out
+
+
+def _tasks(spec: TargetSpec, Y: pd.DataFrame) -> list:
+    return [t for t in spec.tasks_ if t.name in Y.columns]
+
+
+# -- tabmtl --------------------------------------------------------------------------------
+
+
+def _tabmtl(settings: Settings) -> MultiTaskEstimator:
+    """tabmtl with default settings except the epoch budget (shared with the baselines)."""
+    return MultiTaskEstimator(max_epochs=settings.epochs, random_state=settings.seed)
+
+
+def fit_predict_tabmtl_multitask(Xtr, Ytr, Xte, spec, settings) -> FoldOutput:
+    """One tabmtl network for all targets (missing labels masked in its loss)."""
+    model = _tabmtl(settings)
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "dropping rows with no label at all"
+        model.fit(Xtr, Ytr)
+    fit_s = time.perf_counter() - t0
+    return FoldOutput(tabmtl_outputs(model, Xte, _tasks(spec, Ytr)), fit_s)
+
+
+def fit_predict_tabmtl_single(Xtr, Ytr, Xte, spec, settings) -> FoldOutput:
+    """One tabmtl network per target (same architecture), on that target's labelled rows."""
+    outputs, fit_s = {}, 0.0
+    for task in _tasks(spec, Ytr):
+        rows = _present(Ytr[task.name])
+        model = _tabmtl(settings)
+        t0 = time.perf_counter()
+        model.fit(Xtr[rows], Ytr.loc[rows, [task.name]])
+        fit_s += time.perf_counter() - t0
+        outputs.update(tabmtl_outputs(model, Xte, [task]))
+    return FoldOutput(outputs, fit_s)
+
+
+# -- scikit-learn, one model per target ----------------------------------------------------
+
+
+def _per_target(make_regressor, make_classifier, prepare) -> FitPredict:
+    """A FitPredict that fits one sklearn model per target on its labelled rows.
+
+    ``make_*(settings, X_train)`` build an unfitted model (the frame tells a pipeline
+    which columns are categorical); ``prepare`` adapts both frames' dtypes first.
+    """
+
+    def fit_predict(Xtr, Ytr, Xte, spec, settings) -> FoldOutput:
+        Xtr, Xte = prepare(Xtr), prepare(Xte)
+        outputs, fit_s = {}, 0.0
+        for task in _tasks(spec, Ytr):
+            rows = _present(Ytr[task.name])
+            y = Ytr[task.name][rows]
+            regression = task.kind == "regression"
+            make = make_regressor if regression else make_classifier
+            model = make(settings, Xtr)
+            target = y.to_numpy(dtype=np.float64) if regression else _class_codes(task, y)
+            t0 = time.perf_counter()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)  # epoch budget reached
+                # a batch larger than a small table is clipped to it, as in tabmtl
+                warnings.filterwarnings("ignore", "Got `batch_size`", UserWarning)
+                model.fit(Xtr[rows], target)
+            fit_s += time.perf_counter() - t0
+            if regression:
+                outputs[task.name] = np.asarray(model.predict(Xte), dtype=np.float64)
+            else:
+                proba = model.predict_proba(Xte)
+                outputs[task.name] = _aligned_proba(proba, model.classes_, len(task.classes_))
+        return FoldOutput(outputs, fit_s)
+
+    return fit_predict
+
+
+def _hgb_regressor(s: Settings, X: pd.DataFrame):
+    return HistGradientBoostingRegressor(categorical_features="from_dtype", random_state=s.seed)
+
+
+def _hgb_classifier(s: Settings, X: pd.DataFrame):
+    return HistGradientBoostingClassifier(categorical_features="from_dtype", random_state=s.seed)
+
+
+def _mlp_kwargs(s: Settings) -> dict:
+    # Same trunk, batch size, learning rate and epoch budget as the torch models; sklearn's
+    # defaults otherwise (adam, L2 alpha=1e-4, stop early only on a training-loss plateau).
+    return dict(
+        hidden_layer_sizes=s.hidden_layer_sizes,
+        batch_size=s.batch_size,
+        learning_rate_init=s.lr,
+        max_iter=s.epochs,
+        early_stopping=False,
+        random_state=s.seed,
+    )
+
+
+def _mlp_regressor(s: Settings, X: pd.DataFrame):
+    # The target is standardised, as tabmtl and the skorch model do: sklearn's MLP does
+    # not, and a raw target in the hundreds (flight minutes) would be an unfair handicap.
+    pipe = make_pipeline(make_preprocessor(X), MLPRegressor(**_mlp_kwargs(s)))
+    return TransformedTargetRegressor(regressor=pipe, transformer=StandardScaler())
+
+
+def _mlp_classifier(s: Settings, X: pd.DataFrame):
+    return make_pipeline(make_preprocessor(X), MLPClassifier(**_mlp_kwargs(s)))
+
+
+fit_predict_hgb = _per_target(_hgb_regressor, _hgb_classifier, as_categorical_frame)
+fit_predict_hgb.__doc__ = "HistGradientBoosting per target, native categorical splits."
+fit_predict_sklearn_mlp = _per_target(_mlp_regressor, _mlp_classifier, lambda X: X)
+fit_predict_sklearn_mlp.__doc__ = "sklearn MLP per target on one-hot + scaled features."
+
+
+# -- plain skorch: what a user writes by hand ----------------------------------------------
+
+
+class MultiHeadMLP(nn.Module):
+    """A shared ReLU trunk and one linear head per target; outputs concatenated."""
+
+    def __init__(self, n_in: int, head_widths: Sequence[int], hidden=(128, 64), dropout=0.1):
+        super().__init__()
+        layers, width = [], n_in
+        for h in hidden:
+            layers += [nn.Linear(width, h), nn.ReLU(), nn.Dropout(dropout)]
+            width = h
+        self.trunk = nn.Sequential(*layers)
+        self.heads = nn.ModuleList(nn.Linear(width, k) for k in head_widths)
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        z = self.trunk(X)
+        return torch.cat([head(z) for head in self.heads], dim=1)
+
+
+class MaskedMultiTaskLoss(nn.Module):
+    """Sum over targets of each target's mean loss on the rows where its label is present.
+
+    ``y`` has one column per target: a z-scored value (regression) or a class index
+    (binary / multiclass), NaN where the label is missing.
+    """
+
+    def __init__(self, kinds: Sequence[str], head_widths: Sequence[int]):
+        super().__init__()
+        self.kinds, self.head_widths = list(kinds), list(head_widths)
+
+    def forward(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        total, col = out.sum() * 0.0, 0  # a tensor even if a batch has no label at all
+        for j, (kind, width) in enumerate(zip(self.kinds, self.head_widths)):
+            o, col = out[:, col : col + width], col + width
+            mask = ~torch.isnan(y[:, j])
+            if not mask.any():
+                continue
+            o, t = o[mask], y[mask, j]
+            if kind == "regression":
+                total = total + F.mse_loss(o[:, 0], t)
+            elif kind == "binary":
+                total = total + F.binary_cross_entropy_with_logits(o[:, 0], t)
+            else:
+                total = total + F.cross_entropy(o, t.long())
+        return total
+
+
+def fit_predict_skorch_multihead(Xtr, Ytr, Xte, spec, settings) -> FoldOutput:
+    """Plain skorch ``NeuralNet`` with the module and loss above, default DataLoader."""
+    tasks = _tasks(spec, Ytr)
+    widths = [t.n_outputs for t in tasks]
+    t0 = time.perf_counter()
+    pre = make_preprocessor(Xtr)
+    X = pre.fit_transform(Xtr).astype(np.float32)
+    y = np.empty((len(Ytr), len(tasks)), dtype=np.float32)
+    scale = {}
+    for j, task in enumerate(tasks):
+        if task.kind == "regression":
+            v = Ytr[task.name].to_numpy(dtype=np.float64, na_value=np.nan)
+            scale[j] = (np.nanmean(v), np.nanstd(v) or 1.0)
+            y[:, j] = (v - scale[j][0]) / scale[j][1]
+        else:
+            y[:, j] = task.encode(Ytr[task.name])  # class index, NaN = missing
+    torch.manual_seed(settings.seed)
+    net = NeuralNet(
+        MultiHeadMLP,
+        module__n_in=X.shape[1],
+        module__head_widths=widths,
+        module__hidden=settings.hidden_layer_sizes,
+        module__dropout=settings.dropout,
+        criterion=MaskedMultiTaskLoss,
+        criterion__kinds=[t.kind for t in tasks],
+        criterion__head_widths=widths,
+        optimizer=torch.optim.Adam,
+        lr=settings.lr,
+        batch_size=settings.batch_size,
+        max_epochs=settings.epochs,
+        train_split=None,
+        iterator_train__shuffle=True,
+        verbose=0,
+    )
+    net.fit(X, y)
+    fit_s = time.perf_counter() - t0
+    raw = net.predict_proba(pre.transform(Xte).astype(np.float32)).astype(np.float64)
+    outputs, col = {}, 0
+    for j, task in enumerate(tasks):
+        o, col = raw[:, col : col + widths[j]], col + widths[j]
+        if task.kind == "regression":
+            outputs[task.name] = o[:, 0] * scale[j][1] + scale[j][0]
+        elif task.kind == "binary":
+            p = 1.0 / (1.0 + np.exp(-o[:, 0]))
+            outputs[task.name] = np.column_stack([1.0 - p, p])
+        else:
+            e = np.exp(o - o.max(axis=1, keepdims=True))
+            outputs[task.name] = e / e.sum(axis=1, keepdims=True)
+    return FoldOutput(outputs, fit_s)
+
+
+#: key -> (display name, fit_predict), in table order.
+MODELS: dict[str, tuple[str, FitPredict]] = {
+    "mt": ("tabmtl multi-task", fit_predict_tabmtl_multitask),
+    "st": ("tabmtl single-task", fit_predict_tabmtl_single),
+    "hgb": ("HistGB per target", fit_predict_hgb),
+    "mlp": ("sklearn MLP per target", fit_predict_sklearn_mlp),
+    "skorch": ("skorch multi-head", fit_predict_skorch_multihead),
+}

@@ -1,0 +1,218 @@
+"""Method table: every architecture x a representative set of weighting strategies.
+
+For each dataset, K-fold CV with the same folds for every configuration (the quality
+harness's folds and scoring: ``benchmarks.quality``), of tabmtl with each
+``architecture`` x ``weighting`` pair, plus the single-task baseline (one default network
+per target). Everything else is tabmtl's defaults; the epoch budget per dataset is the
+quality plan's, capped by ``--epochs``.
+
+Per (dataset, task) the headline score is R² (regression) or ROC-AUC (classification).
+The table has one row per configuration and, per dataset, the mean headline score over
+its tasks and the mean fit seconds per fold; the last columns are each configuration's
+mean rank over all tasks of all datasets (1 = best) and how many tasks it beats
+single-task on. The best value per column is in bold.
+
+    python -m benchmarks.methods                 # 5 architectures x 5 strategies, 3 folds
+    python -m benchmarks.methods --quick         # 2 architectures x 2 strategies, tiny data
+    python -m benchmarks.methods --jobs 2        # folds in parallel processes
+
+Writes ``methods.md``, ``methods_scores.csv`` and ``methods.png`` to ``--out``
+(default ``results/methods/``, git-ignored).
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import argparse
+import sys
+import time
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+import torch
+from joblib import Parallel, delayed
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # `datasets` is a top-level folder, not an installed package
+    sys.path.insert(0, str(ROOT))
+
+import datasets  # noqa: E402
+from benchmarks.baselines import (  # noqa: E402
+    FoldOutput,
+    Settings,
+    fit_predict_tabmtl_single,
+    tabmtl_outputs,
+)
+from benchmarks.quality import PLAN, dataset_folds, score_outputs  # noqa: E402
+from tabmtl import MultiTaskEstimator, TargetSpec  # noqa: E402
+
+ARCHITECTURES = ("hard", "soft", "cross_stitch", "mmoe", "ple")
+WEIGHTINGS = ("equal", "uncertainty", "dwa", "pcgrad", "upgrad")
+SINGLE = "single-task"
+HEADLINE = ("R²", "ROC-AUC")
+
+
+def _fit_predict(config: tuple[str, str], Xtr, Ytr, Xte, spec, settings) -> FoldOutput:
+    if config == (SINGLE, ""):
+        return fit_predict_tabmtl_single(Xtr, Ytr, Xte, spec, settings)
+    architecture, weighting = config
+    model = MultiTaskEstimator(
+        architecture=architecture, weighting=weighting,
+        max_epochs=settings.epochs, random_state=settings.seed,
+    )
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # rows without any label are dropped
+        model.fit(Xtr, Ytr)
+    fit_s = time.perf_counter() - t0
+    return FoldOutput(tabmtl_outputs(model, Xte, spec.tasks_), fit_s)
+
+
+def _one_fold(name, fold, train, test, X, Y, spec, settings, configs) -> list[dict]:
+    torch.set_num_threads(1)
+    rows = []
+    Xtr, Ytr, Xte, Yte = X.iloc[train], Y.iloc[train], X.iloc[test], Y.iloc[test]
+    # untimed warm-up, so torch's one-off start-up is not charged to the first config
+    MultiTaskEstimator(max_epochs=1, random_state=0).fit(Xtr.head(64), Ytr.head(64))
+    for config in configs:
+        result = _fit_predict(config, Xtr, Ytr, Xte, spec, settings)
+        label = SINGLE if config[0] == SINGLE else f"{config[0]} + {config[1]}"
+        for r in score_outputs(spec, Yte, result.outputs):
+            rows.append({"dataset": name, "fold": fold, "config": label,
+                         "fit_s": result.fit_seconds, **r})
+    return rows
+
+
+def run(
+    names: Sequence[str],
+    architectures: Sequence[str] = ARCHITECTURES,
+    weightings: Sequence[str] = WEIGHTINGS,
+    *,
+    folds: int = 3,
+    rows: int | None = 6000,
+    epochs: int | None = None,
+    jobs: int = 1,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Long-form scores: dataset, fold, config, fit_s, task, kind, metric, value."""
+    configs = [(a, w) for a in architectures for w in weightings] + [(SINGLE, "")]
+    tasks = []
+    for name in names:
+        cap, n_epochs = PLAN.get(name, (None, 20))
+        cap = rows if cap is None else min(cap, rows or cap)
+        n_epochs = min(n_epochs, epochs or n_epochs)
+        X, Y = datasets.load(name, n_rows=cap, random_state=seed)
+        spec = TargetSpec(targets=datasets.target_kinds(name)).fit(Y)
+        settings = Settings(epochs=n_epochs, seed=seed)
+        splits, _ = dataset_folds(name, X, cap, folds, seed)
+        print(f"{name}: {len(X)} rows, {n_epochs} epochs, {len(configs)} configs, {folds} folds")
+        tasks += [
+            delayed(_one_fold)(name, f, tr, te, X, Y, spec, settings, configs)
+            for f, (tr, te) in enumerate(splits)
+        ]
+    results = Parallel(n_jobs=jobs, verbose=5 if jobs > 1 else 0)(tasks)
+    return pd.DataFrame([r for fold_rows in results for r in fold_rows])
+
+
+def method_table(scores: pd.DataFrame) -> pd.DataFrame:
+    """One row per config: mean headline score and fit time per dataset, mean rank."""
+    head = scores[scores.metric.isin(HEADLINE)]
+    per_task = head.groupby(["dataset", "task", "config"], sort=False)["value"].mean()
+    ranks = per_task.groupby(["dataset", "task"]).rank(ascending=False)
+    single = per_task.xs(SINGLE, level="config")
+    gain = per_task - single.reindex(per_task.droplevel("config").index).to_numpy()
+    configs = list(dict.fromkeys(scores.config))
+    table = pd.DataFrame(index=pd.Index(configs, name="configuration"))
+    for name in dict.fromkeys(scores.dataset):
+        table[f"{name} score"] = per_task.xs(name, level="dataset").groupby("config").mean()
+        fit = scores[scores.dataset == name].drop_duplicates(["fold", "config"])
+        table[f"{name} fit s"] = fit.groupby("config")["fit_s"].mean()
+    table["mean rank"] = ranks.groupby("config").mean()
+    n_tasks = per_task.xs(SINGLE, level="config").size
+    table["tasks beating single-task"] = (
+        (gain > 0).groupby("config").sum().astype(int).astype(str) + f"/{n_tasks}"
+    )
+    table.loc[SINGLE, "tasks beating single-task"] = "—"
+    return table
+
+
+def markdown(table: pd.DataFrame) -> str:
+    """The table with the best value per numeric column in bold."""
+    shown = table.copy().astype(object)
+    for col in table.columns:
+        values = table[col]
+        if values.dtype.kind not in "fi":
+            continue
+        lower_better = col.endswith("fit s") or col == "mean rank"
+        best = values.min() if lower_better else values.max()
+        digits = 1 if col.endswith("fit s") else (2 if col == "mean rank" else 3)
+        shown[col] = [f"**{v:.{digits}f}**" if v == best else f"{v:.{digits}f}" for v in values]
+    return shown.reset_index().to_markdown(index=False)
+
+
+def chart(table: pd.DataFrame, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ordered = table.sort_values("mean rank")
+    fig, ax = plt.subplots(figsize=(8, 0.32 * len(ordered) + 1.2))
+    colors = ["tab:red" if c == SINGLE else "tab:blue" for c in ordered.index]
+    ax.barh(ordered.index[::-1], ordered["mean rank"][::-1], color=colors[::-1])
+    ax.set_xlabel("mean rank over all tasks (lower is better)")
+    ax.set_title("tabmtl architectures x weighting strategies")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def main(argv: list[str] | None = None) -> pd.DataFrame:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", default=",".join(datasets.NAMES))
+    parser.add_argument("--architectures", default=",".join(ARCHITECTURES))
+    parser.add_argument("--weightings", default=",".join(WEIGHTINGS))
+    parser.add_argument("--folds", type=int, default=3)
+    parser.add_argument("--rows", type=int, default=6000, help="row cap per dataset")
+    parser.add_argument(
+        "--epochs", type=int, default=None, help="epoch cap (default: the quality plan's)"
+    )
+    parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--out", default=str(ROOT / "results" / "methods"))
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    names = args.datasets.split(",")
+    archs, weights = args.architectures.split(","), args.weightings.split(",")
+    if args.quick:
+        names, archs, weights = ["penguins", "eta_fare"], ["hard", "mmoe"], ["equal", "pcgrad"]
+        args.rows, args.epochs, args.folds = 600, 5, 2
+    t0 = time.perf_counter()
+    scores = run(names, archs, weights, folds=args.folds, rows=args.rows,
+                 epochs=args.epochs, jobs=args.jobs, seed=args.seed)
+    table = method_table(scores)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    header = (
+        f"# method table ({time.strftime('%Y-%m-%d')}): {args.folds}-fold CV, rows <= "
+        f"{args.rows}, epochs <= {args.epochs}, seed {args.seed}, 1 torch thread per job, "
+        f"{time.perf_counter() - t0:.0f}s\n\n"
+        "score = mean over the dataset's tasks of R² (regression) / ROC-AUC (classification)\n"
+    )
+    text = header + "\n" + markdown(table) + "\n"
+    (out / "methods.md").write_text(text)
+    scores.to_csv(out / "methods_scores.csv", index=False)
+    chart(table, out / "methods.png")
+    print(text)
+    return table
+
+
+if __name__ == "__main__":
+    main()
