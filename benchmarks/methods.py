@@ -49,6 +49,7 @@ from benchmarks.baselines import (  # noqa: E402
     tabmtl_outputs,
 )
 from benchmarks.quality import PLAN, dataset_folds, score_outputs  # noqa: E402
+from benchmarks.speed import synthetic_table  # noqa: E402
 from tabmtl import MultiTaskEstimator, TargetSpec  # noqa: E402
 
 ARCHITECTURES = ("hard", "soft", "cross_stitch", "mmoe", "ple")
@@ -78,7 +79,7 @@ def _one_fold(name, fold, train, test, X, Y, spec, settings, configs) -> list[di
     rows = []
     Xtr, Ytr, Xte, Yte = X.iloc[train], Y.iloc[train], X.iloc[test], Y.iloc[test]
     # untimed warm-up, so torch's one-off start-up is not charged to the first config
-    MultiTaskEstimator(max_epochs=1, random_state=0).fit(Xtr.head(64), Ytr.head(64))
+    MultiTaskEstimator(max_epochs=1, random_state=0).fit(*synthetic_table(256))
     for config in configs:
         result = _fit_predict(config, Xtr, Ytr, Xte, spec, settings)
         label = SINGLE if config[0] == SINGLE else f"{config[0]} + {config[1]}"
