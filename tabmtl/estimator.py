@@ -24,12 +24,14 @@ from skorch.dataset import ValidSplit
 from .architectures import Architecture, resolve_architecture
 from .features import FeaturePreprocessor, as_frame
 from .net import (
+    BestWeights,
     MultiTaskLoss,
     MultiTaskNet,
     SliceIterator,
     TabularNetwork,
     TaskLogger,
     TensorDataset,
+    TrainingDiverged,
 )
 from .targets import TargetSpec
 from .weighting import Weighting, resolve_weighting
@@ -107,7 +109,19 @@ class _MultiTaskBase(BaseEstimator):
         with torch.random.fork_rng(devices=[]):  # leave the caller's global RNG untouched
             torch.manual_seed(seed)
             self.net_ = self._build_net(seed)
-            self.net_.fit(TensorDataset(X_enc, y_enc), y=None)
+            try:
+                self.net_.fit(TensorDataset(X_enc, y_enc), y=None)
+            except TrainingDiverged as exc:
+                self.n_epochs_ = len(self.net_.history)
+                best = dict(self.net_.callbacks_)["best_weights"].restore(self.net_)
+                kept = (
+                    f"The model keeps the weights of epoch {best}, its best so far."
+                    if best is not None
+                    else "No epoch finished before it, so the model has no usable weights."
+                )
+                if best is None:
+                    del self.net_
+                raise TrainingDiverged(f"{exc} {kept}") from None
         self.n_epochs_ = len(self.net_.history)
 
     def _check_params(self) -> None:
@@ -150,7 +164,7 @@ class _MultiTaskBase(BaseEstimator):
             [(s.start, s.stop) for s in spec.slices_],
             weighting.build(list(spec.target_names_)),
         )
-        callbacks = [("task_logger", TaskLogger(task_names))]
+        callbacks = [("task_logger", TaskLogger(task_names)), ("best_weights", BestWeights())]
         train_split = None
         if self.early_stopping:
             train_split = ValidSplit(self.validation_fraction, stratified=False, random_state=seed)

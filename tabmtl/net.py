@@ -8,6 +8,7 @@ combined by the weighting module), and ``get_loss`` (which also logs each task's
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 
 import numpy as np
@@ -22,6 +23,14 @@ from torch.utils.data import Dataset, Subset
 from .architectures.base import MultiTaskBody
 from .targets import TARGET_KINDS
 from .weighting.base import GradientWeighting, LossWeighting
+
+
+class TrainingDiverged(ValueError):
+    """A task's loss became NaN or infinite during training.
+
+    The estimator that raises it keeps the weights of its best epoch so far (lowest
+    validation loss, or training loss without validation), so ``predict`` still works.
+    """
 
 
 class TabularNetwork(nn.Module):
@@ -197,6 +206,46 @@ class TaskLogger(Callback):
         weighting.on_epoch_end(torch.tensor(train, dtype=torch.float32))
 
 
+class BestWeights(Callback):
+    """Keeps an in-memory copy of the module and criterion at the best epoch so far.
+
+    Monitors ``valid_loss`` when there is a validation split, else ``train_loss``; used to
+    hand back usable weights when training diverges. An epoch's state is a *candidate*
+    until a loss computed with exactly those weights (the next training batch's, taken
+    before its optimizer step) is finite: the epoch's own training losses were computed
+    before its last step, which may already have blown the weights up.
+    """
+
+    def initialize(self):
+        self.state_, self.epoch_, self.best_ = None, None, float("inf")
+        self.candidate_ = None
+        return self
+
+    def on_epoch_end(self, net, **kwargs):
+        row = net.history[-1]
+        loss = row.get("valid_loss", row.get("train_loss"))
+        if loss is not None and np.isfinite(loss) and loss < self.best_:
+            state = {
+                "module": copy.deepcopy(net.module_.state_dict()),
+                "criterion": copy.deepcopy(net.criterion_.state_dict()),
+            }
+            self.candidate_ = (loss, row["epoch"], state)
+
+    def on_batch_end(self, net, training=False, **kwargs):
+        # reached only when the batch's losses were finite (else TrainingDiverged)
+        if training and self.candidate_ is not None:
+            self.best_, self.epoch_, self.state_ = self.candidate_
+            self.candidate_ = None
+
+    def restore(self, net) -> int | None:
+        """Load the best verified epoch's weights into ``net``; its number, or None."""
+        if self.state_ is None:
+            return None
+        net.module_.load_state_dict(self.state_["module"])
+        net.criterion_.load_state_dict(self.state_["criterion"])
+        return self.epoch_
+
+
 class MultiTaskNet(NeuralNet):
     """skorch ``NeuralNet`` whose loss is multi-task and logged per task.
 
@@ -205,13 +254,27 @@ class MultiTaskNet(NeuralNet):
     """
 
     def task_losses(self, y_pred, y_true, training: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-task losses and label counts of a batch, recorded for :class:`TaskLogger`."""
+        """Per-task losses and label counts of a batch, recorded for :class:`TaskLogger`.
+
+        Raises :class:`TrainingDiverged`, naming the tasks, when a loss is not finite.
+        """
         y_true = to_tensor(y_true, device=self.device)
         losses, counts = self.criterion_.task_losses(y_pred, y_true)
         prefix = "train" if training else "valid"
-        record = torch.stack([losses.detach() * counts, counts.to(losses.dtype)])
-        self.history.record_batch(f"{prefix}_task_sums", record.cpu().tolist())
+        record = torch.stack([losses.detach() * counts, counts.to(losses.dtype)]).cpu().tolist()
+        if not all(np.isfinite(record[0])):  # checked on values already on the host
+            names = self._task_names()
+            bad = {names[j]: v for j, v in enumerate(record[0]) if not np.isfinite(v)}
+            raise TrainingDiverged(
+                f"Training diverged in epoch {len(self.history)}: the {prefix} loss of "
+                f"task(s) {list(bad)!r} became {list(bad.values())!r}. Lower `lr`, check "
+                "those targets for extreme values, or use early_stopping."
+            )
+        self.history.record_batch(f"{prefix}_task_sums", record)
         return losses, counts
+
+    def _task_names(self) -> list[str]:
+        return list(dict(self.callbacks_)["task_logger"].task_names)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         losses, _ = self.task_losses(y_pred, y_true, training)

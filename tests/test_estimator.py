@@ -319,3 +319,36 @@ def test_classifier_multilabel_conventions():
 def test_classifier_rejects_continuous_targets():
     with pytest.raises(ValueError, match="Unknown label type"):
         MultiTaskClassifier(max_epochs=1).fit(np.zeros((4, 1)), [0.1, 0.2, 0.3, 0.4])
+
+
+# -- divergence ----------------------------------------------------------------------------
+
+
+def test_divergence_names_the_task_and_keeps_the_best_weights():
+    from tabmtl.net import TrainingDiverged
+
+    X, Y = make_mixed(120)
+    # two sane epochs, then a learning rate that blows the weights up
+    explode = LRScheduler(policy="LambdaLR", lr_lambda=lambda epoch: 1.0 if epoch < 2 else 1e30)
+    model = MultiTaskEstimator(max_epochs=8, lr=1e-2, callbacks=[explode], random_state=0)
+    with pytest.raises(TrainingDiverged, match=r"loss of task\(s\) \[.*'eta'.*\] became") as err:
+        model.fit(X, Y)
+    assert "keeps the weights of epoch" in str(err.value)
+    assert isinstance(err.value, ValueError)
+    pred = model.predict(X)
+    assert pred["eta"].notna().all() and np.isfinite(pred["eta"]).all()
+    assert model.score_tasks(X, Y)["eta"] > 0  # the kept weights are trained, not garbage
+    assert 2 < model.n_epochs_ < 8
+
+
+def test_divergence_in_the_first_epoch_leaves_no_model():
+    from sklearn.exceptions import NotFittedError
+
+    from tabmtl.net import TrainingDiverged
+
+    X, Y = make_mixed(60)
+    model = MultiTaskEstimator(max_epochs=3, lr=1e30, random_state=0)
+    with pytest.raises(TrainingDiverged, match="no usable weights"):
+        model.fit(X, Y)
+    with pytest.raises(NotFittedError):
+        model.predict(X)
