@@ -83,7 +83,14 @@ class _MultiTaskBase(BaseEstimator):
 
     # -- fit -----------------------------------------------------------------------------
 
-    def _fit_frames(self, X: pd.DataFrame, Y: pd.DataFrame, targets) -> None:
+    def _fit_frames(
+        self,
+        X: pd.DataFrame,
+        Y: pd.DataFrame,
+        targets,
+        sample_weight=None,
+        class_weight=None,
+    ) -> None:
         """Fit on validated frames; ``targets`` are the kind overrides to use."""
         if len(X) != len(Y):
             raise ValueError(f"X has {len(X)} rows but Y has {len(Y)}; they must match.")
@@ -92,7 +99,10 @@ class _MultiTaskBase(BaseEstimator):
         self._check_params()
         spec = TargetSpec(targets=targets).fit(Y)
         y_enc = spec.transform(Y)
-        labelled = ~np.isnan(y_enc).all(axis=1)
+        weights = row_task_weights(spec, Y, y_enc, sample_weight, class_weight)
+        if weights is not None:  # carried as T more target columns (see MultiTaskLoss)
+            y_enc = np.hstack([y_enc, weights])
+        labelled = ~np.isnan(y_enc[:, : len(spec.tasks_)]).all(axis=1)
         if not labelled.all():
             warnings.warn(
                 f"Dropping {int((~labelled).sum())} rows of {len(Y)} that have no target "
@@ -237,6 +247,53 @@ class _MultiTaskBase(BaseEstimator):
         return tags
 
 
+def row_task_weights(spec, Y, y_enc, sample_weight, class_weight) -> np.ndarray | None:
+    """Per-row, per-task loss weights from ``sample_weight`` and ``class_weight``.
+
+    Returns None when every weight would be 1 (the unweighted fast path).
+    """
+    if sample_weight is None and not class_weight:
+        return None
+    n, n_tasks = y_enc.shape
+    weights = np.ones((n, n_tasks), dtype=np.float32)
+    if sample_weight is not None:
+        sw = np.asarray(sample_weight, dtype=np.float64).reshape(-1)
+        if len(sw) != n:
+            raise ValueError(f"sample_weight has {len(sw)} values but Y has {n} rows.")
+        if not np.isfinite(sw).all() or (sw < 0).any():
+            raise ValueError("sample_weight must be finite and >= 0.")
+        weights *= sw[:, None].astype(np.float32)
+    if class_weight:
+        chosen = (
+            {t.name: class_weight for t in spec.tasks_ if t.kind != "regression"}
+            if class_weight == "balanced"
+            else dict(class_weight)
+        )
+        tasks = {t.name: (j, t) for j, t in enumerate(spec.tasks_)}
+        for name, rule in chosen.items():
+            if name not in tasks or tasks[name][1].kind == "regression":
+                raise ValueError(
+                    f"class_weight names {name!r}, which is not a classification target; "
+                    f"those are {[t.name for t in spec.tasks_ if t.kind != 'regression']!r}."
+                )
+            j, task = tasks[name]
+            codes = y_enc[:, j]
+            present = ~np.isnan(codes)
+            counts = np.bincount(codes[present].astype(int), minlength=len(task.classes_))
+            if rule == "balanced":
+                per_class = present.sum() / (len(task.classes_) * np.maximum(counts, 1))
+            else:
+                unknown = [c for c in dict(rule) if c not in list(task.classes_)]
+                if unknown:
+                    raise ValueError(
+                        f"class_weight for {name!r} names labels {unknown!r} that are not "
+                        f"among its classes {list(task.classes_)!r}."
+                    )
+                per_class = np.array([float(dict(rule).get(c, 1.0)) for c in task.classes_])
+            weights[present, j] *= per_class[codes[present].astype(int)].astype(np.float32)
+    return weights
+
+
 class MultiTaskEstimator(_MultiTaskBase):
     """One network for several targets of mixed kinds; DataFrames in, DataFrame out.
 
@@ -253,6 +310,10 @@ class MultiTaskEstimator(_MultiTaskBase):
     targets : dict, optional
         Target name -> kind ("regression", "binary", "multiclass", "classification"),
         overriding the kind inferred from the dtype.
+    class_weight : "balanced" or dict, optional
+        Loss weights of the classes of classification targets: "balanced" for every
+        classification target (n_labelled / (K * count of the class)), or a dict
+        ``{target: "balanced" or {label: weight}}``. Missing labels stay out either way.
     hidden_layer_sizes : tuple of int, default=(128, 64)
         Widths of the shared trunk's layers.
     dropout : float, default=0.1
@@ -326,6 +387,7 @@ class MultiTaskEstimator(_MultiTaskBase):
         self,
         targets: Mapping[object, str] | None = None,
         *,
+        class_weight: str | Mapping | None = None,
         hidden_layer_sizes: Sequence[int] = (128, 64),
         dropout: float = 0.1,
         architecture: str | Architecture = "hard",
@@ -353,9 +415,14 @@ class MultiTaskEstimator(_MultiTaskBase):
             device=device, verbose=verbose,
         )
         self.targets = targets
+        self.class_weight = class_weight
 
-    def fit(self, X, Y) -> MultiTaskEstimator:
-        """Fit on features ``X`` (DataFrame or array) and targets ``Y`` (DataFrame)."""
+    def fit(self, X, Y, sample_weight=None) -> MultiTaskEstimator:
+        """Fit on features ``X`` (DataFrame or array) and targets ``Y`` (DataFrame).
+
+        ``sample_weight`` (one value per row, >= 0) scales each row's contribution to every
+        task's loss; with ``class_weight`` the two multiply.
+        """
         X = self._validate_features(X, reset=True)
         if isinstance(Y, pd.Series):
             Y = Y.to_frame()
@@ -364,7 +431,7 @@ class MultiTaskEstimator(_MultiTaskBase):
                 "Y must be a pandas DataFrame with one column per target, got "
                 f"{type(Y).__name__}; use MultiTaskRegressor/MultiTaskClassifier for arrays."
             )
-        self._fit_frames(X, Y, self.targets)
+        self._fit_frames(X, Y, self.targets, sample_weight, self.class_weight)
         return self
 
     def _validate_features(self, X, reset: bool) -> pd.DataFrame:

@@ -85,9 +85,9 @@ class FeaturePreprocessor(TransformerMixin, BaseEstimator):
 
     def fit(self, X: pd.DataFrame, y=None) -> FeaturePreprocessor:
         X = as_frame(X)
-        if X.columns.duplicated().any():
-            dup = list(X.columns[X.columns.duplicated()].unique())
-            raise ValueError(f"X has duplicated column names {dup!r}; names must be unique.")
+        _check_unique_names(X)
+        if len(X) == 0:
+            raise ValueError("X is empty (0 rows); fit needs at least one row.")
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         self.column_kinds_ = {c: column_kind(X[c]) for c in X.columns}
         self.categories_ = {}
@@ -101,18 +101,28 @@ class FeaturePreprocessor(TransformerMixin, BaseEstimator):
             self.categories_[c] = pd.Index(values, dtype=object)
         numeric = self._numeric_block(X)
         if numeric.shape[1]:
+            # fit on each column divided by its largest magnitude, so that the scaler's
+            # variance cannot overflow (values near 1e300 square to inf), then map the
+            # statistics back to the columns' own units
+            unit = np.max(np.abs(np.nan_to_num(numeric, nan=0.0)), axis=0, initial=0.0)
+            unit = np.where(unit > 0, unit, 1.0)
             self.numeric_ = make_pipeline(
                 SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
                 StandardScaler(),
-            ).fit(pd.DataFrame(numeric, columns=self._numeric_names()))
+            ).fit(pd.DataFrame(numeric / unit, columns=self._numeric_names()))
             imputer, scaler = self.numeric_[0], self.numeric_[1]
             # transform applies these fitted statistics with numpy: same numbers as the
             # pipeline, without its per-call validation (a 1-row predict is ~10x faster)
-            self._medians = imputer.statistics_.astype(np.float64)
+            k = numeric.shape[1]
+            self._medians = imputer.statistics_.astype(np.float64) * unit
             indicator = imputer.indicator_
             self._indicator_columns = indicator.features_ if indicator is not None else []
-            self._mean = scaler.mean_
-            self._scale = scaler.scale_
+            self._mean = scaler.mean_.astype(np.float64)
+            self._mean[:k] *= unit
+            self._scale = scaler.scale_.astype(np.float64)
+            # the scaler gives a constant column scale 1 (it never divides by ~0); keep that
+            constant = self._scale[:k] != np.sqrt(scaler.var_[:k])
+            self._scale[:k] = np.where(constant, 1.0, self._scale[:k] * unit)
             self.n_numeric_ = len(self._mean)
             self._scale_numeric(numeric)  # raises, naming the column, if scaling overflows
         else:
@@ -190,17 +200,19 @@ class FeaturePreprocessor(TransformerMixin, BaseEstimator):
         full = np.hstack([filled, missing[:, self._indicator_columns]])
         with np.errstate(over="ignore", invalid="ignore"):
             scaled = (full - self._mean) / self._scale
-        finite = np.isfinite(scaled[:, : values.shape[1]])
+        # finite in float64 is not enough: the network reads float32
+        finite = np.abs(scaled[:, : values.shape[1]]) <= np.finfo(np.float32).max
         if not finite.all():
             names = self._numeric_names()
             bad = [names[j] for j in np.flatnonzero(~finite.all(axis=0))]
             raise ValueError(
                 f"Feature columns {bad!r} have values too large to scale (overflow); "
-                "rescale them before fit."
+                "rescale them."
             )
         return scaled.astype(np.float32)
 
     def _check_schema(self, X: pd.DataFrame) -> pd.DataFrame:
+        _check_unique_names(X)  # X[name] must be one column, or the layout shifts silently
         expected = list(self.feature_names_in_)
         missing = [c for c in expected if c not in X.columns]
         extra = [c for c in X.columns if c not in self.column_kinds_]
@@ -223,6 +235,12 @@ class FeaturePreprocessor(TransformerMixin, BaseEstimator):
                     f"(dtype {dtype}) now."
                 )
         return X
+
+
+def _check_unique_names(X: pd.DataFrame) -> None:
+    if X.columns.duplicated().any():
+        dup = list(X.columns[X.columns.duplicated()].unique())
+        raise ValueError(f"X has duplicated column names {dup!r}; names must be unique.")
 
 
 def as_frame(X) -> pd.DataFrame:

@@ -95,7 +95,15 @@ class MultiTaskLoss(nn.Module):
         self.weighting = weighting
 
     def task_losses(self, out: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-task masked mean losses and the number of labels behind each."""
+        """Per-task masked mean losses and the number of labels behind each.
+
+        ``y`` may carry a second block of T columns: per-row, per-task weights (sample and
+        class weights); each task's loss is then the weighted mean over its present labels.
+        """
+        n_tasks = len(self.kinds)
+        weights = None
+        if y.shape[1] == 2 * n_tasks:
+            y, weights = y[:, :n_tasks], y[:, n_tasks:]
         present = ~torch.isnan(y)
         safe = torch.where(present, y, torch.zeros_like(y))
         per_row = torch.stack(
@@ -106,7 +114,10 @@ class MultiTaskLoss(nn.Module):
             dim=1,
         )
         counts = present.sum(dim=0)
-        losses = (per_row * present).sum(dim=0) / counts.clamp(min=1)
+        mass = present.to(per_row.dtype) if weights is None else present * weights
+        total = mass.sum(dim=0)
+        # a task with no (or only zero-weight) labels in the batch contributes 0
+        losses = torch.where(total > 0, (per_row * mass).sum(dim=0) / total.clamp(min=1e-12), 0.0)
         return losses, counts
 
     def forward(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

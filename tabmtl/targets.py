@@ -80,26 +80,41 @@ class RegressionTarget(TargetKind):
                 "must be finite (use NaN for a missing label)."
             )
         present = values[~np.isnan(values)]
-        self.mean_ = float(present.mean())
-        std = float(present.std())
+        if present.size == 0:
+            raise ValueError(f"Target column {self.name!r} is entirely missing; drop it.")
+        # mean and std in units of the largest magnitude: the variance of values near 1e300
+        # would overflow to inf (and a scale of inf would turn every label into 0)
+        unit = float(np.abs(present).max())
+        unit = unit if unit > 0 else 1.0
+        z = present / unit
+        self.mean_ = float(z.mean()) * unit
+        std = float(z.std()) * unit
         # A constant target still trains (the head learns the constant); scale 1 avoids /0.
         self.scale_ = std if std > 0 and np.isfinite(std) else 1.0
-        if not np.isfinite(self.mean_):
-            raise ValueError(
-                f"Target column {self.name!r} has values too large to standardise "
-                f"(mean overflows); rescale it before fit."
-            )
         self.dtype_ = y.dtype if pd.api.types.is_float_dtype(y.dtype) else np.dtype("float64")
+        self.encode(y)  # raises, naming the column, if standardising overflows
         return self
 
     def encode(self, y: pd.Series) -> np.ndarray:
         values = _as_float(y)
         if np.isinf(values).any():
             raise ValueError(f"Target column {self.name!r} contains infinite values.")
-        return ((values - self.mean_) / self.scale_).astype(np.float32)
+        with np.errstate(over="ignore", invalid="ignore"):
+            z = (values - self.mean_) / self.scale_
+        if np.isinf(z).any():
+            raise ValueError(
+                f"Target column {self.name!r} has values too large to standardise "
+                "(overflow); rescale it."
+            )
+        return z.astype(np.float32)
 
     def decode(self, out: np.ndarray, index: pd.Index) -> pd.Series:
-        values = out[:, 0].astype(np.float64) * self.scale_ + self.mean_
+        with np.errstate(over="ignore", invalid="ignore"):
+            values = out[:, 0].astype(np.float64) * self.scale_ + self.mean_
+        # a prediction past the dtype's range is clipped to its largest finite value
+        # rather than becoming inf (e.g. float32 targets near 3e38)
+        limit = np.finfo(np.dtype(getattr(self.dtype_, "numpy_dtype", self.dtype_))).max
+        values = np.clip(values, -limit, limit)
         return pd.Series(values, index=index, name=self.name).astype(self.dtype_)
 
     @staticmethod

@@ -352,3 +352,56 @@ def test_divergence_in_the_first_epoch_leaves_no_model():
         model.fit(X, Y)
     with pytest.raises(NotFittedError):
         model.predict(X)
+
+
+# -- sample and class weights ----------------------------------------------------------------
+
+
+def _imbalanced(n=400, seed=0):
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame({"x": rng.normal(size=n), "z": rng.normal(size=n)})
+    rare = (X["x"] + 0.8 * rng.normal(size=n)) > 1.6  # about 8% positives, noisy
+    Y = pd.DataFrame({"rare": rare, "level": X["z"] * 2 + rng.normal(size=n)})
+    return X, Y
+
+
+def test_balanced_class_weight_raises_minority_recall():
+    X, Y = _imbalanced()
+    kw = dict(max_epochs=15, lr=1e-2, random_state=0)
+    plain = MultiTaskEstimator(**kw).fit(X, Y).predict(X)["rare"]
+    balanced = MultiTaskEstimator(class_weight="balanced", **kw).fit(X, Y).predict(X)["rare"]
+    recall = lambda pred: (pred & Y["rare"]).sum() / Y["rare"].sum()  # noqa: E731
+    assert recall(balanced) > recall(plain) + 0.2
+    assert balanced.sum() > plain.sum()
+
+
+def test_zero_sample_weight_rows_do_not_teach():
+    X, Y = _imbalanced()
+    weight = np.where(Y["rare"], 0.0, 1.0)  # the model never sees a weighted positive
+    model = MultiTaskEstimator(max_epochs=10, lr=1e-2, random_state=0)
+    pred = model.fit(X, Y, sample_weight=weight).predict(X)
+    assert not pred["rare"].any()
+    assert model.score_tasks(X, Y)["level"] > 0.7  # the other task still trains on them
+
+
+def test_class_weight_dict_and_missing_labels():
+    X, Y = _imbalanced()
+    Y = Y.astype({"rare": "boolean"})
+    Y.loc[::4, "rare"] = pd.NA
+    model = MultiTaskEstimator(class_weight={"rare": {True: 8.0}}, max_epochs=3, random_state=0)
+    assert model.fit(X, Y).predict(X)["rare"].notna().all()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fit_kwargs", "match"),
+    [
+        ({"class_weight": {"level": "balanced"}}, {}, "'level', which is not a classification"),
+        ({"class_weight": {"rare": {"yes": 2.0}}}, {}, r"labels \['yes'\] that are not"),
+        ({}, {"sample_weight": np.ones(3)}, "sample_weight has 3 values but Y has 400"),
+        ({}, {"sample_weight": -np.ones(400)}, "finite and >= 0"),
+    ],
+)
+def test_bad_weights_are_explained(kwargs, fit_kwargs, match):
+    X, Y = _imbalanced()
+    with pytest.raises(ValueError, match=match):
+        MultiTaskEstimator(max_epochs=1, **kwargs).fit(X, Y, **fit_kwargs)

@@ -63,3 +63,22 @@ def test_slice_iterator_unwraps_subsets():
 def test_slice_iterator_rejects_other_datasets():
     with pytest.raises(TypeError, match="TensorDataset"):
         SliceIterator(torch.utils.data.TensorDataset(torch.zeros(2, 1)))
+
+
+def test_weighted_loss_is_a_weighted_mean_over_present_labels_only():
+    out = torch.tensor([[1.0, 0.0, 0.0, 0.0, 0.0], [3.0, 0.0, 0.0, 0.0, 0.0], [0.0] * 5])
+    labels = torch.tensor([[0.0, 1.0, 0.0], [0.0, 1.0, 0.0], [np.nan, 1.0, 0.0]])
+    # the third row's regression label is missing: its huge weight must not count
+    weights = torch.tensor([[1.0, 1.0, 1.0], [3.0, 1.0, 1.0], [1000.0, 1.0, 1.0]])
+    losses, counts = _criterion().task_losses(out, torch.cat([labels, weights], dim=1))
+    assert losses[0].item() == pytest.approx((1 * 1.0 + 3 * 9.0) / 4)
+    assert counts[0] == 2
+    unweighted, _ = _criterion().task_losses(out, labels)
+    assert torch.allclose(losses[1:], unweighted[1:])
+
+
+def test_all_zero_weights_give_zero_loss_not_nan():
+    labels = torch.tensor([[1.0, 1.0, 0.0]])
+    weights = torch.zeros(1, 3)
+    losses, _ = _criterion().task_losses(torch.randn(1, 5), torch.cat([labels, weights], dim=1))
+    assert torch.equal(losses, torch.zeros(3))
