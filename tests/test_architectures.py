@@ -281,10 +281,10 @@ def test_trains_on_a_small_synthetic_problem(name):
         assert scores[task] > threshold, (task, scores.to_dict())
 
 
-def test_grid_search_over_architectures_and_a_nested_param():
+def test_grid_search_over_architecture_x_weighting_and_a_nested_param():
     X, Y = make_mixed(120)
     grid = [
-        {"architecture": sorted(ARCHITECTURES)},
+        {"architecture": sorted(ARCHITECTURES), "weighting": ["equal", "pcgrad"]},
         {"architecture": [MMoE()], "architecture__n_experts": [2, 3]},
     ]
     search = GridSearchCV(
@@ -292,7 +292,8 @@ def test_grid_search_over_architectures_and_a_nested_param():
         grid, cv=2, scoring=task_scorer(), refit="mean",
     ).fit(X, Y)
     results = search.cv_results_
-    assert len(results["params"]) == len(ARCHITECTURES) + 2
+    assert len(results["params"]) == 2 * len(ARCHITECTURES) + 2
+    assert set(results["param_weighting"].compressed()) == {"equal", "pcgrad"}
     assert np.isfinite(results["mean_test_mean"]).all()
     assert list(results["param_architecture__n_experts"].compressed()) == [2, 3]
     assert search.predict(X.head(3)).shape == (3, 3)
