@@ -17,6 +17,7 @@ multi-task models get every training row and mask missing labels in their loss.
 
 from __future__ import annotations
 
+import functools
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -146,14 +147,14 @@ def _tasks(spec: TargetSpec, Y: pd.DataFrame) -> list:
 # -- tabmtl --------------------------------------------------------------------------------
 
 
-def _tabmtl(settings: Settings) -> MultiTaskEstimator:
+def _tabmtl(settings: Settings, **params) -> MultiTaskEstimator:
     """tabmtl with default settings except the epoch budget (shared with the baselines)."""
-    return MultiTaskEstimator(max_epochs=settings.epochs, random_state=settings.seed)
+    return MultiTaskEstimator(max_epochs=settings.epochs, random_state=settings.seed, **params)
 
 
-def fit_predict_tabmtl_multitask(Xtr, Ytr, Xte, spec, settings) -> FoldOutput:
+def fit_predict_tabmtl_multitask(Xtr, Ytr, Xte, spec, settings, **params) -> FoldOutput:
     """One tabmtl network for all targets (missing labels masked in its loss)."""
-    model = _tabmtl(settings)
+    model = _tabmtl(settings, **params)
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # "dropping rows with no label at all"
@@ -352,6 +353,11 @@ def fit_predict_skorch_multihead(Xtr, Ytr, Xte, spec, settings) -> FoldOutput:
 #: key -> (display name, fit_predict), in table order.
 MODELS: dict[str, tuple[str, FitPredict]] = {
     "mt": ("tabmtl multi-task", fit_predict_tabmtl_multitask),
+    # hard sharing was the default before the method table chose soft sharing
+    "mt_hard": (
+        "tabmtl multi-task, hard sharing",
+        functools.partial(fit_predict_tabmtl_multitask, architecture="hard"),
+    ),
     "st": ("tabmtl single-task", fit_predict_tabmtl_single),
     "hgb": ("HistGB per target", fit_predict_hgb),
     "mlp": ("sklearn MLP per target", fit_predict_sklearn_mlp),
