@@ -47,7 +47,7 @@ class _MultiTaskBase(BaseEstimator):
         *,
         hidden_layer_sizes: Sequence[int] = (128, 64),
         dropout: float = 0.1,
-        architecture: str | Architecture = "hard",
+        architecture: str | Architecture = "soft",
         weighting: str | Mapping[object, float] | Weighting = "equal",
         max_epochs: int = 100,
         batch_size: int = 256,
@@ -299,10 +299,11 @@ class MultiTaskEstimator(_MultiTaskBase):
 
     Each target column becomes a task whose kind is read from its dtype (float ->
     regression; bool or two labels -> binary; category / string / small-cardinality
-    int -> multiclass) or set in ``targets``. By default (``architecture="hard"``) a
-    shared trunk learns one representation and each task has its own head; other
-    architectures share through towers, mixing units or experts. The weighted sum of
-    per-task losses (or a combination of their gradients) trains them together.
+    int -> multiclass) or set in ``targets``. By default (``architecture="soft"``, chosen
+    by ``benchmarks/methods.py``) each task has its own tower and an L2 penalty pulls the
+    towers together; ``"hard"`` shares one trunk, and the others share through mixing
+    units or experts. The weighted sum of per-task losses (or a combination of their
+    gradients) trains them together.
     A missing label (NaN / None / pd.NA) drops out of its own task's loss only.
 
     Parameters
@@ -315,12 +316,13 @@ class MultiTaskEstimator(_MultiTaskBase):
         classification target (n_labelled / (K * count of the class)), or a dict
         ``{target: "balanced" or {label: weight}}``. Missing labels stay out either way.
     hidden_layer_sizes : tuple of int, default=(128, 64)
-        Widths of the shared trunk's layers.
+        Widths of the trunk's (or each task tower's) layers.
     dropout : float, default=0.1
         Dropout after each hidden layer.
-    architecture : str or Architecture, default="hard"
+    architecture : str or Architecture, default="soft"
         How parameters are shared; a name from ``tabmtl.architectures.ARCHITECTURES``
-        or an instance (whose parameters are then reachable as ``architecture__*``).
+        ("soft", "hard", "cross_stitch", "mmoe", "ple") or an instance (whose parameters
+        are then reachable as ``architecture__*``).
     weighting : str, dict or Weighting, default="equal"
         How task losses are combined: "equal", "uncertainty", a dict of fixed weights
         ``{target: lambda}`` (L = sum lambda_i L_i), or a Weighting instance.
@@ -390,7 +392,7 @@ class MultiTaskEstimator(_MultiTaskBase):
         class_weight: str | Mapping | None = None,
         hidden_layer_sizes: Sequence[int] = (128, 64),
         dropout: float = 0.1,
-        architecture: str | Architecture = "hard",
+        architecture: str | Architecture = "soft",
         weighting: str | Mapping[object, float] | Weighting = "equal",
         max_epochs: int = 100,
         batch_size: int = 256,
