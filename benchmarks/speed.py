@@ -61,7 +61,8 @@ def hand_written_epoch(module, criterion, optimizer, X, y, batch_size, generator
     for start in range(0, len(X), batch_size):
         xb, yb = X[start : start + batch_size], y[start : start + batch_size]
         optimizer.zero_grad()
-        loss = criterion(module(xb), yb)
+        # the architecture's regulariser (soft sharing's tower penalty) is part of the loss
+        loss = criterion(module(xb), yb) + module.penalty()
         loss.backward()
         optimizer.step()
 
