@@ -109,7 +109,7 @@ class FeaturePreprocessor(TransformerMixin, BaseEstimator):
             self.numeric_ = make_pipeline(
                 SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
                 StandardScaler(),
-            ).fit(pd.DataFrame(numeric / unit, columns=self._numeric_names()))
+            ).fit(numeric / unit)  # an array: names such as 0 and "0" need not be distinct
             imputer, scaler = self.numeric_[0], self.numeric_[1]
             # transform applies these fitted statistics with numpy: same numbers as the
             # pipeline, without its per-call validation (a 1-row predict is ~10x faster)

@@ -260,6 +260,13 @@ def _is_text(dtype) -> bool:
 
 
 def _as_float(y: pd.Series) -> np.ndarray:
+    if pd.api.types.is_datetime64_any_dtype(y.dtype) or pd.api.types.is_timedelta64_dtype(
+        y.dtype
+    ):  # to_numeric would turn a missing NaT into -9.2e18, a silent bogus label
+        raise ValueError(
+            f"Regression target {y.name!r} must be numeric; it has dtype {y.dtype} "
+            "(convert times to numbers, e.g. seconds, first)."
+        )
     try:
         return pd.to_numeric(y, errors="raise").to_numpy(dtype=np.float64, na_value=np.nan)
     except (TypeError, ValueError) as exc:
