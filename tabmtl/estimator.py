@@ -110,10 +110,12 @@ class _MultiTaskBase(BaseEstimator):
                 UserWarning,
                 stacklevel=3,
             )
-            X, y_enc = X.iloc[labelled], y_enc[labelled]
-        self.target_spec_ = spec
+        # features are fitted on every row, labelled or not: predict sees all of them too
         self.preprocessor_ = FeaturePreprocessor().fit(X)
         X_enc = self.preprocessor_.transform(X)
+        if not labelled.all():
+            X_enc, y_enc = X_enc[labelled], y_enc[labelled]
+        self.target_spec_ = spec
 
         seed = self._seed()
         with torch.random.fork_rng(devices=[]):  # leave the caller's global RNG untouched
@@ -440,6 +442,9 @@ class MultiTaskEstimator(_MultiTaskBase):
         if X is None:
             raise ValueError("X is None; pass a DataFrame or array of features.")
         is_frame = isinstance(X, pd.DataFrame)
+        if is_frame and X.columns.duplicated().any():  # before sklearn's own check does
+            dup = list(X.columns[X.columns.duplicated()].unique())
+            raise ValueError(f"X has duplicated column names {dup!r}; names must be unique.")
         if not is_frame:
             X = check_array(X, dtype=None, ensure_all_finite=False, ensure_min_samples=0)
         if reset:

@@ -330,15 +330,10 @@ COLUMN_LEVEL = {"missing", "one class", "infinite", "huge", "dtype", "numeric", 
 FOREIGN_OK = {"names"}
 #: reported bugs whose fix belongs outside this test's files: pattern -> (problem, note).
 #: Each is tolerated (and counted as an event) so that the suite stays green meanwhile.
-KNOWN_ISSUES = {
-    # estimator._validate_features runs sklearn's validate_data before tabmtl's own
-    # duplicate check, so narwhals raises DuplicateError (a ValueError) from inside sklearn
-    r"Expected unique column names": ("duplicated", "X duplicated names hit narwhals"),
-}
-#: estimator._fit_frames fits the preprocessor on the labelled rows only, so predict(X) on
-#: the very X given to fit can meet values (in rows without any label) far outside what
-#: the scaler saw: a named "too large to scale" error where predictions were expected.
-UNLABELLED_ROWS_ISSUE = "known issue: predict(X) fails on rows that fit dropped"
+#: Bugs found by fuzzing whose fix is still open (pattern -> (problem, event label)).
+#: Fixed since: duplicated X names reaching sklearn's check first; the preprocessor being
+#: fitted on labelled rows only (predict on fit's own X could fail to scale).
+KNOWN_ISSUES: dict[str, tuple[str, str]] = {}
 #: the history keys each task by str(name), so targets 0 and "0" share train_loss_0 and
 #: weight_0 (one overwrites the other; DWA then reads the wrong task's loss)
 STR_NAMES_ISSUE = "known issue: target names equal as text share history keys"
@@ -417,13 +412,7 @@ def check_predictions(
     model: MultiTaskEstimator, X: pd.DataFrame, Y: pd.DataFrame, targets: dict | None = None
 ) -> bool:
     """Check predict and predict_proba on X; False if a known issue stopped predict."""
-    try:
-        pred = model.predict(X)
-    except ValueError as exc:
-        if "too large to scale" in str(exc) and Y.isna().all(axis=1).any():
-            event(UNLABELLED_ROWS_ISSUE)
-            return False
-        raise
+    pred = model.predict(X)
     assert pred.index.equals(X.index)
     assert list(pred.columns) == list(Y.columns)
     kinds = model.target_spec_.kinds_
@@ -528,8 +517,22 @@ def test_predict_time_schema_changes(data, mutation, draw):
         check_predictions(model, Xu, Y)
     elif mutation == "rows":  # any subset of rows predicts as in the full frame
         rows = draw.draw(st.lists(st.integers(0, len(X) - 1), min_size=1, max_size=len(X)))
-        part = model.predict(X.iloc[rows])
-        pd.testing.assert_frame_equal(part, full.iloc[rows], check_exact=False, rtol=1e-5)
+        part, whole = model.predict(X.iloc[rows]), full.iloc[rows]
+        assert part.index.equals(whole.index) and part.dtypes.equals(whole.dtypes)
+        # float32 sums round differently with the batch size: compare in the network's
+        # own units, and labels only where the winning probability is not a near tie
+        proba, proba_whole = model.predict_proba(X.iloc[rows]), model.predict_proba(X)
+        for task in model.target_spec_.tasks_:
+            name = task.name
+            if task.kind == "regression":
+                got, want = _numeric_values(part[name]), _numeric_values(whole[name])
+                assert np.allclose(got, want, rtol=1e-5, atol=1e-4 * task.scale_), name
+                continue
+            p, q = proba[name].to_numpy(), proba_whole[name].iloc[rows].to_numpy()
+            assert np.allclose(p, q, atol=1e-5), name
+            top2 = np.sort(q, axis=1)[:, -2:]
+            clear = top2[:, 1] - top2[:, 0] > 1e-4
+            assert (part[name][clear].astype(object) == whole[name][clear].astype(object)).all()
     elif mutation == "empty":
         pred = model.predict(X.iloc[:0])
         assert pred.shape == (0, Y.shape[1])
