@@ -22,7 +22,7 @@ from skorch.callbacks import Checkpoint, EarlyStopping, ProgressBar
 from skorch.dataset import ValidSplit
 
 from .architectures import Architecture, resolve_architecture
-from .features import FeaturePreprocessor, as_frame
+from .features import FeaturePreprocessor, as_frame, check_unique_names
 from .net import (
     BestWeights,
     MultiTaskLoss,
@@ -442,9 +442,8 @@ class MultiTaskEstimator(_MultiTaskBase):
         if X is None:
             raise ValueError("X is None; pass a DataFrame or array of features.")
         is_frame = isinstance(X, pd.DataFrame)
-        if is_frame and X.columns.duplicated().any():  # before sklearn's own check does
-            dup = list(X.columns[X.columns.duplicated()].unique())
-            raise ValueError(f"X has duplicated column names {dup!r}; names must be unique.")
+        if is_frame:
+            check_unique_names(X)  # before sklearn's own check raises a less clear error
         if not is_frame:
             X = check_array(X, dtype=None, ensure_all_finite=False, ensure_min_samples=0)
         if reset:

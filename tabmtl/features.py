@@ -85,7 +85,7 @@ class FeaturePreprocessor(TransformerMixin, BaseEstimator):
 
     def fit(self, X: pd.DataFrame, y=None) -> FeaturePreprocessor:
         X = as_frame(X)
-        _check_unique_names(X)
+        check_unique_names(X)
         if len(X) == 0:
             raise ValueError("X is empty (0 rows); fit needs at least one row.")
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
@@ -212,7 +212,7 @@ class FeaturePreprocessor(TransformerMixin, BaseEstimator):
         return scaled.astype(np.float32)
 
     def _check_schema(self, X: pd.DataFrame) -> pd.DataFrame:
-        _check_unique_names(X)  # X[name] must be one column, or the layout shifts silently
+        check_unique_names(X)  # X[name] must be one column, or the layout shifts silently
         expected = list(self.feature_names_in_)
         missing = [c for c in expected if c not in X.columns]
         extra = [c for c in X.columns if c not in self.column_kinds_]
@@ -237,7 +237,8 @@ class FeaturePreprocessor(TransformerMixin, BaseEstimator):
         return X
 
 
-def _check_unique_names(X: pd.DataFrame) -> None:
+def check_unique_names(X: pd.DataFrame) -> None:
+    """Raise a ValueError naming the duplicated column names of ``X``, if any."""
     if X.columns.duplicated().any():
         dup = list(X.columns[X.columns.duplicated()].unique())
         raise ValueError(f"X has duplicated column names {dup!r}; names must be unique.")
