@@ -8,6 +8,7 @@ They compose a skorch net (``net_``) built in ``fit`` rather than inherit from o
 
 from __future__ import annotations
 
+import json
 import warnings
 from collections.abc import Mapping, Sequence
 
@@ -22,6 +23,7 @@ from skorch.callbacks import Checkpoint, EarlyStopping, ProgressBar
 from skorch.dataset import ValidSplit
 
 from .architectures import Architecture, resolve_architecture
+from .checkpoint import ResumeCheckpoint, fingerprint, read_resume_state
 from .features import FeaturePreprocessor, as_frame, check_unique_names
 from .net import (
     BestWeights,
@@ -118,11 +120,23 @@ class _MultiTaskBase(BaseEstimator):
         self.target_spec_ = spec
 
         seed = self._seed()
+        resume = None
+        if self.checkpoint_dir is not None:
+            identity = fingerprint(self.get_params(deep=False), seed, X_enc, y_enc)
+            resume = (identity, read_resume_state(self.checkpoint_dir, identity))
         with torch.random.fork_rng(devices=[]):  # leave the caller's global RNG untouched
             torch.manual_seed(seed)
-            self.net_ = self._build_net(seed)
+            self.net_ = self._build_net(seed, resume)
+            dataset = TensorDataset(X_enc, y_enc)
             try:
-                self.net_.fit(TensorDataset(X_enc, y_enc), y=None)
+                if resume is not None and resume[1] is not None:
+                    # continue an interrupted fit: ResumeCheckpoint restores the state at
+                    # the start of training, then only the remaining epochs run
+                    done = len(json.loads(resume[1]["history"]))
+                    self.net_.initialize()
+                    self.net_.partial_fit(dataset, y=None, epochs=max(self.max_epochs - done, 0))
+                else:
+                    self.net_.fit(dataset, y=None)
             except TrainingDiverged as exc:
                 self.n_epochs_ = len(self.net_.history)
                 best = dict(self.net_.callbacks_)["best_weights"].restore(self.net_)
@@ -157,7 +171,12 @@ class _MultiTaskBase(BaseEstimator):
             return int(self.random_state)
         return int(check_random_state(self.random_state).randint(0, 2**31 - 1))
 
-    def _build_net(self, seed: int) -> MultiTaskNet:
+    def _build_net(self, seed: int, resume: tuple[str, dict | None] | None = None) -> MultiTaskNet:
+        """The skorch net for the fitted spec and preprocessor.
+
+        ``resume`` is ``(fingerprint, saved state or None)`` when ``checkpoint_dir`` is set
+        during fit: a :class:`ResumeCheckpoint` then saves (and restores) the fit's state.
+        """
         spec, pre = self.target_spec_, self.preprocessor_
         keys = [f"t{i}" for i in range(len(spec.tasks_))]
         architecture = resolve_architecture(self.architecture)
@@ -193,6 +212,8 @@ class _MultiTaskBase(BaseEstimator):
         for i, cb in enumerate(self.callbacks or ()):
             name, cb = cb if isinstance(cb, tuple) else (f"user_{i}_{type(cb).__name__}", cb)
             callbacks.append((name, clone(cb)))
+        if resume is not None:  # last: its on_train_begin must run after the others reset
+            callbacks.append(("resume", ResumeCheckpoint(str(self.checkpoint_dir), *resume)))
         kwargs = dict(
             module=module,
             criterion=criterion,

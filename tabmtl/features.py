@@ -124,6 +124,10 @@ class FeaturePreprocessor(TransformerMixin, BaseEstimator):
             constant = self._scale[:k] != np.sqrt(scaler.var_[:k])
             self._scale[:k] = np.where(constant, 1.0, self._scale[:k] * unit)
             self.n_numeric_ = len(self._mean)
+            # kept as plain names so a saved model needs no sklearn objects (persistence)
+            self._numeric_names_out = [
+                str(n) for n in self.numeric_.get_feature_names_out(self._numeric_names())
+            ]
             self._scale_numeric(numeric)  # raises, naming the column, if scaling overflows
         else:
             self.numeric_ = None
@@ -142,7 +146,7 @@ class FeaturePreprocessor(TransformerMixin, BaseEstimator):
             width = self.n_numeric_ + len(self.categories_)
             return np.zeros((0, width), dtype=np.float32)
         blocks = []
-        if self.numeric_ is not None:
+        if self.n_numeric_:
             blocks.append(self._scale_numeric(self._numeric_block(X)))
         for c, cats in self.categories_.items():
             codes = label_codes(X[c], cats).astype(np.float32) + 1.0  # unknown -1 -> 0
@@ -154,8 +158,8 @@ class FeaturePreprocessor(TransformerMixin, BaseEstimator):
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         check_is_fitted(self, "column_kinds_")
         names = []
-        if self.numeric_ is not None:
-            names += list(self.numeric_.get_feature_names_out(self._numeric_names()))
+        if self.n_numeric_:
+            names += list(self._numeric_names_out)
         names += [f"{c}__code" for c in self.categories_]
         return np.asarray(names, dtype=object)
 

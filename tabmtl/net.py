@@ -284,6 +284,22 @@ class MultiTaskNet(NeuralNet):
         self.history.record_batch(f"{prefix}_task_sums", record)
         return losses, counts
 
+    def get_iterator(self, dataset, training=False):
+        """skorch's iterator; the training one is kept so its shuffle state can be saved.
+
+        A resumed fit sets ``pending_shuffle_state_`` (see ``ResumeCheckpoint``): the new
+        iterator continues the interrupted fit's shuffle sequence instead of restarting it.
+        """
+        iterator = super().get_iterator(dataset, training=training)
+        if training:
+            self.train_iterator_ = iterator
+            state = getattr(self, "pending_shuffle_state_", None)
+            generator = getattr(iterator, "generator", None)
+            if state is not None and generator is not None:
+                generator.set_state(state)
+            self.pending_shuffle_state_ = None
+        return iterator
+
     def _task_names(self) -> list[str]:
         return list(dict(self.callbacks_)["task_logger"].task_names)
 

@@ -1,0 +1,121 @@
+"""A fit killed mid-way (SIGKILL) resumes from its checkpoint to the uninterrupted weights."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import make_mixed
+from skorch.callbacks import Callback
+
+from tabmtl import MultiTaskEstimator
+from tabmtl.checkpoint import RESUME_FILE
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Dropout, shuffling and a stateful weighting (DWA keeps last epochs' losses): each one
+# would make a resumed fit drift if its state were not restored.
+SETTINGS = dict(
+    max_epochs=6, dropout=0.2, weighting="dwa", random_state=0, hidden_layer_sizes=(16,),
+    batch_size=64,
+)
+
+KILLED_FIT = textwrap.dedent(
+    """
+    import os, signal, sys, warnings
+    import torch
+    from skorch.callbacks import Callback
+    sys.path.insert(0, "tests")
+    from conftest import make_mixed
+    from tabmtl import MultiTaskEstimator
+
+    torch.set_num_threads(1)
+    warnings.simplefilter("ignore")
+
+    class KillAt(Callback):
+        def on_epoch_end(self, net, **kwargs):
+            if len(net.history) == 3:
+                os.kill(os.getpid(), signal.SIGKILL)  # no cleanup, like an OOM kill
+
+    X, Y = make_mixed(300, missing=0.1)
+    settings = {settings!r}
+    MultiTaskEstimator(checkpoint_dir=sys.argv[1], callbacks=[KillAt()], **settings).fit(X, Y)
+    """
+)
+
+
+class CountEpochs(Callback):
+    def initialize(self):
+        self.epochs_run_ = 0
+        return self
+
+    def on_epoch_end(self, net, **kwargs):
+        self.epochs_run_ += 1
+
+
+def _kill_mid_fit(directory: Path, **extra) -> None:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}  # tests/ is not a package
+    code = KILLED_FIT.format(settings={**SETTINGS, **extra})
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(directory)], cwd=ROOT, env=env, timeout=120,
+        capture_output=True, text=True,
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    assert (directory / RESUME_FILE).is_file()
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+@pytest.mark.filterwarnings("ignore:Dropping")
+def test_killed_fit_resumes_to_the_uninterrupted_weights(tmp_path, early_stopping):
+    extra = {"early_stopping": True, "patience": 2} if early_stopping else {}
+    _kill_mid_fit(tmp_path, **extra)
+    X, Y = make_mixed(300, missing=0.1)
+    counter = CountEpochs()
+    resumed = MultiTaskEstimator(
+        checkpoint_dir=str(tmp_path), callbacks=[("count", counter)], **SETTINGS, **extra
+    ).fit(X, Y)
+    straight = MultiTaskEstimator(**SETTINGS, **extra).fit(X, Y)
+
+    # it continued, it did not start over: the kill came in epoch 3's end, before that
+    # epoch's checkpoint, so 2 epochs were saved
+    assert dict(resumed.net_.callbacks_)["count"].epochs_run_ == straight.n_epochs_ - 2
+    assert resumed.n_epochs_ == straight.n_epochs_
+    got, want = resumed.net_.module_.state_dict(), straight.net_.module_.state_dict()
+    assert all(torch.equal(got[k], want[k]) for k in want)
+    assert [r["train_loss"] for r in resumed.history_] == [
+        r["train_loss"] for r in straight.history_
+    ]
+    # a finished fit removes its resume file: the next fit starts fresh
+    assert not (tmp_path / RESUME_FILE).exists()
+
+
+class InterruptAt(Callback):
+    def on_epoch_end(self, net, **kwargs):
+        if len(net.history) == 3:
+            raise KeyboardInterrupt  # what Ctrl-C does; skorch stops training cleanly
+
+
+@pytest.mark.filterwarnings("ignore:Dropping")
+def test_ctrl_c_keeps_the_checkpoint_and_another_fit_does_not_resume_it(tmp_path):
+    X, Y = make_mixed(300, missing=0.1)
+    stopped = MultiTaskEstimator(
+        checkpoint_dir=str(tmp_path), callbacks=[InterruptAt()], **SETTINGS
+    ).fit(X, Y)
+    assert stopped.n_epochs_ == 3
+    assert (tmp_path / RESUME_FILE).is_file()  # kept: interrupted fits can resume
+    with pytest.warns(UserWarning, match="different fit"):
+        model = MultiTaskEstimator(checkpoint_dir=str(tmp_path), **{**SETTINGS, "lr": 2e-3})
+        model.fit(X, Y)
+    assert model.n_epochs_ == SETTINGS["max_epochs"]
+
+
+def test_damaged_checkpoint_starts_fresh_with_a_warning(tmp_path):
+    (tmp_path / RESUME_FILE).write_bytes(b"not a checkpoint")
+    X, Y = make_mixed(120)
+    with pytest.warns(UserWarning, match="unreadable resume checkpoint"):
+        model = MultiTaskEstimator(checkpoint_dir=str(tmp_path), **SETTINGS).fit(X, Y)
+    assert model.n_epochs_ == SETTINGS["max_epochs"]
