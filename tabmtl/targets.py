@@ -383,4 +383,12 @@ def _check_target_frame(Y) -> pd.DataFrame:
     if Y.columns.duplicated().any():
         dup = list(Y.columns[Y.columns.duplicated()].unique())
         raise ValueError(f"Y has duplicated column names {dup!r}; target names must be unique.")
+    as_text = pd.Series([str(c) for c in Y.columns])
+    if as_text.duplicated().any():
+        # the history (train_loss_<name>), exports and the CLI key tasks by their text
+        clash = [c for c in Y.columns if as_text.tolist().count(str(c)) > 1]
+        raise ValueError(
+            f"Y has column names that read the same as text: {clash!r}; target names must "
+            "be distinct as text (they key the per-task history and outputs)."
+        )
     return Y

@@ -8,8 +8,33 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from hypothesis import HealthCheck, settings
 
 torch.set_num_threads(1)
+
+# Hypothesis profiles for tests/test_fuzz.py, registered here so that
+# `pytest --hypothesis-profile=long` finds them. "ci" (the default when nobody picks one):
+# 40 derandomized examples per property, no example database - deterministic and quick.
+# "long": 2000 random examples per property, for bug hunting.
+_FUZZ = dict(
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.filter_too_much,
+        HealthCheck.large_base_example,
+    ],
+)
+settings.register_profile(
+    "ci", settings.get_profile("default"), max_examples=40, derandomize=True, database=None,
+    **_FUZZ,
+)
+settings.register_profile("long", settings.get_profile("default"), max_examples=2000, **_FUZZ)
+if os.environ.get("HYPOTHESIS_PROFILE"):
+    settings.load_profile(os.environ["HYPOTHESIS_PROFILE"])
+elif settings.get_current_profile_name() == "default":
+    settings.load_profile("ci")
 
 
 @pytest.fixture(autouse=True)

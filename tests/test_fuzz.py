@@ -25,16 +25,14 @@ database, so CI is deterministic and quick; it replaces hypothesis's built-in ``
 profile, which it otherwise matches) and ``long`` (2000 random examples per test, with
 the example database, for bug hunting)::
 
-    HYPOTHESIS_PROFILE=long pytest tests/test_fuzz.py --hypothesis-show-statistics
+    pytest tests/test_fuzz.py --hypothesis-profile=long --hypothesis-show-statistics
 
-``pytest --hypothesis-profile=long`` needs the profiles registered before pytest
-configures its plugins, i.e. from ``conftest.py``; while only this module registers them
-the environment variable above is the way to pick one.
+(``HYPOTHESIS_PROFILE=long`` works too.) The profiles are registered in ``conftest.py``,
+which pytest reads before it applies ``--hypothesis-profile``.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import traceback
 import warnings
@@ -44,7 +42,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, assume, event, given, note, settings
+from hypothesis import assume, event, given, note
 from hypothesis import strategies as st
 
 from tabmtl import MultiTaskEstimator
@@ -53,25 +51,7 @@ from tabmtl.targets import MAX_INT_CLASSES, TargetSpec
 
 # -- profiles --------------------------------------------------------------------------
 
-_COMMON = dict(
-    deadline=None,
-    print_blob=True,
-    suppress_health_check=[
-        HealthCheck.too_slow,
-        HealthCheck.data_too_large,
-        HealthCheck.filter_too_much,
-        HealthCheck.large_base_example,
-    ],
-)
-settings.register_profile(
-    "ci", settings.get_profile("default"), max_examples=40, derandomize=True, database=None,
-    **_COMMON,
-)
-settings.register_profile("long", settings.get_profile("default"), max_examples=2000, **_COMMON)
-if os.environ.get("HYPOTHESIS_PROFILE"):
-    settings.load_profile(os.environ["HYPOTHESIS_PROFILE"])
-elif settings.get_current_profile_name() == "default":  # nobody chose one (CLI, CI, env)
-    settings.load_profile("ci")
+# Profiles (ci, long) are registered in conftest.py, before pytest reads its options.
 
 # -- strategies ------------------------------------------------------------------------
 
@@ -272,6 +252,8 @@ def problems(
         found.add(("names", None))
     if Y.columns.duplicated().any():
         return found  # no column-level check of Y can run
+    if len({str(c) for c in Y.columns}) < Y.shape[1]:
+        found.add(("text names", None))
     for name in Y.columns:
         y = Y[name]
         kind = expected_kind(y, targets.get(name))
@@ -324,6 +306,7 @@ MESSAGES = {
     r"was declared binary": "binary",
     r"sample_weight has \d+ values but Y has \d+ rows": "weights length",
     r"sample_weight must be finite and >= 0": "weights",
+    r"read the same as text": "text names",
 }
 COLUMN_LEVEL = {"missing", "one class", "infinite", "huge", "dtype", "numeric", "binary"}
 #: the only messages that may come from outside tabmtl (they name the problem clearly)
@@ -332,11 +315,9 @@ FOREIGN_OK = {"names"}
 #: Each is tolerated (and counted as an event) so that the suite stays green meanwhile.
 #: Bugs found by fuzzing whose fix is still open (pattern -> (problem, event label)).
 #: Fixed since: duplicated X names reaching sklearn's check first; the preprocessor being
-#: fitted on labelled rows only (predict on fit's own X could fail to scale).
+#: fitted on labelled rows only (predict on fit's own X could fail to scale); targets 0
+#: and "0" sharing history keys (now refused: names must be distinct as text).
 KNOWN_ISSUES: dict[str, tuple[str, str]] = {}
-#: the history keys each task by str(name), so targets 0 and "0" share train_loss_0 and
-#: weight_0 (one overwrites the other; DWA then reads the wrong task's loss)
-STR_NAMES_ISSUE = "known issue: target names equal as text share history keys"
 TABMTL = str(Path(__file__).resolve().parents[1] / "tabmtl")
 
 
@@ -460,8 +441,6 @@ def test_fit_predicts_well_formed_frames_or_names_the_problem(data, draw):
         return
     last = model.history_[-1]
     assert all(f"train_loss_{name}" in last for name in Y.columns)
-    if len({str(name) for name in Y.columns}) < Y.shape[1]:
-        event(STR_NAMES_ISSUE)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # R² of a single label is undefined (NaN)
         scores = model.score_tasks(X, Y)

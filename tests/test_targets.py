@@ -128,3 +128,10 @@ def test_losses_per_kind():
     assert torch.allclose(
         binary.loss(out, t), torch.nn.functional.softplus(torch.tensor([-2.0, 0.0]))
     )
+
+
+def test_target_names_equal_as_text_are_refused():
+    # 0 and "0" would share history keys (train_loss_0) and exported output names
+    Y = pd.DataFrame({0: [1.0, 2.0, 3.0], "0": [0.5, 1.5, 2.5]})
+    with pytest.raises(ValueError, match=r"read the same as text: \[0, '0'\]"):
+        TargetSpec().fit(Y)
