@@ -126,12 +126,11 @@ def _aligned_proba(proba: np.ndarray, model_classes: np.ndarray, n_classes: int)
 
 def tabmtl_outputs(model: MultiTaskEstimator, X: pd.DataFrame, tasks) -> dict[str, np.ndarray]:
     """Outputs of a fitted tabmtl estimator for ``tasks``, in the common format."""
-    kinds = {t.kind for t in tasks}
-    pred = model.predict(X) if "regression" in kinds else None
-    proba = model.predict_proba(X) if kinds - {"regression"} else {}
+    pred = model.predict(X) if any(t.is_regression for t in tasks) else None
+    proba = model.predict_proba(X) if not all(t.is_regression for t in tasks) else {}
     out = {}
     for task in tasks:
-        if task.kind == "regression":
+        if task.is_regression:
             out[task.name] = pred[task.name].to_numpy(dtype=np.float64)
         else:
             classes = pd.Index(task.classes_, dtype=object)
@@ -192,7 +191,7 @@ def _per_target(make_regressor, make_classifier, prepare) -> FitPredict:
         for task in _tasks(spec, Ytr):
             rows = _present(Ytr[task.name])
             y = Ytr[task.name][rows]
-            regression = task.kind == "regression"
+            regression = task.is_regression
             make = make_regressor if regression else make_classifier
             model = make(settings, Xtr)
             target = y.to_numpy(dtype=np.float64) if regression else _class_codes(task, y)
@@ -309,7 +308,7 @@ def fit_predict_skorch_multihead(Xtr, Ytr, Xte, spec, settings) -> FoldOutput:
     y = np.empty((len(Ytr), len(tasks)), dtype=np.float32)
     scale = {}
     for j, task in enumerate(tasks):
-        if task.kind == "regression":
+        if task.is_regression:
             v = Ytr[task.name].to_numpy(dtype=np.float64, na_value=np.nan)
             scale[j] = (np.nanmean(v), np.nanstd(v) or 1.0)
             y[:, j] = (v - scale[j][0]) / scale[j][1]
@@ -339,7 +338,7 @@ def fit_predict_skorch_multihead(Xtr, Ytr, Xte, spec, settings) -> FoldOutput:
     outputs, col = {}, 0
     for j, task in enumerate(tasks):
         o, col = raw[:, col : col + widths[j]], col + widths[j]
-        if task.kind == "regression":
+        if task.is_regression:
             outputs[task.name] = o[:, 0] * scale[j][1] + scale[j][0]
         elif task.kind == "binary":
             p = 1.0 / (1.0 + np.exp(-o[:, 0]))

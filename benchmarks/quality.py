@@ -112,7 +112,7 @@ def score_outputs(spec: TargetSpec, Y_test: pd.DataFrame, outputs: dict) -> list
             continue
         y_true = Y_test[task.name]
         out = np.asarray(outputs[task.name], dtype=np.float64)
-        if task.kind == "regression":
+        if task.is_regression:
             y_pred, proba = pd.Series(out, index=y_true.index), None
         else:
             labels = np.asarray(task.classes_, dtype=object)[out.argmax(axis=1)]

@@ -23,6 +23,8 @@ from skorch.callbacks import Checkpoint, EarlyStopping, ProgressBar
 from skorch.dataset import ValidSplit
 
 from .architectures import Architecture, resolve_architecture
+from .calibration import _check_alpha, conformal_quantile, fit_temperature
+from .calibration import interval_coverage as _coverage
 from .checkpoint import ResumeCheckpoint, fingerprint, read_resume_state
 from .features import FeaturePreprocessor, as_frame, check_unique_names
 from .net import (
@@ -35,7 +37,7 @@ from .net import (
     TensorDataset,
     TrainingDiverged,
 )
-from .targets import TargetSpec
+from .targets import TargetSpec, as_python_scalar
 from .weighting import Weighting, resolve_weighting
 
 _PREDICT_BATCH = 4096
@@ -58,6 +60,7 @@ class _MultiTaskBase(BaseEstimator):
         early_stopping: bool = False,
         validation_fraction: float = 0.1,
         patience: int = 10,
+        calibration_fraction: float = 0.0,
         callbacks: Sequence | None = None,
         checkpoint_dir: str | None = None,
         net_kwargs: Mapping | None = None,
@@ -76,6 +79,7 @@ class _MultiTaskBase(BaseEstimator):
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.patience = patience
+        self.calibration_fraction = calibration_fraction
         self.callbacks = callbacks
         self.checkpoint_dir = checkpoint_dir
         self.net_kwargs = net_kwargs
@@ -120,6 +124,17 @@ class _MultiTaskBase(BaseEstimator):
         self.target_spec_ = spec
 
         seed = self._seed()
+        # Split-conformal intervals need rows the net never saw, so calibration rows are
+        # held out of training entirely (early stopping's split, if any, is then drawn from
+        # the rest: those rows chose the epoch, so they are not exchangeable with new data).
+        calibration_rows, keep = _calibration_split(
+            int(labelled.sum()), self.calibration_fraction, seed
+        )
+        if len(calibration_rows):
+            self._standardize_on_training_rows(spec, Y, y_enc, np.flatnonzero(labelled), keep)
+        y_calibration = y_enc[calibration_rows, : len(spec.tasks_)]
+        X_enc, y_enc = X_enc[keep], y_enc[keep]
+        self._reset_calibration()
         resume = None
         if self.checkpoint_dir is not None:
             identity = fingerprint(self.get_params(deep=False), seed, X_enc, y_enc)
@@ -149,6 +164,62 @@ class _MultiTaskBase(BaseEstimator):
                     del self.net_
                 raise TrainingDiverged(f"{exc} {kept}") from None
         self.n_epochs_ = len(self.net_.history)
+        if len(calibration_rows):
+            rows_in_X = np.flatnonzero(labelled)[calibration_rows]
+            self._fit_calibration(X.iloc[rows_in_X], y_calibration)
+
+    @staticmethod
+    def _standardize_on_training_rows(spec, Y, y_enc, rows, keep) -> None:
+        """Refit the regression targets' mean and scale on the training rows only and
+        re-encode them in ``y_enc`` (whose rows are ``Y``'s ``rows``), so that nothing the
+        net learns depends on the calibration labels."""
+        training = rows[keep]
+        for j, task in enumerate(spec.tasks_):
+            if not task.is_regression:
+                continue
+            labels = Y[task.name]
+            if labels.iloc[training].notna().sum() == 0:
+                raise ValueError(
+                    f"Every label of target {task.name!r} fell in the calibration rows; "
+                    "lower calibration_fraction or give it more labels."
+                )
+            task.fit(labels.iloc[training])
+            y_enc[:, j] = task.encode(labels.iloc[rows])
+
+    def _reset_calibration(self) -> None:
+        """The uncalibrated state: every temperature 1, no conformal scores."""
+        n_tasks = len(self.target_spec_.tasks_)
+        self.temperatures_ = np.ones(n_tasks, dtype=np.float64)
+        self.conformal_scores_ = np.full((0, n_tasks), np.nan, dtype=np.float64)
+        self.calibration_counts_ = np.zeros(n_tasks, dtype=np.int64)
+
+    def _fit_calibration(self, X_calibration: pd.DataFrame, y_calibration: np.ndarray) -> None:
+        """Conformal scores (regression heads) and temperatures (classification heads)
+        from held-out rows; per task, only the rows with that task's label count."""
+        spec = self.target_spec_
+        raw = self._raw_predict(X_calibration)
+        present = ~np.isnan(y_calibration)
+        counts = present.sum(axis=0).astype(np.int64)
+        scores = np.full((int(counts.max()), len(spec.tasks_)), np.nan, dtype=np.float64)
+        temperatures = np.ones(len(spec.tasks_), dtype=np.float64)
+        for j, (task, cols) in enumerate(zip(spec.tasks_, spec.slices_)):
+            rows = present[:, j]
+            if task.is_regression:
+                s = np.sort(task.conformity_scores(raw[rows, cols], y_calibration[rows, j]))
+                scores[: len(s), j] = s
+            else:
+                temperatures[j] = fit_temperature(raw[rows, cols], y_calibration[rows, j])
+        empty = [t.name for t, n in zip(spec.tasks_, counts) if n == 0]
+        if empty:
+            warnings.warn(
+                f"No held-out calibration row has a label for {empty!r}; those targets stay "
+                "uncalibrated. Raise calibration_fraction.",
+                UserWarning,
+                stacklevel=4,
+            )
+        self.temperatures_ = temperatures
+        self.conformal_scores_ = scores
+        self.calibration_counts_ = counts
 
     def _check_params(self) -> None:
         if not (0.0 <= self.dropout < 1.0):
@@ -164,6 +235,16 @@ class _MultiTaskBase(BaseEstimator):
         if any(int(h) < 1 for h in self.hidden_layer_sizes):
             raise ValueError(
                 f"hidden_layer_sizes must be positive, got {self.hidden_layer_sizes!r}."
+            )
+        fraction = self.calibration_fraction
+        if (
+            isinstance(fraction, bool)
+            or not isinstance(fraction, (int, float, np.integer, np.floating))
+            or not (0.0 <= fraction < 1.0)
+        ):
+            raise ValueError(
+                f"calibration_fraction must be a number in [0, 1) (0 turns calibration "
+                f"off), got {fraction!r}."
             )
 
     def _seed(self) -> int:
@@ -243,11 +324,98 @@ class _MultiTaskBase(BaseEstimator):
     def _raw_predict(self, X: pd.DataFrame) -> np.ndarray:
         """Network outputs (n, n_outputs) for validated features."""
         check_is_fitted(self, "net_")
-        X_enc = self.preprocessor_.transform(X)
+        return self._network_outputs(self.preprocessor_.transform(X))
+
+    def _network_outputs(self, X_enc: np.ndarray) -> np.ndarray:
+        """Network outputs (n, n_outputs) of an encoded feature matrix.
+
+        Up to one prediction batch (and with tabmtl's own batch iterator), the module is
+        called directly: the computation skorch's ``forward`` does for that one batch,
+        eval mode included, without its dataset and iterator set-up (about 0.4 ms of a
+        one-row predict). Larger inputs go through skorch, batch by batch.
+        """
         if len(X_enc) == 0:
             return np.zeros((0, self.target_spec_.n_outputs_), dtype=np.float32)
-        out = self.net_.forward(TensorDataset(X_enc))
-        return out.detach().cpu().numpy()
+        net = self.net_
+        batch_size = getattr(net, "iterator_valid__batch_size", net.batch_size)
+        one_batch = batch_size == -1 or len(X_enc) <= batch_size
+        if not (one_batch and net.iterator_valid is SliceIterator):
+            return net.forward(TensorDataset(X_enc)).detach().cpu().numpy()
+        if net.module_.training or net.criterion_.training:
+            net._set_training(False)  # what skorch's evaluation step does before each batch
+        x = torch.from_numpy(np.asarray(X_enc, dtype=np.float32))  # shares the memory
+        if net.device is not None:
+            x = x.to(net.device)
+        with torch.inference_mode():
+            return net.module_(x).cpu().numpy()
+
+    def _temperature_scaled(self, raw: np.ndarray) -> np.ndarray:
+        """Raw outputs with each classification head's logits divided by its temperature."""
+        temperatures = getattr(self, "temperatures_", None)  # absent: fitted before calibration
+        if temperatures is None or np.all(temperatures == 1.0):
+            return raw
+        raw = raw.astype(np.float64, copy=True)
+        for task, cols, t in zip(self.target_spec_.tasks_, self.target_spec_.slices_, temperatures):
+            if not task.is_regression:
+                raw[:, cols] /= t
+        return raw
+
+    def _regression_tasks(self, targets) -> list[tuple[int, object]]:
+        """(task index, task) of the regression-family targets named (all when None)."""
+        tasks = self.target_spec_.tasks_
+        family = [(j, t) for j, t in enumerate(tasks) if t.is_regression]
+        if targets is None:
+            if not family:
+                raise ValueError(
+                    "This model has no regression target: intervals and standard deviations "
+                    "are for regression, gaussian and quantile targets."
+                )
+            return family
+        by_name = {t.name: (j, t) for j, t in enumerate(tasks)}
+        names = [targets] if isinstance(targets, (str, int)) else list(targets)
+        unknown = [n for n in names if n not in by_name]
+        if unknown:
+            raise ValueError(f"Unknown targets {unknown!r}; the model has {list(by_name)!r}.")
+        not_regression = [n for n in names if not by_name[n][1].is_regression]
+        if not_regression:
+            raise ValueError(
+                f"Targets {not_regression!r} are classification targets, which have "
+                "probabilities (predict_proba), not intervals."
+            )
+        return [by_name[n] for n in names]
+
+    def _intervals(
+        self, raw: np.ndarray, alpha: float, method: str, targets
+    ) -> dict[object, tuple[np.ndarray, np.ndarray]]:
+        """Target name -> (lower, upper) of ``1 - alpha`` intervals from raw outputs."""
+        alpha = _check_alpha(alpha)
+        if method not in ("auto", "conformal", "model"):
+            raise ValueError(f"method must be 'auto', 'conformal' or 'model', got {method!r}.")
+        counts = getattr(self, "calibration_counts_", None)
+        bounds, unbounded = {}, []
+        for j, task in self._regression_tasks(targets):
+            out = raw[:, self.target_spec_.slices_[j]]
+            calibrated = counts is not None and counts[j] > 0
+            if method == "conformal" and not calibrated:
+                raise ValueError(
+                    f"Target {task.name!r} has no conformal calibration: fit with "
+                    "calibration_fraction > 0 (and labelled held-out rows for it)."
+                )
+            if calibrated and method != "model":
+                q = conformal_quantile(self.conformal_scores_[: counts[j], j], alpha)
+                if np.isinf(q):
+                    unbounded.append(task.name)
+                bounds[task.name] = task.conformal_interval(out, q)
+            else:
+                bounds[task.name] = task.model_interval(out, alpha)
+        if unbounded:
+            warnings.warn(
+                f"Too few calibration labels for alpha={alpha:g} on {unbounded!r} (conformal "
+                "needs at least 1/alpha - 1): their intervals are unbounded.",
+                UserWarning,
+                stacklevel=3,
+            )
+        return bounds
 
     @property
     def task_weights_(self) -> pd.Series:
@@ -270,6 +438,21 @@ class _MultiTaskBase(BaseEstimator):
         return tags
 
 
+def _calibration_split(n_rows: int, fraction: float, seed: int) -> tuple[np.ndarray, object]:
+    """Held-out calibration rows and the training rows (a slice when nothing is held out)."""
+    if not fraction:
+        return np.zeros(0, dtype=np.intp), slice(None)
+    n_calibration = round(float(fraction) * n_rows)
+    if n_calibration < 1 or n_rows - n_calibration < 1:
+        raise ValueError(
+            f"calibration_fraction={fraction!r} of {n_rows} labelled rows leaves "
+            f"{n_calibration} calibration and {n_rows - n_calibration} training rows; "
+            "each needs at least one."
+        )
+    order = np.random.default_rng(seed).permutation(n_rows)
+    return np.sort(order[:n_calibration]), np.sort(order[n_calibration:])
+
+
 def row_task_weights(spec, Y, y_enc, sample_weight, class_weight) -> np.ndarray | None:
     """Per-row, per-task loss weights from ``sample_weight`` and ``class_weight``.
 
@@ -288,16 +471,16 @@ def row_task_weights(spec, Y, y_enc, sample_weight, class_weight) -> np.ndarray 
         weights *= sw[:, None].astype(np.float32)
     if class_weight:
         chosen = (
-            {t.name: class_weight for t in spec.tasks_ if t.kind != "regression"}
+            {t.name: class_weight for t in spec.tasks_ if not t.is_regression}
             if class_weight == "balanced"
             else dict(class_weight)
         )
         tasks = {t.name: (j, t) for j, t in enumerate(spec.tasks_)}
         for name, rule in chosen.items():
-            if name not in tasks or tasks[name][1].kind == "regression":
+            if name not in tasks or tasks[name][1].is_regression:
                 raise ValueError(
                     f"class_weight names {name!r}, which is not a classification target; "
-                    f"those are {[t.name for t in spec.tasks_ if t.kind != 'regression']!r}."
+                    f"those are {[t.name for t in spec.tasks_ if not t.is_regression]!r}."
                 )
             j, task = tasks[name]
             codes = y_enc[:, j]
@@ -333,7 +516,10 @@ class MultiTaskEstimator(_MultiTaskBase):
     ----------
     targets : dict, optional
         Target name -> kind ("regression", "binary", "multiclass", "classification"),
-        overriding the kind inferred from the dtype.
+        overriding the kind inferred from the dtype. A regression target may instead be
+        "gaussian" (the head predicts a mean and a variance, trained with the Gaussian
+        negative log-likelihood; ``predict(X, return_std=True)``) or "quantile" (the
+        0.05, 0.5 and 0.95 quantiles, pinball loss); both give intervals by themselves.
     class_weight : "balanced" or dict, optional
         Loss weights of the classes of classification targets: "balanced" for every
         classification target (n_labelled / (K * count of the class)), or a dict
@@ -364,6 +550,14 @@ class MultiTaskEstimator(_MultiTaskBase):
         Share of rows held out for early stopping.
     patience : int, default=10
         Epochs without validation improvement before stopping.
+    calibration_fraction : float, default=0.0
+        Share of the labelled rows (seeded by ``random_state``) held out of training to
+        calibrate: split-conformal scores for the regression targets (so that
+        :meth:`predict_interval` has the promised coverage whatever the head) and one
+        temperature per classification head (applied in ``predict_proba``). Per target,
+        only the held-out rows with that target's label count. 0 turns it off. The
+        early-stopping split, if any, is drawn from the remaining rows: conformal needs
+        rows that neither trained the net nor chose its epoch.
     callbacks : list of skorch callbacks, optional
         Extra skorch callbacks (e.g. ``LRScheduler``); cloned at each fit.
     checkpoint_dir : str, optional
@@ -395,6 +589,15 @@ class MultiTaskEstimator(_MultiTaskBase):
         Final weight of each task's loss.
     n_epochs_ : int
         Epochs actually run.
+    temperatures_ : ndarray of shape (n_targets,)
+        Temperature of each classification head's logits (1.0 for regression targets
+        and without calibration).
+    conformal_scores_ : ndarray of shape (n_calibration_max, n_targets)
+        Sorted conformity scores of each regression target's labelled calibration rows
+        (standardised units; absolute residuals, residuals over the predicted std, or
+        CQR scores by head), NaN-padded; no rows without calibration.
+    calibration_counts_ : ndarray of shape (n_targets,)
+        Labelled calibration rows per target.
 
     Examples
     --------
@@ -424,6 +627,7 @@ class MultiTaskEstimator(_MultiTaskBase):
         early_stopping: bool = False,
         validation_fraction: float = 0.1,
         patience: int = 10,
+        calibration_fraction: float = 0.0,
         callbacks: Sequence | None = None,
         checkpoint_dir: str | None = None,
         net_kwargs: Mapping | None = None,
@@ -435,7 +639,8 @@ class MultiTaskEstimator(_MultiTaskBase):
             hidden_layer_sizes=hidden_layer_sizes, dropout=dropout, architecture=architecture,
             weighting=weighting, max_epochs=max_epochs, batch_size=batch_size, lr=lr,
             weight_decay=weight_decay, early_stopping=early_stopping,
-            validation_fraction=validation_fraction, patience=patience, callbacks=callbacks,
+            validation_fraction=validation_fraction, patience=patience,
+            calibration_fraction=calibration_fraction, callbacks=callbacks,
             checkpoint_dir=checkpoint_dir, net_kwargs=net_kwargs, random_state=random_state,
             device=device, verbose=verbose,
         )
@@ -479,18 +684,187 @@ class MultiTaskEstimator(_MultiTaskBase):
         # DataFrames are matched to the fitted schema by column name in the preprocessor.
         return as_frame(X)
 
-    def predict(self, X) -> pd.DataFrame:
-        """One column per target, in each target's own dtype and labels, indexed like X."""
+    def predict(self, X, return_std: bool = False):
+        """One column per target, in each target's own dtype and labels, indexed like X.
+
+        Parameters
+        ----------
+        X : DataFrame or array
+            Features.
+        return_std : bool, default=False
+            Also return the predicted standard deviation of the targets with a gaussian
+            head (``targets={name: "gaussian"}``); a ValueError names the targets and
+            their kinds when none has one.
+
+        Returns
+        -------
+        pred : DataFrame
+            The predictions (the mean of a gaussian head, the median of a quantile head).
+        std : DataFrame
+            Only with ``return_std=True``: one float64 column per gaussian target, in the
+            target's units. Other targets have no column: for intervals on any regression
+            head use :meth:`predict_interval`.
+        """
         X = self._validate_features(X, reset=False)
-        return self.target_spec_.inverse_transform(self._raw_predict(X), index=X.index)
+        raw = self._raw_predict(X)
+        pred = self.target_spec_.inverse_transform(raw, index=X.index)
+        if not return_std:
+            return pred
+        tasks, slices = self.target_spec_.tasks_, self.target_spec_.slices_
+        gaussian = [(t, s) for t, s in zip(tasks, slices) if hasattr(t, "std")]
+        if not gaussian:
+            raise ValueError(
+                "return_std=True needs a target with a gaussian head, and none of "
+                f"{ {t.name: t.kind for t in tasks}!r} has one: declare it with "
+                "targets={name: 'gaussian'}, or use predict_interval for conformal or "
+                "quantile intervals."
+            )
+        std = {t.name: t.std(raw[:, s]) for t, s in gaussian}
+        return pred, pd.DataFrame(std, index=X.index)
+
+    def predict_interval(
+        self, X, alpha: float = 0.1, *, method: str = "auto", targets=None
+    ) -> pd.DataFrame:
+        """Prediction intervals with coverage ``1 - alpha`` for the regression targets.
+
+        With ``calibration_fraction > 0`` the intervals are split-conformal, so they
+        cover a new row's label with probability at least ``1 - alpha`` whatever the head
+        (absolute residuals for a point head, residuals over the predicted std for a
+        gaussian head, CQR for a quantile head). Without calibration a gaussian head
+        gives its normal quantiles and a quantile head its outer levels (``alpha=0.1``
+        only); a point head has no interval.
+
+        Parameters
+        ----------
+        X : DataFrame or array
+            Features.
+        alpha : float, default=0.1
+            Miscoverage level in (0, 1); 0.1 gives 90% intervals.
+        method : {"auto", "conformal", "model"}, default="auto"
+            "conformal" requires calibration; "model" uses the head's own distribution
+            even when the model is calibrated; "auto" prefers conformal.
+        targets : list, optional
+            Regression targets to return (default: all of them).
+
+        Returns
+        -------
+        DataFrame
+            Indexed like ``X``, with MultiIndex columns ``(target, "lower" | "upper")``,
+            float64 in the targets' units: ``intervals["eta"]`` is a (lower, upper) frame.
+
+        Examples
+        --------
+        >>> import numpy as np, pandas as pd
+        >>> from tabmtl import MultiTaskEstimator
+        >>> rng = np.random.default_rng(0)
+        >>> X = pd.DataFrame({"km": rng.uniform(1, 20, 300)})
+        >>> Y = pd.DataFrame({"eta": 3 * X.km + rng.normal(size=300)})
+        >>> model = MultiTaskEstimator(calibration_fraction=0.3, max_epochs=20,
+        ...                            random_state=0).fit(X, Y)
+        >>> model.predict_interval(X.head(2), alpha=0.1).columns.tolist()
+        [('eta', 'lower'), ('eta', 'upper')]
+        """
+        X = self._validate_features(X, reset=False)
+        bounds = self._intervals(self._raw_predict(X), alpha, method, targets)
+        frames = {
+            name: pd.DataFrame({"lower": lo, "upper": hi}, index=X.index)
+            for name, (lo, hi) in bounds.items()
+        }
+        return pd.concat(frames, axis=1)
+
+    def interval_coverage(
+        self, X, Y, alpha: float = 0.1, *, method: str = "auto", targets=None
+    ) -> pd.DataFrame:
+        """Empirical coverage and mean width of :meth:`predict_interval` on labelled data.
+
+        Rows whose label is missing leave that target's figures only.
+
+        Returns
+        -------
+        DataFrame
+            One row per regression target: ``coverage`` (share of labels inside their
+            interval, to compare with ``1 - alpha``), ``mean_width`` (target units) and
+            ``n`` (labelled rows).
+        """
+        if isinstance(Y, pd.Series):
+            Y = Y.to_frame()
+        intervals = self.predict_interval(X, alpha, method=method, targets=targets)
+        rows = {}
+        for name in intervals.columns.get_level_values(0).unique():
+            truth = pd.to_numeric(Y[name]).to_numpy(dtype=np.float64, na_value=np.nan)
+            rows[name] = _coverage(
+                truth, intervals[name]["lower"], intervals[name]["upper"]
+            )
+        return pd.DataFrame.from_dict(rows, orient="index")
 
     def predict_proba(self, X) -> dict[object, pd.DataFrame]:
-        """Target name -> DataFrame of class probabilities (class labels as columns)."""
+        """Target name -> DataFrame of class probabilities (class labels as columns).
+
+        When the model was fitted with ``calibration_fraction > 0`` the probabilities are
+        temperature-scaled (see ``temperatures_``).
+        """
         X = self._validate_features(X, reset=False)
-        probas = self.target_spec_.predict_proba(self._raw_predict(X))
-        classes = {t.name: t.classes_ for t in self.target_spec_.tasks_ if t.kind != "regression"}
+        raw = self._temperature_scaled(self._raw_predict(X))
+        probas = self.target_spec_.predict_proba(raw)
+        classes = {t.name: t.classes_ for t in self.target_spec_.tasks_ if not t.is_regression}
         return {
             name: pd.DataFrame(p, index=X.index, columns=pd.Index(classes[name], dtype=object))
+            for name, p in probas.items()
+        }
+
+    def predict_record(self, record: Mapping) -> dict[object, object]:
+        """Predict one row given as a mapping ``{feature: value}``: the low-latency path.
+
+        Returns ``{target: value}`` with exactly the values :meth:`predict` gives for a
+        one-row frame of the same data, as plain Python scalars (a float for regression
+        targets, the class label for classification ones; JSON-ready for numbers, bools
+        and strings). No DataFrame is built on the way in or out, which is most of a
+        one-row :meth:`predict`'s time: use this to serve single requests. See
+        :meth:`FeaturePreprocessor.transform_record` for the values a record may hold.
+
+        Examples
+        --------
+        >>> import numpy as np, pandas as pd
+        >>> from tabmtl import MultiTaskEstimator
+        >>> rng = np.random.default_rng(0)
+        >>> X = pd.DataFrame({"km": rng.uniform(1, 20, 200), "zone": rng.choice(["a", "b"], 200)})
+        >>> Y = pd.DataFrame({"eta": 3 * X.km + rng.normal(size=200), "late": X.km > 10})
+        >>> model = MultiTaskEstimator(max_epochs=20, random_state=0).fit(X, Y)
+        >>> out = model.predict_record({"km": 12.5, "zone": "b"})
+        >>> sorted(out), type(out["late"]).__name__
+        (['eta', 'late'], 'bool')
+        >>> out == model.predict(pd.DataFrame({"km": [12.5], "zone": ["b"]})).iloc[0].to_dict()
+        True
+        """
+        check_is_fitted(self, "net_")
+        raw = self._network_outputs(self.preprocessor_.transform_record(record))
+        return self.target_spec_.inverse_transform_record(raw)
+
+    def predict_proba_record(self, record: Mapping) -> dict[object, dict[object, float]]:
+        """Class probabilities of one row given as a mapping ``{feature: value}``.
+
+        Returns ``{target: {class label: probability}}`` for the classification targets:
+        the numbers of :meth:`predict_proba` for a one-row frame (temperature-scaled when
+        calibrated), as plain Python values, built without pandas (see
+        :meth:`predict_record`).
+
+        Examples
+        --------
+        >>> import numpy as np, pandas as pd
+        >>> from tabmtl import MultiTaskEstimator
+        >>> X = pd.DataFrame({"km": np.arange(100.0)})
+        >>> Y = pd.DataFrame({"late": X.km > 50})
+        >>> model = MultiTaskEstimator(max_epochs=5, random_state=0).fit(X, Y)
+        >>> proba = model.predict_proba_record({"km": 70.0})["late"]
+        >>> sorted(proba), round(sum(proba.values()), 6)
+        ([False, True], 1.0)
+        """
+        check_is_fitted(self, "net_")
+        raw = self._network_outputs(self.preprocessor_.transform_record(record))
+        probas = self.target_spec_.predict_proba(self._temperature_scaled(raw))
+        classes = {t.name: t.classes_ for t in self.target_spec_.tasks_ if not t.is_regression}
+        return {
+            name: {as_python_scalar(c): float(q) for c, q in zip(classes[name], p[0])}
             for name, p in probas.items()
         }
 
@@ -624,5 +998,6 @@ class MultiTaskClassifier(ClassifierMixin, _ArrayMultiTask):
     def predict_proba(self, X):
         check_is_fitted(self, "net_")
         X = validate_data(self, X, ensure_all_finite="allow-nan", dtype="numeric", reset=False)
-        probas = list(self.target_spec_.predict_proba(self._raw_predict(as_frame(X))).values())
+        raw = self._temperature_scaled(self._raw_predict(as_frame(X)))
+        probas = list(self.target_spec_.predict_proba(raw).values())
         return probas[0] if self._y_1d else probas

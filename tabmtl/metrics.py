@@ -24,8 +24,22 @@ from sklearn.metrics import (
     root_mean_squared_error,
 )
 
+from .calibration import expected_calibration_error
+
 #: Default metric per target kind.
-DEFAULT_METRICS = {"regression": "r2", "binary": "accuracy", "multiclass": "accuracy"}
+DEFAULT_METRICS = {
+    "regression": "r2",
+    "gaussian": "r2",
+    "quantile": "r2",
+    "binary": "accuracy",
+    "multiclass": "accuracy",
+}
+
+
+def _ece(y_true, proba, labels=None) -> float:
+    """ECE with the keyword ``score_task`` passes to probability metrics."""
+    return expected_calibration_error(y_true, proba)
+
 
 # name -> (function, needs probabilities, sign): every score is "higher is better".
 _METRICS: dict[str, tuple[Callable, bool, float]] = {
@@ -36,6 +50,7 @@ _METRICS: dict[str, tuple[Callable, bool, float]] = {
     "balanced_accuracy": (balanced_accuracy_score, False, 1.0),
     "roc_auc": (roc_auc_score, True, 1.0),
     "neg_log_loss": (log_loss, True, -1.0),
+    "neg_ece": (_ece, True, -1.0),
 }
 _REGRESSION_ONLY = {"r2", "neg_rmse", "neg_mae"}
 
@@ -52,13 +67,13 @@ def score_task(task, y_true: pd.Series, y_pred: pd.Series, proba, metric: str) -
     """
     if metric not in _METRICS:
         raise ValueError(f"Unknown metric {metric!r}; valid names are {metric_names()!r}.")
-    if (task.kind == "regression") != (metric in _REGRESSION_ONLY):
+    if task.is_regression != (metric in _REGRESSION_ONLY):
         raise ValueError(f"Metric {metric!r} does not apply to {task.kind} target {task.name!r}.")
     present = y_true.notna().to_numpy()
     if not present.any():
         return float("nan")
     fn, needs_proba, sign = _METRICS[metric]
-    if task.kind == "regression":
+    if task.is_regression:
         truth = y_true[present].to_numpy(dtype=np.float64)
         return sign * float(fn(truth, y_pred[present].to_numpy(dtype=np.float64)))
     truth = task.encode(y_true[present]).astype(int)
@@ -96,8 +111,10 @@ def task_scorer(metrics: Mapping[str, str] | None = None) -> Callable:
     ----------
     metrics : dict, optional
         Target kind ("regression", "binary", "multiclass") or target name -> metric name
-        (see :func:`metric_names`); a target name wins over its kind. Unset kinds use
-        ``DEFAULT_METRICS`` (R² for regression, accuracy for classification).
+        (see :func:`metric_names`); a target name wins over its kind. A "regression"
+        entry also covers the gaussian and quantile kinds unless they have their own.
+        Unset kinds use ``DEFAULT_METRICS`` (R² for regression, accuracy for
+        classification). "neg_ece" is the negated expected calibration error.
 
     Returns
     -------
@@ -120,14 +137,11 @@ def task_scorer(metrics: Mapping[str, str] | None = None) -> Callable:
         spec = model.target_spec_
         Y = _as_target_frame(Y, spec.target_names_)
         pred = _as_target_frame(estimator.predict(X), spec.target_names_)
-        needs = any(
-            _METRICS[chosen.get(t.name, chosen.get(t.kind, DEFAULT_METRICS[t.kind]))][1]
-            for t in spec.tasks_
-        )
+        needs = any(_METRICS[_metric_of(t, chosen)][1] for t in spec.tasks_)
         probas = _probas(estimator, X, spec) if needs else {}
         scores = {}
         for task in spec.tasks_:
-            metric = chosen.get(task.name, chosen.get(task.kind, DEFAULT_METRICS[task.kind]))
+            metric = _metric_of(task, chosen)
             scores[str(task.name)] = score_task(
                 task, Y[task.name], pred[task.name], probas.get(task.name), metric
             )
@@ -136,6 +150,15 @@ def task_scorer(metrics: Mapping[str, str] | None = None) -> Callable:
         return scores
 
     return scorer
+
+
+def _metric_of(task, chosen: Mapping[str, str]) -> str:
+    """The metric of a task: its name's entry, its kind's, "regression" for the
+    distributional regression kinds, else the default."""
+    for key in (task.name, task.kind, "regression" if task.is_regression else None):
+        if key is not None and key in chosen:
+            return chosen[key]
+    return DEFAULT_METRICS[task.kind]
 
 
 def _as_target_frame(Y, names) -> pd.DataFrame:
@@ -153,5 +176,5 @@ def _probas(estimator, X, spec) -> dict:
         return {name: np.asarray(p) for name, p in proba.items()}
     if not isinstance(proba, list):
         proba = [proba]
-    names = [t.name for t in spec.tasks_ if t.kind != "regression"]
+    names = [t.name for t in spec.tasks_ if not t.is_regression]
     return dict(zip(names, proba))

@@ -1,15 +1,17 @@
 """Target kinds and the target transformer.
 
-A target column becomes one *task*. Its kind (regression, binary, multiclass) decides the
-head's width, the loss, the default score and how network outputs turn back into the
-user's values. :class:`TargetSpec` is the transformer that does this for a whole target
-frame, in the spirit of scikit-learn's ``TransformedTargetRegressor``: fit on ``Y``,
-``transform`` to one float32 matrix (class index as float, NaN = missing label), and
+A target column becomes one *task*. Its kind (regression, binary, multiclass, or the
+distributional regression kinds gaussian and quantile) decides the head's width, the
+loss, the default score and how network outputs turn back into the user's values.
+:class:`TargetSpec` is the transformer that does this for a whole target frame, in the
+spirit of scikit-learn's ``TransformedTargetRegressor``: fit on ``Y``, ``transform`` to
+one float32 matrix (class index as float, NaN = missing label), and
 ``inverse_transform`` network outputs back to a DataFrame in the original dtypes.
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping
 from typing import ClassVar
 
@@ -27,7 +29,15 @@ from .features import label_codes
 #: class labels; above it the column is a count/amount and becomes a regression target.
 MAX_INT_CLASSES = 20
 
-KIND_NAMES = ("regression", "binary", "multiclass", "classification")
+KIND_NAMES = ("regression", "gaussian", "quantile", "binary", "multiclass", "classification")
+
+#: Bound on the gaussian head's log-variance (standardised units), applied smoothly as
+#: ``B * tanh(raw / B)``: a variance can neither collapse to 0 nor blow up, and the
+#: gradient never vanishes the way a hard clamp's would.
+LOG_VAR_BOUND = 7.0
+
+#: Levels of the quantile head, lowest to highest; the middle one is the point prediction.
+QUANTILE_LEVELS = (0.05, 0.5, 0.95)
 
 
 class TargetKind:
@@ -40,6 +50,9 @@ class TargetKind:
     """
 
     kind: ClassVar[str] = ""
+    #: True for the real-valued kinds (regression, gaussian, quantile): a value is
+    #: predicted, not a class, and intervals rather than probabilities describe doubt.
+    is_regression: ClassVar[bool] = False
 
     def __init__(self, name: object):
         self.name = name
@@ -54,6 +67,15 @@ class TargetKind:
 
     def decode(self, out: np.ndarray, index: pd.Index) -> pd.Series:  # pragma: no cover
         raise NotImplementedError
+
+    def decode_record(self, out: np.ndarray) -> object:
+        """What :meth:`decode` gives for one row of outputs ``(1, n_outputs)``, as a plain
+        Python value (numpy scalars unwrapped; JSON-ready for numbers, bools, strings).
+
+        This generic version goes through :meth:`decode`; kinds override it to skip
+        pandas on the serving path (``MultiTaskEstimator.predict_record``).
+        """
+        return as_python_scalar(self.decode(out[:1], pd.RangeIndex(1)).iloc[0])
 
     @staticmethod
     def loss(out: torch.Tensor, t: torch.Tensor) -> torch.Tensor:  # pragma: no cover
@@ -71,6 +93,7 @@ class RegressionTarget(TargetKind):
     """A real-valued target, standardised in fit and de-standardised in decode."""
 
     kind = "regression"
+    is_regression = True
 
     def fit(self, y: pd.Series) -> RegressionTarget:
         values = _as_float(y)
@@ -109,13 +132,24 @@ class RegressionTarget(TargetKind):
         return z.astype(np.float32)
 
     def decode(self, out: np.ndarray, index: pd.Index) -> pd.Series:
+        return pd.Series(self._point_values(out), index=index, name=self.name).astype(
+            self.dtype_
+        )
+
+    def decode_record(self, out: np.ndarray) -> object:
+        if type(self).decode is not RegressionTarget.decode:  # a subclass decodes its own way
+            return super().decode_record(out)
+        dtype = np.dtype(getattr(self.dtype_, "numpy_dtype", self.dtype_))
+        return float(self._point_values(out[:1]).astype(dtype)[0])
+
+    def _point_values(self, out: np.ndarray) -> np.ndarray:
+        """Column 0 of ``out`` in the target's units, float64, within the dtype's range."""
         with np.errstate(over="ignore", invalid="ignore"):
             values = out[:, 0].astype(np.float64) * self.scale_ + self.mean_
         # a prediction past the dtype's range is clipped to its largest finite value
         # rather than becoming inf (e.g. float32 targets near 3e38)
         limit = np.finfo(np.dtype(getattr(self.dtype_, "numpy_dtype", self.dtype_))).max
-        values = np.clip(values, -limit, limit)
-        return pd.Series(values, index=index, name=self.name).astype(self.dtype_)
+        return np.clip(values, -limit, limit)
 
     @staticmethod
     def loss(out: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -123,6 +157,152 @@ class RegressionTarget(TargetKind):
 
     def score(self, y_true: pd.Series, y_pred: pd.Series) -> float:
         return float(r2_score(_as_float(y_true), _as_float(y_pred)))
+
+    # -- uncertainty: what split-conformal calibration and intervals need ---------------
+
+    def destandardize(self, z: np.ndarray) -> np.ndarray:
+        """Standardised values -> the target's units, as float64."""
+        return np.asarray(z, dtype=np.float64) * self.scale_ + self.mean_
+
+    def conformity_scores(self, out: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """Nonconformity of labels ``z`` (standardised) given raw outputs: ``|z - pred|``."""
+        return np.abs(np.asarray(z, dtype=np.float64) - out[:, 0].astype(np.float64))
+
+    def conformal_interval(self, out: np.ndarray, q: float) -> tuple[np.ndarray, np.ndarray]:
+        """Interval whose conformity score is at most ``q``, in the target's units."""
+        center = out[:, 0].astype(np.float64)
+        return self.destandardize(center - q), self.destandardize(center + q)
+
+    def model_interval(self, out: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+        """The head's own ``1 - alpha`` interval; a point head has none."""
+        raise ValueError(
+            f"Target {self.name!r} has a point-prediction head (kind {self.kind!r}), which "
+            "gives no interval by itself: fit with calibration_fraction > 0 for conformal "
+            "intervals, or declare it targets={name: 'gaussian'} or 'quantile'."
+        )
+
+
+class GaussianRegressionTarget(RegressionTarget):
+    """A real-valued target with a heteroscedastic Gaussian head: mean and log-variance.
+
+    Two outputs in standardised units: the mean and the raw log-variance, squashed to
+    ``LOG_VAR_BOUND * tanh(raw / LOG_VAR_BOUND)``. Trained with the Gaussian negative
+    log-likelihood ``0.5 * (log_var + (t - mean)^2 / exp(log_var))``, shifted by the
+    constant ``0.5 * LOG_VAR_BOUND`` so that it is never negative (the gradients are
+    unchanged; weightings such as "uncertainty", DWA and GradNorm assume positive
+    losses). ``decode`` returns the mean; :meth:`std` the predicted standard deviation.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> task = GaussianRegressionTarget("eta").fit(pd.Series([10.0, 20.0, 30.0]))
+    >>> out = np.array([[0.0, 0.0]])  # mean 0 and log-variance 0, standardised
+    >>> float(task.decode(out, pd.RangeIndex(1)).iloc[0]), float(task.std(out)[0])
+    (20.0, 8.16496580927726)
+    """
+
+    kind = "gaussian"
+    n_outputs = 2
+
+    @staticmethod
+    def _log_var(raw):
+        if isinstance(raw, torch.Tensor):
+            return LOG_VAR_BOUND * torch.tanh(raw / LOG_VAR_BOUND)
+        return LOG_VAR_BOUND * np.tanh(np.asarray(raw, dtype=np.float64) / LOG_VAR_BOUND)
+
+    @staticmethod
+    def loss(out: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        log_var = GaussianRegressionTarget._log_var(out[:, 1])
+        nll = log_var + (t - out[:, 0]).square() * torch.exp(-log_var)
+        return 0.5 * (nll + LOG_VAR_BOUND)
+
+    def std_standardized(self, out: np.ndarray) -> np.ndarray:
+        """Predicted standard deviation in standardised units."""
+        return np.exp(0.5 * self._log_var(out[:, 1]))
+
+    def std(self, out: np.ndarray) -> np.ndarray:
+        """Predicted standard deviation in the target's units."""
+        return self.std_standardized(out) * self.scale_
+
+    def conformity_scores(self, out: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """Normalised residuals ``|z - mean| / std``: intervals stay heteroscedastic."""
+        return super().conformity_scores(out, z) / self.std_standardized(out)
+
+    def conformal_interval(self, out: np.ndarray, q: float) -> tuple[np.ndarray, np.ndarray]:
+        center = out[:, 0].astype(np.float64)
+        half = q * self.std_standardized(out)
+        return self.destandardize(center - half), self.destandardize(center + half)
+
+    def model_interval(self, out: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+        """Central ``1 - alpha`` interval of the predicted normal distribution."""
+        from scipy.stats import norm
+
+        return self.conformal_interval(out, float(norm.ppf(1.0 - alpha / 2.0)))
+
+
+class QuantileRegressionTarget(RegressionTarget):
+    """A real-valued target with a quantile head at :data:`QUANTILE_LEVELS`.
+
+    One output per level (standardised units), trained with the mean pinball loss over
+    the levels. Quantiles are sorted at predict so they never cross; ``decode`` returns
+    the median. Its own interval is the outer levels, ``alpha = 0.1``; with conformal
+    calibration (CQR, Romano et al. 2019) the outer levels are widened or narrowed to
+    reach any ``1 - alpha``.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> task = QuantileRegressionTarget("eta").fit(pd.Series([10.0, 20.0, 30.0]))
+    >>> task.quantiles(np.array([[1.0, -1.0, 0.0]])).round(2).tolist()  # crossing, sorted
+    [[11.84, 20.0, 28.16]]
+    """
+
+    kind = "quantile"
+    n_outputs = len(QUANTILE_LEVELS)
+
+    @staticmethod
+    def loss(out: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        levels = torch.as_tensor(QUANTILE_LEVELS, dtype=out.dtype, device=out.device)
+        diff = t[:, None] - out  # > 0: the label is above the quantile
+        return torch.maximum(levels * diff, (levels - 1.0) * diff).mean(dim=1)
+
+    def quantiles_standardized(self, out: np.ndarray) -> np.ndarray:
+        """Sorted (non-crossing) quantiles, standardised units, shape (n, n_levels)."""
+        return np.sort(out.astype(np.float64), axis=1)
+
+    def quantiles(self, out: np.ndarray) -> np.ndarray:
+        """Sorted quantiles at :data:`QUANTILE_LEVELS` in the target's units."""
+        return self.destandardize(self.quantiles_standardized(out))
+
+    def decode(self, out: np.ndarray, index: pd.Index) -> pd.Series:
+        middle = len(QUANTILE_LEVELS) // 2
+        return super().decode(self.quantiles_standardized(out)[:, [middle]], index)
+
+    def conformity_scores(self, out: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """CQR scores ``max(lower - z, z - upper)`` of the outer levels (negative inside)."""
+        q = self.quantiles_standardized(out)
+        z = np.asarray(z, dtype=np.float64)
+        return np.maximum(q[:, 0] - z, z - q[:, -1])
+
+    def conformal_interval(self, out: np.ndarray, q: float) -> tuple[np.ndarray, np.ndarray]:
+        quant = self.quantiles_standardized(out)
+        lower, upper = quant[:, 0] - q, quant[:, -1] + q
+        # a negative correction may not turn the interval inside out
+        middle = 0.5 * (lower + upper)
+        lower, upper = np.minimum(lower, middle), np.maximum(upper, middle)
+        return self.destandardize(lower), self.destandardize(upper)
+
+    def model_interval(self, out: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+        """The outer levels, when they are the ``alpha / 2`` and ``1 - alpha / 2`` ones."""
+        lo, hi = QUANTILE_LEVELS[0], QUANTILE_LEVELS[-1]
+        if not (np.isclose(lo, alpha / 2.0) and np.isclose(hi, 1.0 - alpha / 2.0)):
+            raise ValueError(
+                f"The quantile head of {self.name!r} predicts the levels "
+                f"{QUANTILE_LEVELS!r}, so its own interval has alpha={lo + 1.0 - hi:g}; "
+                f"alpha={alpha:g} needs conformal calibration (calibration_fraction > 0)."
+            )
+        quant = self.quantiles(out)
+        return quant[:, 0], quant[:, -1]
 
 
 class _LabelTarget(TargetKind):
@@ -168,11 +348,35 @@ class _LabelTarget(TargetKind):
     def encode(self, y: pd.Series) -> np.ndarray:
         return self._codes(y)
 
+    def _class_indices(self, out: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        """Index into ``classes_`` of each row's predicted class."""
+        raise NotImplementedError
+
+    def decode(self, out: np.ndarray, index: pd.Index) -> pd.Series:
+        return self._labels(self._class_indices(out), index)
+
+    def decode_record(self, out: np.ndarray) -> object:
+        if type(self).decode is not _LabelTarget.decode:  # a subclass decodes its own way
+            return super().decode_record(out)
+        return as_python_scalar(self.classes_[self._class_indices(out[:1])[0]])
+
     def _labels(self, idx: np.ndarray, index: pd.Index) -> pd.Series:
-        labels = self.classes_[idx]
         if isinstance(self.dtype_, pd.CategoricalDtype):
-            return pd.Series(pd.Categorical(labels, dtype=self.dtype_), index=index, name=self.name)
-        return pd.Series(labels, index=index, name=self.name).astype(self.dtype_)
+            # from codes: building a Categorical from labels hashes them (~0.3 ms a call)
+            codes = self._category_codes()[idx]
+            return pd.Series(
+                pd.Categorical.from_codes(codes, dtype=self.dtype_), index=index, name=self.name
+            )
+        return pd.Series(self.classes_[idx], index=index, name=self.name).astype(self.dtype_)
+
+    def _category_codes(self) -> np.ndarray:
+        """Code of each class in the target's CategoricalDtype, computed once per fit."""
+        cached = _CATEGORY_CODES.get(self)
+        if cached is None or cached[0] is not self.classes_ or cached[1] is not self.dtype_:
+            codes = self.dtype_.categories.get_indexer(self.classes_)
+            cached = (self.classes_, self.dtype_, codes)
+            _CATEGORY_CODES[self] = cached
+        return cached[2]
 
     def score(self, y_true: pd.Series, y_pred: pd.Series) -> float:
         return float(accuracy_score(self._codes(y_true), self._codes(y_pred)))
@@ -193,8 +397,8 @@ class BinaryTarget(_LabelTarget):
         p = 1.0 / (1.0 + np.exp(-out[:, 0].astype(np.float64)))
         return np.column_stack([1.0 - p, p])
 
-    def decode(self, out: np.ndarray, index: pd.Index) -> pd.Series:
-        return self._labels((out[:, 0] > 0).astype(np.intp), index)
+    def _class_indices(self, out: np.ndarray) -> np.ndarray:
+        return (out[:, 0] > 0).astype(np.intp)
 
     @staticmethod
     def loss(out: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -215,19 +419,37 @@ class MulticlassTarget(_LabelTarget):
         z = np.exp(z - z.max(axis=1, keepdims=True))
         return z / z.sum(axis=1, keepdims=True)
 
-    def decode(self, out: np.ndarray, index: pd.Index) -> pd.Series:
-        return self._labels(out.argmax(axis=1), index)
+    def _class_indices(self, out: np.ndarray) -> np.ndarray:
+        return out.argmax(axis=1)
 
     @staticmethod
     def loss(out: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(out, t.long(), reduction="none")
 
 
+#: Per fitted classification task, its classes' category codes (derived state, kept out of
+#: the object so that saving and pickling never see it)
+_CATEGORY_CODES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
 TARGET_KINDS: dict[str, type[TargetKind]] = {
     "regression": RegressionTarget,
+    "gaussian": GaussianRegressionTarget,
+    "quantile": QuantileRegressionTarget,
     "binary": BinaryTarget,
     "multiclass": MulticlassTarget,
 }
+
+
+def is_regression_kind(kind: str) -> bool:
+    """Whether ``kind`` names a real-valued target (regression, gaussian, quantile).
+
+    Examples
+    --------
+    >>> is_regression_kind("gaussian"), is_regression_kind("binary")
+    (True, False)
+    """
+    cls = TARGET_KINDS.get(kind)
+    return bool(cls is not None and cls.is_regression)
 
 
 def infer_kind(y: pd.Series) -> str:
@@ -253,6 +475,11 @@ def infer_kind(y: pd.Series) -> str:
         f"Target column {y.name!r} has dtype {dtype}, which tabmtl cannot read as a target; "
         "use float (regression), bool, category, string or integer labels."
     )
+
+
+def as_python_scalar(value: object) -> object:
+    """``value`` with a numpy scalar unwrapped (``np.int64(3)`` -> ``3``); others as is."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _is_text(dtype) -> bool:
@@ -282,8 +509,10 @@ class TargetSpec(TransformerMixin, BaseEstimator):
     ----------
     targets : dict, optional
         Column name -> kind (``"regression"``, ``"binary"``, ``"multiclass"`` or
-        ``"classification"``, which picks binary or multiclass by the number of labels).
-        Columns not named are inferred from their dtype (see :func:`infer_kind`).
+        ``"classification"``, which picks binary or multiclass by the number of labels;
+        ``"gaussian"`` or ``"quantile"`` for a regression target whose head predicts a
+        distribution). Columns not named are inferred from their dtype (see
+        :func:`infer_kind`).
 
     Attributes
     ----------
@@ -363,13 +592,31 @@ class TargetSpec(TransformerMixin, BaseEstimator):
         cols = {t.name: t.decode(raw[:, s], index) for t, s in zip(self.tasks_, self.slices_)}
         return pd.DataFrame(cols, index=index)
 
+    def inverse_transform_record(self, raw: np.ndarray) -> dict[object, object]:
+        """One row of network outputs ``(1, n_outputs_)`` -> ``{target name: value}``.
+
+        The values of :meth:`inverse_transform` for that row, as plain Python scalars
+        (see :meth:`TargetKind.decode_record`), without building pandas objects.
+
+        Examples
+        --------
+        >>> import numpy as np, pandas as pd
+        >>> Y = pd.DataFrame({"eta": [10.0, 30.0], "paid": ["card", "cash"]})
+        >>> spec = TargetSpec().fit(Y)
+        >>> spec.inverse_transform_record(np.array([[1.0, 2.5]]))
+        {'eta': 30.0, 'paid': 'cash'}
+        """
+        check_is_fitted(self, "tasks_")
+        raw = np.asarray(raw).reshape(1, -1)
+        return {t.name: t.decode_record(raw[:, s]) for t, s in zip(self.tasks_, self.slices_)}
+
     def predict_proba(self, raw: np.ndarray) -> dict[object, np.ndarray]:
         """Class probabilities of every classification task, keyed by target name."""
         check_is_fitted(self, "tasks_")
         return {
             t.name: t.proba(raw[:, s])
             for t, s in zip(self.tasks_, self.slices_)
-            if t.kind != "regression"
+            if not t.is_regression
         }
 
 

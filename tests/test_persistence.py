@@ -201,3 +201,22 @@ def test_unfitted_and_foreign_estimators_are_refused(tmp_path):
     with pytest.raises(TypeError, match="saves tabmtl estimators"):
         save_model(LinearRegression(), tmp_path / "m.tabmtl")
     assert not list(tmp_path.iterdir())  # nothing half-written
+
+
+def test_distribution_heads_and_calibration_round_trip(tmp_path):
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=300), "b": rng.normal(size=300)})
+    noise = rng.normal(size=300) * (0.2 + np.abs(X["a"]))
+    Y = pd.DataFrame(
+        {"g": X["a"] + noise, "q": X["b"] - noise, "p": X["a"] + X["b"], "c": X["b"] > 0}
+    )
+    model = MultiTaskEstimator(
+        targets={"g": "gaussian", "q": "quantile"}, calibration_fraction=0.3, **SMALL
+    ).fit(X, Y)
+    loaded = load_model(save_model(model, tmp_path / "m.tabmtl"))
+    pd.testing.assert_frame_equal(loaded.predict_interval(X), model.predict_interval(X))
+    pd.testing.assert_frame_equal(
+        loaded.predict(X, return_std=True)[1], model.predict(X, return_std=True)[1]
+    )
+    pd.testing.assert_frame_equal(loaded.predict_proba(X)["c"], model.predict_proba(X)["c"])
+    np.testing.assert_array_equal(loaded.temperatures_, model.temperatures_)

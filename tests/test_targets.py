@@ -135,3 +135,75 @@ def test_target_names_equal_as_text_are_refused():
     Y = pd.DataFrame({0: [1.0, 2.0, 3.0], "0": [0.5, 1.5, 2.5]})
     with pytest.raises(ValueError, match=r"read the same as text: \[0, '0'\]"):
         TargetSpec().fit(Y)
+
+
+# -- distributional regression kinds (gaussian, quantile) -----------------------------------
+
+
+def test_distributional_kinds_are_regression_family_chosen_per_target():
+    from tabmtl.targets import QUANTILE_LEVELS, is_regression_kind
+
+    Y = pd.DataFrame(
+        {"a": [1.0, 2.0, 4.0], "b": [0.0, 1.0, 5.0], "c": [1.0, 3.0, 2.0], "flag": [1, 0, 1]}
+    )
+    spec = TargetSpec(targets={"a": "gaussian", "b": "quantile"}).fit(Y)
+    assert spec.kinds_ == {"a": "gaussian", "b": "quantile", "c": "regression", "flag": "binary"}
+    assert [t.n_outputs for t in spec.tasks_] == [2, len(QUANTILE_LEVELS), 1, 1]
+    assert spec.n_outputs_ == 7 and spec.slices_[1] == slice(2, 5)
+    assert [t.is_regression for t in spec.tasks_] == [True, True, True, False]
+    assert set(spec.predict_proba(np.zeros((3, 7), dtype=np.float32))) == {"flag"}
+    assert [is_regression_kind(k) for k in ("regression", "gaussian", "quantile")] == [True] * 3
+    assert not any(is_regression_kind(k) for k in ("binary", "multiclass", "nope"))
+    # standardised like a plain regression target
+    z = (Y["a"] - Y["a"].mean()) / Y["a"].std(ddof=0)
+    assert spec.transform(Y)[:, 0] == pytest.approx(z.to_numpy())
+
+
+def test_unknown_kind_lists_the_distributional_kinds():
+    with pytest.raises(ValueError, match="'gaussian', 'quantile'"):
+        TargetSpec(targets={"a": "poisson"}).fit(pd.DataFrame({"a": [1.0, 2.0]}))
+
+
+def test_gaussian_loss_is_the_shifted_nll_and_decode_gives_mean_and_std():
+    from tabmtl.targets import LOG_VAR_BOUND, GaussianRegressionTarget
+
+    task = GaussianRegressionTarget("y").fit(pd.Series([1.0, 3.0]))  # mean 2, scale 1
+    raw = torch.tensor([[0.5, 0.0], [0.0, 1.0], [0.0, -50.0]])
+    t = torch.tensor([1.0, 0.0, 0.0])
+    log_var = LOG_VAR_BOUND * torch.tanh(raw[:, 1] / LOG_VAR_BOUND)
+    nll = 0.5 * (log_var + (t - raw[:, 0]) ** 2 / log_var.exp())  # Gaussian NLL - const
+    loss = task.loss(raw, t)
+    assert torch.allclose(loss, nll + 0.5 * LOG_VAR_BOUND)
+    assert (loss >= 0).all() and torch.isfinite(loss).all()  # log-variance is bounded
+    assert log_var[2] > -LOG_VAR_BOUND
+    raw.requires_grad_(True)
+    task.loss(raw, t).sum().backward()
+    assert (raw.grad[:, 1].abs() > 0).all()  # smooth bound: the gradient never vanishes
+    out = raw.detach().numpy()
+    assert task.decode(out, pd.RangeIndex(3)).tolist() == [2.5, 2.0, 2.0]
+    assert task.std(out) == pytest.approx(np.exp(0.5 * log_var.numpy()))
+
+
+def test_quantile_head_pinball_loss_and_non_crossing_decode():
+    from tabmtl.targets import QUANTILE_LEVELS, QuantileRegressionTarget
+
+    assert QUANTILE_LEVELS == (0.05, 0.5, 0.95)
+    task = QuantileRegressionTarget("y").fit(pd.Series([0.0, 2.0]))  # mean 1, scale 1
+    out = torch.tensor([[-1.0, 0.0, 1.0]])
+    # label 2 is above every quantile: loss = mean(level * (2 - q))
+    expected = (0.05 * 3 + 0.5 * 2 + 0.95 * 1) / 3
+    assert task.loss(out, torch.tensor([2.0])).item() == pytest.approx(expected)
+    # label -2 is below every quantile: loss = mean((1 - level) * (q + 2))
+    expected = (0.95 * 1 + 0.5 * 2 + 0.05 * 3) / 3
+    assert task.loss(out, torch.tensor([-2.0])).item() == pytest.approx(expected)
+    crossing = np.array([[0.8, -0.5, 0.1], [0.0, 0.0, 0.0]], dtype=np.float32)
+    q = task.quantiles(crossing)
+    assert (np.diff(q, axis=1) >= 0).all()
+    assert q[0].tolist() == pytest.approx([0.5, 1.1, 1.8])
+    assert task.decode(crossing, pd.RangeIndex(2)).tolist() == pytest.approx([1.1, 1.0])
+    # CQR score: distance outside the outer quantiles, negative inside
+    scores = task.conformity_scores(crossing, np.array([1.0, -0.2]))  # standardised labels
+    assert scores.tolist() == pytest.approx([0.2, 0.2])
+    assert task.conformity_scores(crossing, np.array([0.0, 0.0])).tolist() == pytest.approx(
+        [-0.5, 0.0]
+    )
