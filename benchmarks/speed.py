@@ -7,7 +7,7 @@
    on the same module with its default Dataset + DataLoader is timed in the same
    rotation. Epochs alternate (warm-up excluded); medians of per-repeat ratios.
 2. T tasks in one network against T single-task networks (same settings, same epochs).
-3. Predict latency for 1 row and 10k rows.
+3. Predict latency for 1 row and 10k rows, and of the one-row ``predict_record``.
 4. Training throughput (rows/s) and peak resident memory as rows grow; each size runs
    in a fresh process so its peak RSS is its own.
 
@@ -140,18 +140,27 @@ def joint_vs_single(n_rows: int, epochs: int) -> list[dict]:
 
 
 def predict_latency(repeats: int) -> list[dict]:
+    """``predict`` on 1 and 10k rows, and ``predict_record``, the one-row fast path.
+
+    ``benchmarks/latency.py`` times every serving path (ONNX included) in more detail.
+    """
     X, Y = synthetic_table(20_000)
     model = MultiTaskEstimator(max_epochs=1, random_state=0).fit(X, Y)
+    record = X.iloc[0].to_dict()
+    cases = [
+        ("predict 1 row", lambda: model.predict(X.iloc[:1]), repeats),
+        ("predict_record 1 row", lambda: model.predict_record(record), repeats),
+        ("predict 10,000 rows", lambda: model.predict(X.iloc[:10_000]), max(3, repeats // 20)),
+    ]
     rows = []
-    for n in (1, 10_000):
-        batch = X.iloc[:n]
-        model.predict(batch)  # warm-up
+    for label, call, n_calls in cases:
+        call()  # warm-up
         times = []
-        for _ in range(repeats if n == 1 else max(3, repeats // 20)):
+        for _ in range(n_calls):
             t0 = time.perf_counter()
-            model.predict(batch)
+            call()
             times.append(time.perf_counter() - t0)
-        rows.append({"measure": f"predict {n:,} rows", "model": "tabmtl",
+        rows.append({"measure": label, "model": "tabmtl",
                      "median seconds": statistics.median(times),
                      "ratio vs hand loop (median)": float("nan")})
     return rows

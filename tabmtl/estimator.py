@@ -978,7 +978,7 @@ class MultiTaskClassifier(ClassifierMixin, _ArrayMultiTask):
     >>> X = np.random.default_rng(0).normal(size=(100, 3))
     >>> y = np.column_stack([X[:, 0] > 0, X[:, 1] > 0]).astype(int)
     >>> clf = MultiTaskClassifier(max_epochs=5, random_state=0).fit(X, y)
-    >>> [list(c) for c in clf.classes_]
+    >>> [c.tolist() for c in clf.classes_]
     [[0, 1], [0, 1]]
     """
 
