@@ -1,0 +1,5 @@
+"""``python -m tabmtl``: the same command line as the ``tabmtl`` console script."""
+
+from .cli import main
+
+raise SystemExit(main())
