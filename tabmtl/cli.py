@@ -222,6 +222,25 @@ def _parse_assignments(items: Sequence[str] | None, option: str) -> dict[str, st
     return out
 
 
+def _read_parquet_head(source: str, rows: int = 10_000):
+    """The first ``rows`` rows of a parquet file, folder or glob (for ``fit --stream``)."""
+    import glob
+
+    import pyarrow.dataset as ds
+
+    paths = sorted(glob.glob(source)) if any(c in source for c in "*?[") else [source]
+    if not paths or not all(Path(p).exists() for p in paths):
+        raise UsageError(f"no such file or folder: {source!r}")
+    try:
+        return ds.dataset(paths if len(paths) > 1 else paths[0], format="parquet").head(
+            rows
+        ).to_pandas()
+    except Exception as exc:  # pyarrow's errors for a non-parquet input vary
+        raise UsageError(
+            f"cannot read {source!r} as parquet (--stream needs parquet): {exc}"
+        ) from None
+
+
 def _split_columns(frame, args, extra_excluded: Sequence[str] = ()):
     """Features and targets of ``frame`` from ``--target``, ``--drop`` and ``--target-kind``.
 
@@ -516,14 +535,20 @@ def _cmd_fit(args) -> int:
     from .net import TrainingDiverged
     from .persistence import save_model
 
-    frame = read_table(args.data)
+    if args.stream:
+        # out of core: columns and target kinds are checked on the first rows only; the
+        # fit reads record batches (tabmtl.streaming.fit_parquet), never the whole table
+        frame = _read_parquet_head(args.data)
+    else:
+        frame = read_table(args.data)
     X, Y, kinds = _split_columns(frame, args)
     est = _build_estimator(args, kinds)
     est.set_params(verbose=0 if args.quiet else 1)
     out = Path(args.out)
     _check_writable(out)
+    rows = "streamed rows" if args.stream else f"{len(X):,} rows"
     _say(
-        f"fitting {len(Y.columns)} target(s) on {len(X):,} rows x {X.shape[1]} features: "
+        f"fitting {len(Y.columns)} target(s) on {rows} x {X.shape[1]} features: "
         f"{_describe_estimator(est)}"
     )
     diverged = None
@@ -534,7 +559,12 @@ def _cmd_fit(args) -> int:
         _watch_interrupt() as interrupt,
     ):
         try:
-            est.fit(X, Y)
+            if args.stream:
+                from .streaming import fit_parquet
+
+                fit_parquet(est, args.data, list(Y.columns), features=list(X.columns))
+            else:
+                est.fit(X, Y)
         except TrainingDiverged as exc:
             diverged = exc
         except KeyboardInterrupt:
@@ -832,6 +862,11 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_data_options(p)
     p.add_argument("--out", "-o", required=True, metavar="MODEL", help="model file (.tabmtl)")
     p.add_argument("--quiet", "-q", action="store_true", help="no epoch table or progress bar")
+    p.add_argument(
+        "--stream", action="store_true",
+        help="train out of core from a parquet file, folder or glob, reading record batches "
+        "(preprocessing fitted on a bounded reservoir sample; see tabmtl.streaming)",
+    )
     _add_model_options(p)
     p.set_defaults(handler=_cmd_fit)
 

@@ -179,6 +179,29 @@ def test_fit_to_the_end(capsys, monkeypatch, workdir):
     assert model.n_epochs_ == 2 and model.targets == {"body_mass_g": "regression"}
 
 
+def test_fit_stream_trains_from_parquet_batches(capsys, monkeypatch, workdir):
+    code, out, err = _run(
+        capsys, monkeypatch, workdir, "fit", "penguins.parquet", "--stream", "--target",
+        "species", "--target", "body_mass_g", "--drop", "id", "--max-epochs", "2", "--hidden",
+        "8", "--quiet", "--out", "streamed.tabmtl",
+    )
+    assert code == EXIT_OK, err
+    assert "streamed rows" in err and out.splitlines()[0] == "saved streamed.tabmtl"
+    model = load_model(workdir / "streamed.tabmtl")
+    assert model.n_epochs_ == 2 and list(model.target_spec_.target_names_) == [
+        "species", "body_mass_g"
+    ]
+    table = pd.read_parquet(workdir / "penguins.parquet")
+    pred = model.predict(table.drop(columns=["id", "species", "body_mass_g"]))
+    assert set(pred["species"].unique()) <= {"Adelie", "Chinstrap", "Gentoo"}
+    # a CSV cannot be streamed: one line, exit code 2
+    code, _, err = _run(
+        capsys, monkeypatch, workdir, "fit", "penguins.csv", "--stream", "--target",
+        "species", "--out", "x.tabmtl",
+    )
+    assert code == 2 and "--stream needs parquet" in err
+
+
 def test_predict_writes_predictions_and_probabilities(fitted, workdir):
     model_path = fitted[-1]
     proc = finish(start(
