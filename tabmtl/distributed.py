@@ -10,8 +10,10 @@ network in each process:
 - every epoch the rows (or parquet row groups) are dealt out so that each process sees a
   disjoint share, and every process runs the *same number* of batches: a collective
   step that one process skips would hang the others. Training pads a short share with
-  repeated rows, as ``torch.utils.data.DistributedSampler`` does; validation pads with
-  empty batches, which count for nothing;
+  repeated rows, as ``torch.utils.data.DistributedSampler`` does. A stream's validation
+  row groups are dealt out too, short shares padded with empty batches (which count for
+  nothing); in memory every process scores the whole validation split, because the
+  validation iterator also serves ``predict`` (which calibration calls inside fit);
 - after each backward pass :class:`ReplicaSync` averages the gradients over the processes
   in one all-reduce, exactly the update DDP makes, for the criterion's learnable
   parameters (uncertainty weighting's log-variances) as well as the module's, and
