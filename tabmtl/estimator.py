@@ -139,10 +139,23 @@ class _MultiTaskBase(BaseEstimator):
         if self.checkpoint_dir is not None:
             identity = fingerprint(self.get_params(deep=False), seed, X_enc, y_enc)
             resume = (identity, read_resume_state(self.checkpoint_dir, identity))
+        self._train_net(TensorDataset(X_enc, y_enc), seed, resume)
+        if len(calibration_rows):
+            rows_in_X = np.flatnonzero(labelled)[calibration_rows]
+            self._fit_calibration(X.iloc[rows_in_X], y_calibration)
+
+    def _train_net(self, dataset, seed: int, resume=None, configure=None) -> None:
+        """Build ``net_`` and train it on ``dataset`` (in-memory and streamed fits alike).
+
+        ``resume`` as in :meth:`_build_net`; ``configure(net)`` may adjust the built net
+        before training (the streamed fit sets its iterators there). A diverged fit keeps
+        its best verified epoch, or no ``net_`` when no epoch finished.
+        """
         with torch.random.fork_rng(devices=[]):  # leave the caller's global RNG untouched
             torch.manual_seed(seed)
             self.net_ = self._build_net(seed, resume)
-            dataset = TensorDataset(X_enc, y_enc)
+            if configure is not None:
+                configure(self.net_)
             try:
                 if resume is not None and resume[1] is not None:
                     # continue an interrupted fit: ResumeCheckpoint restores the state at
@@ -164,9 +177,6 @@ class _MultiTaskBase(BaseEstimator):
                     del self.net_
                 raise TrainingDiverged(f"{exc} {kept}") from None
         self.n_epochs_ = len(self.net_.history)
-        if len(calibration_rows):
-            rows_in_X = np.flatnonzero(labelled)[calibration_rows]
-            self._fit_calibration(X.iloc[rows_in_X], y_calibration)
 
     @staticmethod
     def _standardize_on_training_rows(spec, Y, y_enc, rows, keep) -> None:

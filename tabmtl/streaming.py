@@ -62,7 +62,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch.helper import predefined_split
 
 from .features import FeaturePreprocessor, label_codes
-from .net import SliceIterator, TrainingDiverged
+from .net import SliceIterator
 from .targets import TargetSpec
 
 __all__ = [
@@ -836,7 +836,7 @@ def fit_parquet(
         if ctx.world_size > 1:
             distributed.make_data_parallel(net, ctx)
 
-    _train_net(estimator, train, seed, configure)
+    estimator._train_net(train, seed, configure=configure)
     # an ordinary fitted net again: in-memory iterators, no reference to the streams
     # (plain attributes: skorch's set_params refuses these on an initialised net)
     net = estimator.net_
@@ -875,31 +875,6 @@ def _split_validation(src: ParquetSource, validation, estimator, seed: int):
     train = [g for i, g in enumerate(groups) if i not in held]
     valid = [g for i, g in enumerate(groups) if i in held]
     return train, src, valid
-
-
-def _train_net(estimator, dataset, seed: int, configure) -> None:
-    """Build the estimator's net, let ``configure`` adjust it, fit it on ``dataset``.
-
-    The same steps (and the same handling of a diverged fit) as the in-memory fit.
-    """
-    with torch.random.fork_rng(devices=[]):  # leave the caller's global RNG untouched
-        torch.manual_seed(seed)
-        estimator.net_ = estimator._build_net(seed)
-        configure(estimator.net_)
-        try:
-            estimator.net_.fit(dataset, y=None)
-        except TrainingDiverged as exc:
-            estimator.n_epochs_ = len(estimator.net_.history)
-            best = dict(estimator.net_.callbacks_)["best_weights"].restore(estimator.net_)
-            kept = (
-                f"The model keeps the weights of epoch {best}, its best so far."
-                if best is not None
-                else "No epoch finished before it, so the model has no usable weights."
-            )
-            if best is None:
-                del estimator.net_
-            raise TrainingDiverged(f"{exc} {kept}") from None
-    estimator.n_epochs_ = len(estimator.net_.history)
 
 
 def _warn_skipped(stream: ParquetStream) -> None:
