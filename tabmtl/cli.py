@@ -224,17 +224,12 @@ def _parse_assignments(items: Sequence[str] | None, option: str) -> dict[str, st
 
 def _read_parquet_head(source: str, rows: int = 10_000):
     """The first ``rows`` rows of a parquet file, folder or glob (for ``fit --stream``)."""
-    import glob
+    from .streaming import _as_dataset
 
-    import pyarrow.dataset as ds
-
-    paths = sorted(glob.glob(source)) if any(c in source for c in "*?[") else [source]
-    if not paths or not all(Path(p).exists() for p in paths):
-        raise UsageError(f"no such file or folder: {source!r}")
     try:
-        return ds.dataset(paths if len(paths) > 1 else paths[0], format="parquet").head(
-            rows
-        ).to_pandas()
+        return _as_dataset(source).head(rows).to_pandas()
+    except FileNotFoundError as exc:
+        raise UsageError(str(exc)) from None
     except Exception as exc:  # pyarrow's errors for a non-parquet input vary
         raise UsageError(
             f"cannot read {source!r} as parquet (--stream needs parquet): {exc}"
