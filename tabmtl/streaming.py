@@ -61,6 +61,7 @@ import torch
 from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch.helper import predefined_split
 
+from .distributed import _process_rank
 from .features import FeaturePreprocessor, label_codes
 from .net import SliceIterator
 from .targets import TargetSpec
@@ -674,12 +675,6 @@ class ParquetBatchIterator:
             buf_X, buf_y = buf_X[perm], buf_y[perm]
             for start in range(0, held, bs):
                 yield buf_X[start : start + bs], buf_y[start : start + bs]
-
-
-def _process_rank() -> tuple[int, int]:
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_rank(), torch.distributed.get_world_size()
-    return 0, 1
 
 
 # -- fit and predict ----------------------------------------------------------------------
