@@ -121,7 +121,9 @@ class ResumeCheckpoint(Callback):
     def on_epoch_end(self, net, **kwargs):
         iterator = getattr(net, "train_iterator_", None)
         generator = getattr(iterator, "generator", None)
-        history = [{k: v for k, v in row.items() if k != "batches"} for row in net.history]
+        from .net import epoch_rows
+
+        history = epoch_rows(net.history)
         state = {
             "fingerprint": self.fingerprint,
             "module": net.module_.state_dict(),

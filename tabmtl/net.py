@@ -188,6 +188,15 @@ class SliceIterator:
             yield X[start : start + bs], yb
 
 
+def epoch_rows(history) -> list[dict]:
+    """The per-epoch rows of a skorch history without their per-batch records.
+
+    What is worth keeping once an epoch is over: saved models, resume checkpoints and
+    reports store these.
+    """
+    return [{k: v for k, v in row.items() if k != "batches"} for row in history]
+
+
 class TaskLogger(Callback):
     """Writes each task's epoch loss and current weight into the skorch history.
 

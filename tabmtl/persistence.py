@@ -91,7 +91,7 @@ def save_model(estimator, path: str | os.PathLike, *, key: bytes | str | None = 
     True
     """
     from . import __version__
-    from .estimator import MultiTaskEstimator  # noqa: F401 - registry import below
+    from .net import epoch_rows
 
     cls_name = type(estimator).__name__
     if cls_name not in _estimator_classes():
@@ -106,10 +106,7 @@ def save_model(estimator, path: str | os.PathLike, *, key: bytes | str | None = 
         },
         "target_spec": _target_spec_state(estimator.target_spec_),
         "preprocessor": _preprocessor_state(estimator.preprocessor_),
-        "history": _encode(
-            [{k: v for k, v in row.items() if k != "batches"} for row in estimator.net_.history],
-            "history",
-        ),
+        "history": _encode(epoch_rows(estimator.net_.history), "history"),
     }
     net = estimator.net_
     weights = io.BytesIO()

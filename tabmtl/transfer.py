@@ -44,7 +44,7 @@ from sklearn.model_selection import (
 
 from .estimator import MultiTaskEstimator
 from .metrics import DEFAULT_METRICS, metric_names, score_task
-from .net import TensorDataset
+from .net import TensorDataset, epoch_rows
 from .targets import TargetSpec
 
 #: Model names used in result tables, in display order.
@@ -539,8 +539,7 @@ def _restricted(template: MultiTaskEstimator, names: Sequence[str]) -> MultiTask
 
 def _history_frame(history) -> pd.DataFrame:
     """Per-epoch scalars of a skorch history (batches left out)."""
-    rows = [{k: v for k, v in row.items() if k != "batches"} for row in history]
-    return pd.DataFrame(rows)
+    return pd.DataFrame(epoch_rows(history))
 
 
 def _tabmtl_outputs(model, X: pd.DataFrame, tasks) -> dict[str, np.ndarray]:
