@@ -23,7 +23,7 @@ from sklearn.model_selection import KFold, cross_validate
 
 import datasets
 from tabmtl import MultiTaskEstimator, TargetSpec
-from tabmtl.metrics import task_scorer
+from tabmtl.evaluation.metrics import task_scorer
 
 
 def run(name: str, folds: int, rows: int | None, seed: int) -> pd.DataFrame:

@@ -67,12 +67,12 @@ if str(ROOT) not in sys.path:  # `datasets` is a top-level folder, not an instal
 
 import datasets  # noqa: E402
 from tabmtl import MultiTaskEstimator  # noqa: E402
-from tabmtl.calibration import (  # noqa: E402
+from tabmtl.data.targets import TargetSpec  # noqa: E402
+from tabmtl.uncertainty.calibration import (  # noqa: E402
     conformal_quantile,
     expected_calibration_error,
     interval_coverage,
 )
-from tabmtl.targets import TargetSpec  # noqa: E402
 
 #: Datasets and their default row caps (None = every row).
 DATASETS = {"flights": 40_000, "rand_hie": None, "framingham": None}

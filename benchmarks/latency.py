@@ -85,7 +85,7 @@ def onnx_session(model, folder: Path):
         import onnxruntime
     except ImportError:
         return None
-    from tabmtl.export import export_onnx
+    from tabmtl.io.export import export_onnx
 
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = 1

@@ -33,7 +33,7 @@ import torch
 from skorch import NeuralNet
 
 from tabmtl import MultiTaskEstimator
-from tabmtl.net import TensorDataset
+from tabmtl.training.iterators import TensorDataset
 
 
 def synthetic_table(n: int, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:

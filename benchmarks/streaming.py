@@ -5,7 +5,7 @@ binary and a 4-class target; rows in random order) is written on demand to
 ``results/streaming/`` (git-ignored) in row groups of 65,536 rows. Both paths train the
 estimator defaults (soft sharing, batch 256) for one epoch:
 
-- **streamed**: ``tabmtl.streaming.fit_parquet`` on the file (sampling pass + epoch);
+- **streamed**: ``tabmtl.io.streaming.fit_parquet`` on the file (sampling pass + epoch);
 - **in memory**: ``pd.read_parquet`` of the whole table, then ``MultiTaskEstimator.fit``
   (only up to ``--max-in-memory`` rows: it holds the table several times over).
 
@@ -139,7 +139,7 @@ def measure_fit(mode: str, path: str, n_rows: int, torch_threads: int = 1,
     """One epoch from the file, in memory or streamed: time and peak memory."""
     features = _setup(torch_threads, arrow_threads)
     from tabmtl import MultiTaskEstimator
-    from tabmtl.streaming import fit_parquet
+    from tabmtl.io.streaming import fit_parquet
 
     baseline = _peak_mib()
     model = MultiTaskEstimator(max_epochs=1, random_state=0)
@@ -163,7 +163,7 @@ def measure_paired(path: str, n_rows: int, repeats: int) -> dict:
     """Epoch rates of both paths alternating in one process (load drifts cancel out)."""
     features = _setup(1, 1)
     from tabmtl import MultiTaskEstimator
-    from tabmtl.streaming import fit_parquet
+    from tabmtl.io.streaming import fit_parquet
 
     frame = pd.read_parquet(path)
     X, Y = frame[features], frame[TARGETS]

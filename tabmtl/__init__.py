@@ -1,6 +1,8 @@
 """tabmtl: tabular multi-target prediction with one multi-task network."""
 
-from .architectures import (
+from tabmtl.data.targets import TargetSpec
+from tabmtl.estimators import MultiTaskClassifier, MultiTaskEstimator, MultiTaskRegressor
+from tabmtl.nn.architectures import (
     ARCHITECTURES,
     PLE,
     Architecture,
@@ -9,9 +11,7 @@ from .architectures import (
     MMoE,
     SoftSharing,
 )
-from .estimator import MultiTaskClassifier, MultiTaskEstimator, MultiTaskRegressor
-from .targets import TargetSpec
-from .weighting import (
+from tabmtl.nn.weighting import (
     WEIGHTINGS,
     AlignedMTLWeighting,
     CAGradWeighting,

@@ -8,7 +8,8 @@ from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
 
 from tabmtl import MultiTaskEstimator
-from tabmtl.architectures import (
+from tabmtl.evaluation.metrics import task_scorer
+from tabmtl.nn.architectures import (
     ARCHITECTURES,
     PLE,
     CrossStitch,
@@ -17,7 +18,6 @@ from tabmtl.architectures import (
     SoftSharing,
     resolve_architecture,
 )
-from tabmtl.metrics import task_scorer
 
 TASKS = {"t0": 1, "t1": 1, "t2": 4}  # regression, binary, 4-class widths
 SLICES = [(0, 1), (1, 2), (2, 6)]

@@ -1,4 +1,4 @@
-"""tabmtl.calibration: ECE and reliability curves, conformal quantiles, temperature scaling;
+"""tabmtl.uncertainty.calibration: ECE, reliability curves, conformal quantiles,
 and temperature scaling inside the estimators."""
 
 import numpy as np
@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from tabmtl import MultiTaskClassifier, MultiTaskEstimator
-from tabmtl.calibration import (
+from tabmtl.data.features import as_frame
+from tabmtl.uncertainty.calibration import (
     TEMPERATURE_RANGE,
     conformal_quantile,
     expected_calibration_error,
@@ -14,7 +15,6 @@ from tabmtl.calibration import (
     interval_coverage,
     reliability_curve,
 )
-from tabmtl.features import as_frame
 
 # -- expected calibration error ---------------------------------------------------------------
 
@@ -221,7 +221,7 @@ def test_temperature_uses_only_calibration_rows_with_the_label():
 
 
 def test_task_scorer_knows_ece_and_the_distributional_kinds():
-    from tabmtl.metrics import task_scorer
+    from tabmtl.evaluation.metrics import task_scorer
 
     X, Y = _noisy_classes(200, 2)
     Y["amount"] = X["a"] * 2.0 + 1.0

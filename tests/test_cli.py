@@ -30,7 +30,7 @@ import pytest
 
 import datasets
 from tabmtl.cli import EXIT_NEGATIVE_TRANSFER, EXIT_OK, EXIT_USAGE, main
-from tabmtl.persistence import load_model
+from tabmtl.io.persistence import load_model
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = ["species", "sex_male", "body_mass_g"]

@@ -27,15 +27,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # conftest, when run b
 from conftest import make_mixed
 
 from tabmtl import MultiTaskEstimator
-from tabmtl.distributed import (
+from tabmtl.io.streaming import fit_parquet
+from tabmtl.training.distributed import (
     DistributedSliceIterator,
     fit_distributed,
     init_distributed,
     parameter_digest,
     predict_distributed,
 )
-from tabmtl.net import SliceIterator, TensorDataset
-from tabmtl.streaming import fit_parquet
+from tabmtl.training.iterators import SliceIterator, TensorDataset
 
 LAUNCH_TIMEOUT_S = 150
 TARGETS = ["eta", "late", "band"]

@@ -325,7 +325,7 @@ def test_classifier_rejects_continuous_targets():
 
 
 def test_divergence_names_the_task_and_keeps_the_best_weights():
-    from tabmtl.net import TrainingDiverged
+    from tabmtl.training.net import TrainingDiverged
 
     X, Y = make_mixed(120)
     # two sane epochs, then a learning rate that blows the weights up
@@ -344,7 +344,7 @@ def test_divergence_names_the_task_and_keeps_the_best_weights():
 def test_divergence_in_the_first_epoch_leaves_no_model():
     from sklearn.exceptions import NotFittedError
 
-    from tabmtl.net import TrainingDiverged
+    from tabmtl.training.net import TrainingDiverged
 
     X, Y = make_mixed(60)
     model = MultiTaskEstimator(max_epochs=3, lr=1e30, random_state=0)

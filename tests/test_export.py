@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from tabmtl import ARCHITECTURES, MultiTaskEstimator
-from tabmtl.export import ServingModule, export_onnx, export_torch, read_metadata
+from tabmtl.io.export import ServingModule, export_onnx, export_torch, read_metadata
 
 ort = pytest.importorskip("onnxruntime")
 

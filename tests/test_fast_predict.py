@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 
 from tabmtl import MultiTaskEstimator
-from tabmtl.features import FeaturePreprocessor, label_codes
-from tabmtl.net import TensorDataset
+from tabmtl.data.features import FeaturePreprocessor, label_codes
+from tabmtl.training.iterators import TensorDataset
 
 TARGET_KINDS = {"eta_g": "gaussian", "eta_q": "quantile"}
 

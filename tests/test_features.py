@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tabmtl.features import FeaturePreprocessor
+from tabmtl.data.features import FeaturePreprocessor
 
 
 @pytest.fixture

@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from tabmtl.net import MultiTaskLoss, SliceIterator, TensorDataset
-from tabmtl.weighting import EqualWeighting
+from tabmtl.nn.loss import MultiTaskLoss
+from tabmtl.nn.weighting import EqualWeighting
+from tabmtl.training.iterators import SliceIterator, TensorDataset
 
 
 def _criterion():

@@ -17,7 +17,7 @@ from tabmtl import (
     MultiTaskRegressor,
     UncertaintyWeighting,
 )
-from tabmtl.persistence import ModelFileError, load_model, save_model
+from tabmtl.io.persistence import ModelFileError, load_model, save_model
 
 SMALL = dict(max_epochs=3, hidden_layer_sizes=(16,), random_state=0)
 

@@ -13,7 +13,7 @@ from conftest import make_mixed
 from skorch.callbacks import Callback
 
 from tabmtl import MultiTaskEstimator
-from tabmtl.checkpoint import RESUME_FILE
+from tabmtl.training.resume import RESUME_FILE
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -12,7 +12,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from tabmtl import HardSharing, MultiTaskClassifier, MultiTaskEstimator, MultiTaskRegressor
-from tabmtl.metrics import task_scorer
+from tabmtl.evaluation.metrics import task_scorer
 
 
 @parametrize_with_checks(

@@ -10,8 +10,9 @@ from conftest import make_mixed
 from skorch.callbacks import Callback
 
 from tabmtl import MultiTaskEstimator
-from tabmtl.features import FeaturePreprocessor
-from tabmtl.streaming import (
+from tabmtl.data.features import FeaturePreprocessor
+from tabmtl.data.targets import TargetSpec
+from tabmtl.io.streaming import (
     ParquetBatchIterator,
     ParquetSource,
     ParquetStream,
@@ -20,7 +21,6 @@ from tabmtl.streaming import (
     predict_parquet,
     reservoir_sample,
 )
-from tabmtl.targets import TargetSpec
 
 TARGETS = ["eta", "late", "band"]
 FEATURES = ["km", "hour", "zone", "rain"]

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 import torch
 
-from tabmtl.targets import MAX_INT_CLASSES, TargetSpec, infer_kind
+from tabmtl.data.targets import MAX_INT_CLASSES, TargetSpec, infer_kind
 
 
 @pytest.mark.parametrize(
@@ -141,7 +141,7 @@ def test_target_names_equal_as_text_are_refused():
 
 
 def test_distributional_kinds_are_regression_family_chosen_per_target():
-    from tabmtl.targets import QUANTILE_LEVELS, is_regression_kind
+    from tabmtl.data.targets import QUANTILE_LEVELS, is_regression_kind
 
     Y = pd.DataFrame(
         {"a": [1.0, 2.0, 4.0], "b": [0.0, 1.0, 5.0], "c": [1.0, 3.0, 2.0], "flag": [1, 0, 1]}
@@ -165,7 +165,7 @@ def test_unknown_kind_lists_the_distributional_kinds():
 
 
 def test_gaussian_loss_is_the_shifted_nll_and_decode_gives_mean_and_std():
-    from tabmtl.targets import LOG_VAR_BOUND, GaussianRegressionTarget
+    from tabmtl.data.targets import LOG_VAR_BOUND, GaussianRegressionTarget
 
     task = GaussianRegressionTarget("y").fit(pd.Series([1.0, 3.0]))  # mean 2, scale 1
     raw = torch.tensor([[0.5, 0.0], [0.0, 1.0], [0.0, -50.0]])
@@ -185,7 +185,7 @@ def test_gaussian_loss_is_the_shifted_nll_and_decode_gives_mean_and_std():
 
 
 def test_quantile_head_pinball_loss_and_non_crossing_decode():
-    from tabmtl.targets import QUANTILE_LEVELS, QuantileRegressionTarget
+    from tabmtl.data.targets import QUANTILE_LEVELS, QuantileRegressionTarget
 
     assert QUANTILE_LEVELS == (0.05, 0.5, 0.95)
     task = QuantileRegressionTarget("y").fit(pd.Series([0.0, 2.0]))  # mean 1, scale 1

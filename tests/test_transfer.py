@@ -14,8 +14,8 @@ import pytest
 from conftest import make_mixed
 
 from tabmtl import MultiTaskEstimator, TargetSpec
-from tabmtl.metrics import score_task
-from tabmtl.transfer import (
+from tabmtl.evaluation.metrics import score_task
+from tabmtl.evaluation.transfer import (
     HISTGB,
     MULTI_TASK,
     NEGATIVE_FLAG,

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from tabmtl import MultiTaskEstimator
-from tabmtl.weighting import (
+from tabmtl.nn.weighting import (
     WEIGHTINGS,
     AlignedMTLWeighting,
     CAGradWeighting,

@@ -24,7 +24,7 @@ from sklearn.metrics import (
     root_mean_squared_error,
 )
 
-from .calibration import expected_calibration_error
+from tabmtl.uncertainty.calibration import expected_calibration_error
 
 #: Default metric per target kind.
 DEFAULT_METRICS = {

@@ -1,6 +1,6 @@
 """Plots and a self-contained HTML page for a transfer analysis.
 
-:func:`write_report` turns a :class:`tabmtl.transfer.TransferResult` into PNG files a
+:func:`write_report` turns a :class:`tabmtl.evaluation.transfer.TransferResult` into PNG files a
 person would rather look at than a table — per-task learning curves (multi-task against
 single-task, on the held-out fold), task weights over epochs, per-task gain bars, the
 models' scores, predicted against actual values for regression targets, reliability
@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .transfer import (
+from tabmtl.evaluation.transfer import (
     HISTGB,
     MULTI_TASK,
     NEGATIVE_FLAG,
@@ -348,7 +348,7 @@ def plot_learning_curves(result: TransferResult, path: Path) -> Path:
     Parameters
     ----------
     result : TransferResult
-        From :func:`tabmtl.transfer.cross_validate_transfer`.
+        From :func:`tabmtl.evaluation.transfer.cross_validate_transfer`.
     path : Path
         The PNG file to write.
 
@@ -375,7 +375,7 @@ def plot_task_weights(result: TransferResult, path: Path) -> Path:
     Parameters
     ----------
     result : TransferResult
-        From :func:`tabmtl.transfer.cross_validate_transfer`.
+        From :func:`tabmtl.evaluation.transfer.cross_validate_transfer`.
     path : Path
         The PNG file to write.
 
@@ -402,7 +402,7 @@ def plot_gains(result: TransferResult, path: Path) -> Path:
     Parameters
     ----------
     result : TransferResult
-        From :func:`tabmtl.transfer.cross_validate_transfer`.
+        From :func:`tabmtl.evaluation.transfer.cross_validate_transfer`.
     path : Path
         The PNG file to write.
 
@@ -429,7 +429,7 @@ def plot_scores(result: TransferResult, path: Path) -> Path:
     Parameters
     ----------
     result : TransferResult
-        From :func:`tabmtl.transfer.cross_validate_transfer`.
+        From :func:`tabmtl.evaluation.transfer.cross_validate_transfer`.
     path : Path
         The PNG file to write.
 
@@ -456,7 +456,7 @@ def plot_predicted_vs_actual(result: TransferResult, path: Path) -> Path | None:
     Parameters
     ----------
     result : TransferResult
-        From :func:`tabmtl.transfer.cross_validate_transfer`.
+        From :func:`tabmtl.evaluation.transfer.cross_validate_transfer`.
     path : Path
         The PNG file to write.
 
@@ -484,7 +484,7 @@ def plot_calibration(result: TransferResult, path: Path) -> Path | None:
     Parameters
     ----------
     result : TransferResult
-        From :func:`tabmtl.transfer.cross_validate_transfer`.
+        From :func:`tabmtl.evaluation.transfer.cross_validate_transfer`.
     path : Path
         The PNG file to write.
 
@@ -512,7 +512,7 @@ def plot_affinity(result: TransferResult, path: Path) -> Path | None:
     Parameters
     ----------
     result : TransferResult
-        From :func:`tabmtl.transfer.cross_validate_transfer`.
+        From :func:`tabmtl.evaluation.transfer.cross_validate_transfer`.
     path : Path
         The PNG file to write.
 
@@ -545,7 +545,7 @@ def plot_overview(result: TransferResult, path: Path, title: str) -> Path:
     Parameters
     ----------
     result : TransferResult
-        From :func:`tabmtl.transfer.cross_validate_transfer`.
+        From :func:`tabmtl.evaluation.transfer.cross_validate_transfer`.
     path : Path
         The PNG file to write.
     title : str
@@ -669,7 +669,7 @@ def write_report(
     Parameters
     ----------
     result : TransferResult
-        From :func:`tabmtl.transfer.cross_validate_transfer`.
+        From :func:`tabmtl.evaluation.transfer.cross_validate_transfer`.
     out_dir : str or Path
         Folder (created if missing).
     title : str
@@ -689,7 +689,7 @@ def write_report(
     --------
     >>> import datasets
     >>> from tabmtl import MultiTaskEstimator
-    >>> from tabmtl.transfer import cross_validate_transfer
+    >>> from tabmtl.evaluation.transfer import cross_validate_transfer
     >>> X, Y = datasets.load("penguins")
     >>> result = cross_validate_transfer(X, Y, MultiTaskEstimator(max_epochs=5), cv=2)
     >>> files = write_report(result, "penguins-report")  # doctest: +SKIP

@@ -82,7 +82,7 @@ def save_model(estimator, path: str | os.PathLike, *, key: bytes | str | None = 
     --------
     >>> import numpy as np
     >>> from tabmtl import MultiTaskRegressor
-    >>> from tabmtl.persistence import save_model, load_model
+    >>> from tabmtl.io.persistence import save_model, load_model
     >>> X = np.random.default_rng(0).normal(size=(50, 3))
     >>> model = MultiTaskRegressor(max_epochs=2, random_state=0).fit(X, X[:, :2])
     >>> import tempfile, os
@@ -90,8 +90,8 @@ def save_model(estimator, path: str | os.PathLike, *, key: bytes | str | None = 
     >>> np.array_equal(load_model(path).predict(X), model.predict(X))
     True
     """
-    from . import __version__
-    from .net import epoch_rows
+    from tabmtl import __version__
+    from tabmtl.training.callbacks import epoch_rows
 
     cls_name = type(estimator).__name__
     if cls_name not in _estimator_classes():
@@ -182,7 +182,7 @@ def load_model(
         The file is missing, not a tabmtl model, truncated, modified (digest or signature
         mismatch), or from another tabmtl / format version.
     """
-    from . import __version__
+    from tabmtl import __version__
 
     path = Path(path)
     if not path.is_file():
@@ -254,8 +254,8 @@ def load_model(
 
 
 def _rebuild(cls, model: dict, state: dict, device: str | None):
-    from .features import FeaturePreprocessor
-    from .targets import TARGET_KINDS, TargetSpec
+    from tabmtl.data.features import FeaturePreprocessor
+    from tabmtl.data.targets import TARGET_KINDS, TargetSpec
 
     estimator = cls(**{name: _decode(value) for name, value in model["params"].items()})
     for name, value in model["fitted"].items():
@@ -300,7 +300,7 @@ def _rebuild(cls, model: dict, state: dict, device: str | None):
 
 
 def _estimator_classes() -> dict[str, type]:
-    from .estimator import MultiTaskClassifier, MultiTaskEstimator, MultiTaskRegressor
+    from tabmtl.estimators import MultiTaskClassifier, MultiTaskEstimator, MultiTaskRegressor
 
     return {c.__name__: c for c in (MultiTaskEstimator, MultiTaskRegressor, MultiTaskClassifier)}
 
@@ -401,8 +401,8 @@ def _encode(value, where: str):
         return {"__dtype__": value.str}
     if isinstance(value, pd.api.extensions.ExtensionDtype):
         return {"__pandas_dtype__": str(value)}
-    from .architectures import ARCHITECTURES, Architecture
-    from .weighting import WEIGHTINGS, Weighting
+    from tabmtl.nn.architectures import ARCHITECTURES, Architecture
+    from tabmtl.nn.weighting import WEIGHTINGS, Weighting
 
     for base, registry in ((Architecture, ARCHITECTURES), (Weighting, WEIGHTINGS)):
         if isinstance(value, base):
@@ -454,8 +454,8 @@ def _decode(obj):
     if tag == "__pandas_dtype__":
         return pd.api.types.pandas_dtype(body)
     if tag == "__config__":
-        from .architectures import ARCHITECTURES
-        from .weighting import WEIGHTINGS
+        from tabmtl.nn.architectures import ARCHITECTURES
+        from tabmtl.nn.weighting import WEIGHTINGS
 
         registry = {"Architecture": ARCHITECTURES, "Weighting": WEIGHTINGS}.get(body[0], {})
         if body[1] not in registry:

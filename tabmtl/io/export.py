@@ -56,8 +56,8 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from .features import DATETIME_PARTS
-from .targets import LOG_VAR_BOUND, QUANTILE_LEVELS
+from tabmtl.data.features import DATETIME_PARTS
+from tabmtl.data.targets import LOG_VAR_BOUND, QUANTILE_LEVELS
 
 INPUT_NAME = "features"
 #: metadata keys written into the exported file, each holding a JSON document
@@ -387,7 +387,7 @@ def _example_input(estimator) -> torch.Tensor:
 
 
 def _metadata(estimator, serving: ServingModule) -> dict[str, str]:
-    from . import __version__
+    from tabmtl import __version__
 
     pre = estimator.preprocessor_
     values = {

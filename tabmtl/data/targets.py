@@ -23,7 +23,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.utils.validation import check_is_fitted
 
-from .features import label_codes
+from tabmtl.data.features import label_codes
 
 #: Largest number of distinct values an integer column may have and still be read as
 #: class labels; above it the column is a count/amount and becomes a regression target.

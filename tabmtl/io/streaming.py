@@ -5,7 +5,7 @@ glob or list of files in two kinds of pass, each holding a bounded number of row
 
 1. **One sampling pass** draws a uniform reservoir sample of ``sample_rows`` rows (bottom-k
    random keys, so the sample is the same for the same seed and files) and fits the
-   :class:`~tabmtl.targets.TargetSpec` and :class:`~tabmtl.features.FeaturePreprocessor`
+   :class:`~tabmtl.data.targets.TargetSpec` and :class:`~tabmtl.data.features.FeaturePreprocessor`
    on it, exactly as an in-memory ``fit`` would on those rows. A sample rather than
    streaming statistics because the preprocessor needs more than moments: median
    imputation needs a median, and exact streaming medians need memory that grows with the
@@ -27,14 +27,14 @@ row groups (``validation=0.1``; by default ``estimator.validation_fraction`` of 
 ``early_stopping`` is on): skorch's own split needs ``len()`` and random access, which a
 stream has not. Launched by ``torchrun`` (``WORLD_SIZE > 1``), the training is
 data-parallel: each epoch's row groups are dealt out to the processes, and every process
-runs the same number of batches (see :mod:`tabmtl.distributed`).
+runs the same number of batches (see :mod:`tabmtl.training.distributed`).
 
 Examples
 --------
 ::
 
     from tabmtl import MultiTaskEstimator
-    from tabmtl.streaming import fit_parquet, predict_parquet
+    from tabmtl.io.streaming import fit_parquet, predict_parquet
 
     model = fit_parquet(MultiTaskEstimator(max_epochs=2), "trips/*.parquet",
                         targets=["eta", "fare", "payment"])
@@ -61,10 +61,10 @@ import torch
 from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch.helper import predefined_split
 
-from .distributed import _process_rank
-from .features import FeaturePreprocessor, label_codes
-from .net import SliceIterator
-from .targets import TargetSpec
+from tabmtl.data.features import FeaturePreprocessor, label_codes
+from tabmtl.data.targets import TargetSpec
+from tabmtl.training.distributed import _process_rank
+from tabmtl.training.iterators import SliceIterator
 
 __all__ = [
     "ParquetBatchIterator",
@@ -699,7 +699,7 @@ def fit_parquet(
     The fitted estimator is an ordinary one: ``predict`` on in-memory frames, pickling and
     searches work as after ``fit``; :func:`predict_parquet` predicts a parquet source
     batch by batch. Under ``torchrun`` (``WORLD_SIZE > 1``) the fit is data-parallel
-    (:mod:`tabmtl.distributed`): rank 0 draws the sample and fits the preprocessing, the
+    (:mod:`tabmtl.training.distributed`): rank 0 draws the sample and fits the preprocessing, the
     others receive it, and each epoch's row groups are dealt out to the processes.
 
     Parameters
@@ -750,8 +750,8 @@ def fit_parquet(
     >>> model.predict(df.head(2)[["km", "zone"]]).dtypes.tolist()
     [dtype('float64'), dtype('bool')]
     """
-    from . import distributed
-    from .estimator import MultiTaskEstimator
+    from tabmtl.training import distributed
+    from tabmtl.estimators import MultiTaskEstimator
 
     if not isinstance(estimator, MultiTaskEstimator):
         raise TypeError(

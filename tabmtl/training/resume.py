@@ -121,7 +121,7 @@ class ResumeCheckpoint(Callback):
     def on_epoch_end(self, net, **kwargs):
         iterator = getattr(net, "train_iterator_", None)
         generator = getattr(iterator, "generator", None)
-        from .net import epoch_rows
+        from tabmtl.training.callbacks import epoch_rows
 
         history = epoch_rows(net.history)
         state = {
@@ -155,7 +155,7 @@ class ResumeCheckpoint(Callback):
 
 def _callback_state(cb) -> dict | None:
     """The training-steering state of the callbacks that have one."""
-    from .net import BestWeights
+    from tabmtl.training.callbacks import BestWeights
 
     if isinstance(cb, EarlyStopping):
         return {

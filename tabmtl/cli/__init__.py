@@ -191,7 +191,7 @@ def check_target(column, kind: str | None = None) -> str:
     >>> check_target(pd.Series([1.5, 2.0, 3.5], name="y"))
     'regression'
     """
-    from .targets import TargetSpec
+    from tabmtl.data.targets import TargetSpec
 
     name = column.name
     try:
@@ -224,7 +224,7 @@ def _parse_assignments(items: Sequence[str] | None, option: str) -> dict[str, st
 
 def _read_parquet_head(source: str, rows: int = 10_000):
     """The first ``rows`` rows of a parquet file, folder or glob (for ``fit --stream``)."""
-    from .streaming import _as_dataset
+    from tabmtl.io.streaming import _as_dataset
 
     try:
         return _as_dataset(source).head(rows).to_pandas()
@@ -245,7 +245,7 @@ def _split_columns(frame, args, extra_excluded: Sequence[str] = ()):
     kinds : dict
         Declared kinds (``--target-kind``), target label -> kind.
     """
-    from .targets import KIND_NAMES
+    from tabmtl.data.targets import KIND_NAMES
 
     if not args.target:
         raise UsageError("no target: pass --target COL (once per target column)")
@@ -338,7 +338,7 @@ def _add_data_options(p: argparse.ArgumentParser) -> None:
 
 
 def _add_model_options(p: argparse.ArgumentParser) -> None:
-    from . import ARCHITECTURES, WEIGHTINGS
+    from tabmtl import ARCHITECTURES, WEIGHTINGS
 
     g = p.add_argument_group(
         "model (MultiTaskEstimator parameters; these override --config)"
@@ -385,7 +385,7 @@ def _load_config(path: str | None) -> dict:
     """Estimator parameters from a JSON or TOML file; keys are checked, values later."""
     if path is None:
         return {}
-    from .estimator import MultiTaskEstimator
+    from tabmtl.estimators import MultiTaskEstimator
 
     file = Path(path)
     if not file.is_file():
@@ -418,7 +418,7 @@ def _load_config(path: str | None) -> dict:
 
 def _build_estimator(args, declared_kinds: dict):
     """A MultiTaskEstimator from ``--config``, then the command-line options over it."""
-    from .estimator import MultiTaskEstimator
+    from tabmtl.estimators import MultiTaskEstimator
 
     params = {"random_state": 0}  # reproducible by default on the command line
     params.update(_load_config(getattr(args, "config", None)))
@@ -438,7 +438,7 @@ def _build_estimator(args, declared_kinds: dict):
 
 def _describe_estimator(est) -> str:
     """The parameters that define the networks: the main ones and any non-default."""
-    from .estimator import MultiTaskEstimator
+    from tabmtl.estimators import MultiTaskEstimator
 
     defaults = MultiTaskEstimator().get_params(deep=False)
     shown = ["architecture", "weighting", "hidden_layer_sizes", "dropout", "max_epochs",
@@ -527,12 +527,12 @@ def _finish_interrupted(est) -> int | None:
 
 
 def _cmd_fit(args) -> int:
-    from .net import TrainingDiverged
-    from .persistence import save_model
+    from tabmtl.io.persistence import save_model
+    from tabmtl.training.net import TrainingDiverged
 
     if args.stream:
         # out of core: columns and target kinds are checked on the first rows only; the
-        # fit reads record batches (tabmtl.streaming.fit_parquet), never the whole table
+        # fit reads record batches (tabmtl.io.streaming.fit_parquet), never the whole table
         frame = _read_parquet_head(args.data)
     else:
         frame = read_table(args.data)
@@ -555,7 +555,7 @@ def _cmd_fit(args) -> int:
     ):
         try:
             if args.stream:
-                from .streaming import fit_parquet
+                from tabmtl.io.streaming import fit_parquet
 
                 fit_parquet(est, args.data, list(Y.columns), features=list(X.columns))
             else:
@@ -610,7 +610,7 @@ def _cmd_fit(args) -> int:
 def _cmd_predict(args) -> int:
     import pandas as pd
 
-    from .persistence import ModelFileError, load_model
+    from tabmtl.io.persistence import ModelFileError, load_model
 
     if not Path(args.model).exists():
         raise UsageError(f"model file not found: {args.model!r}")
@@ -662,8 +662,8 @@ def _parse_metrics(specs: Sequence[str] | None, spec) -> dict[str, str]:
     targets; ``neg_rmse``: the regression ones); ``KEY=NAME`` sets it for one target or
     one kind.
     """
-    from .metrics import metric_names
-    from .transfer import _REGRESSION_METRICS, is_regression_task
+    from tabmtl.evaluation.metrics import metric_names
+    from tabmtl.evaluation.transfer import _REGRESSION_METRICS, is_regression_task
 
     out: dict[str, str] = {}
     for item in specs or ():
@@ -686,9 +686,9 @@ def _parse_metrics(specs: Sequence[str] | None, spec) -> dict[str, str]:
 
 
 def _run_transfer(args, command: str):
-    from .net import TrainingDiverged
-    from .targets import TargetSpec
-    from .transfer import cross_validate_transfer, resolve_metrics
+    from tabmtl.data.targets import TargetSpec
+    from tabmtl.evaluation.transfer import cross_validate_transfer, resolve_metrics
+    from tabmtl.training.net import TrainingDiverged
 
     frame = read_table(args.data)
     groups = stratify = None
@@ -781,7 +781,7 @@ def _cmd_report(args) -> int:
         import matplotlib  # noqa: F401
     except ImportError:
         raise UsageError("tabmtl report draws with matplotlib: pip install matplotlib") from None
-    from .report import write_report
+    from tabmtl.evaluation.report import write_report
 
     out = Path(args.out)
     if out.exists() and not out.is_dir():
@@ -803,7 +803,7 @@ def _cmd_report(args) -> int:
 
 
 def _add_cv_options(p: argparse.ArgumentParser) -> None:
-    from .metrics import metric_names
+    from tabmtl.evaluation.metrics import metric_names
 
     g = p.add_argument_group("cross-validation")
     g.add_argument("--cv", type=_positive_int, default=5, metavar="K", help="folds (default: 5)")
@@ -860,7 +860,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--stream", action="store_true",
         help="train out of core from a parquet file, folder or glob, reading record batches "
-        "(preprocessing fitted on a bounded reservoir sample; see tabmtl.streaming)",
+        "(preprocessing fitted on a bounded reservoir sample; see tabmtl.io.streaming)",
     )
     _add_model_options(p)
     p.set_defaults(handler=_cmd_fit)

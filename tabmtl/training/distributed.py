@@ -2,7 +2,7 @@
 
 tabmtl does not run a cluster of its own: ``torchrun`` starts one process per GPU (or per
 CPU slot) on each node, and :func:`fit_distributed` (in-memory ``X``/``Y``) or
-:func:`tabmtl.streaming.fit_parquet` (parquet, out of core) trains one replica of the
+:func:`tabmtl.io.streaming.fit_parquet` (parquet, out of core) trains one replica of the
 network in each process:
 
 - the process group comes from torchrun's environment (``RANK``, ``WORLD_SIZE``,
@@ -37,7 +37,7 @@ Examples
 
     import pandas as pd
     from tabmtl import MultiTaskEstimator
-    from tabmtl.distributed import fit_distributed, predict_distributed
+    from tabmtl.training.distributed import fit_distributed, predict_distributed
 
     trips = pd.read_parquet("trips.parquet")
     X, Y = trips[["km", "zone"]], trips[["eta", "late"]]
@@ -61,7 +61,7 @@ import torch.distributed as dist
 from skorch.callbacks import Callback
 from skorch.history import DistributedHistory
 
-from .net import SliceIterator
+from tabmtl.training.iterators import SliceIterator
 
 __all__ = [
     "DistributedContext",

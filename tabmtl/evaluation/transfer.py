@@ -42,10 +42,11 @@ from sklearn.model_selection import (
     StratifiedKFold,
 )
 
-from .estimator import MultiTaskEstimator
-from .metrics import DEFAULT_METRICS, metric_names, score_task
-from .net import TensorDataset, epoch_rows
-from .targets import TargetSpec
+from tabmtl.data.targets import TargetSpec
+from tabmtl.estimators import MultiTaskEstimator
+from tabmtl.evaluation.metrics import DEFAULT_METRICS, metric_names, score_task
+from tabmtl.training.callbacks import epoch_rows
+from tabmtl.training.iterators import TensorDataset
 
 #: Model names used in result tables, in display order.
 MULTI_TASK, SINGLE_TASK, HISTGB, GROUPED = "multi-task", "single-task", "HistGB", "grouped"
@@ -350,7 +351,7 @@ def resolve_metrics(spec: TargetSpec, metrics: Mapping[str, str] | None) -> dict
         Fitted target spec.
     metrics : dict, optional
         Target name or kind (``"regression"``, ``"binary"``, ``"multiclass"``) -> metric
-        name from :func:`tabmtl.metrics.metric_names`.
+        name from :func:`tabmtl.evaluation.metrics.metric_names`.
 
     Returns
     -------
@@ -799,7 +800,7 @@ def cross_validate_transfer(
         Stratification labels and row groups for the folds (see :func:`make_folds`).
     metrics : dict, optional
         Target name or kind -> metric name (see :func:`resolve_metrics`); default R² for
-        regression and accuracy for classification (``tabmtl.metrics.DEFAULT_METRICS``).
+        regression and accuracy for classification (``tabmtl.evaluation.metrics.DEFAULT_METRICS``).
     baseline : bool, default=True
         Also cross-validate a HistGradientBoosting model per target.
     grouping : bool, default=False

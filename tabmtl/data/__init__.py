@@ -1,0 +1,1 @@
+"""Features and targets: from the user's frames to float32 matrices and back."""

@@ -1,0 +1,123 @@
+"""MultiTaskRegressor and MultiTaskClassifier: scikit-learn's multi-output array API."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.base import ClassifierMixin, RegressorMixin
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+
+from tabmtl.data.features import as_frame
+from tabmtl.estimators.base import MultiTaskBase
+
+
+class _ArrayMultiTask(MultiTaskBase):
+    """ndarray in/out like scikit-learn's multi-output estimators; 1-D y allowed."""
+
+    _target_kind = ""
+
+    def fit(self, X, y) -> _ArrayMultiTask:
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None."
+            )
+        X = validate_data(self, X, ensure_all_finite="allow-nan", dtype="numeric", reset=True)
+        y = check_array(
+            y, ensure_2d=False, dtype=None, ensure_all_finite=False, input_name="y",
+            ensure_min_samples=0,
+        )
+        if y.ndim > 2:
+            raise ValueError(f"y must be 1- or 2-dimensional, got shape {y.shape}.")
+        self._y_1d = y.ndim == 1
+        Y = pd.DataFrame(y.reshape(len(y), -1))
+        Y.columns = [f"y{j}" for j in range(Y.shape[1])]
+        self._check_targets(Y)
+        targets = {c: self._target_kind for c in Y.columns}
+        self._fit_frames(as_frame(X), Y, targets)
+        return self
+
+    def _check_targets(self, Y: pd.DataFrame) -> None:
+        pass
+
+    def _predict_frame(self, X) -> pd.DataFrame:
+        check_is_fitted(self, "net_")
+        X = validate_data(self, X, ensure_all_finite="allow-nan", dtype="numeric", reset=False)
+        return self.target_spec_.inverse_transform(self._raw_predict(as_frame(X)))
+
+    def predict(self, X) -> np.ndarray:
+        out = self._predict_frame(X).to_numpy()
+        return out[:, 0] if self._y_1d else out
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+
+class MultiTaskRegressor(RegressorMixin, _ArrayMultiTask):
+    """Multi-output regression with one shared network (ndarray in, ndarray out).
+
+    Same parameters as :class:`MultiTaskEstimator`; every output is a regression task,
+    standardised in fit. ``y`` may be 1-D or 2-D and may hold NaN for missing labels.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tabmtl import MultiTaskRegressor
+    >>> X = np.random.default_rng(0).normal(size=(100, 3))
+    >>> y = np.column_stack([X[:, 0], X[:, 1] - X[:, 2]])
+    >>> MultiTaskRegressor(max_epochs=5, random_state=0).fit(X, y).predict(X).shape
+    (100, 2)
+    """
+
+    _target_kind = "regression"
+
+    def _check_targets(self, Y: pd.DataFrame) -> None:
+        for c in Y.columns:
+            try:
+                Y[c] = pd.to_numeric(Y[c]).astype(np.float64)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"y column {c} is not numeric; regression needs numbers.") from exc
+
+
+class MultiTaskClassifier(ClassifierMixin, _ArrayMultiTask):
+    """Multi-output / multi-label classification with one shared network.
+
+    Same parameters as :class:`MultiTaskEstimator`; every output is a binary or
+    multiclass task. Follows scikit-learn's multi-output conventions (as
+    ``RandomForestClassifier``): for 1-D ``y``, ``classes_`` is an array and
+    ``predict_proba`` returns one ``(n, K)`` array; for 2-D ``y``, ``classes_`` is a
+    list with one array per output and ``predict_proba`` a list of arrays. Missing
+    labels (NaN / None) are allowed in ``y``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from tabmtl import MultiTaskClassifier
+    >>> X = np.random.default_rng(0).normal(size=(100, 3))
+    >>> y = np.column_stack([X[:, 0] > 0, X[:, 1] > 0]).astype(int)
+    >>> clf = MultiTaskClassifier(max_epochs=5, random_state=0).fit(X, y)
+    >>> [c.tolist() for c in clf.classes_]
+    [[0, 1], [0, 1]]
+    """
+
+    _target_kind = "classification"
+
+    def _check_targets(self, Y: pd.DataFrame) -> None:
+        for c in Y.columns:
+            # object columns of numbers (from a mixed-type y array) are read as numbers
+            check_classification_targets(Y[c].dropna().infer_objects().to_numpy())
+
+    @property
+    def classes_(self):
+        check_is_fitted(self, "net_")
+        classes = [np.asarray(list(t.classes_)) for t in self.target_spec_.tasks_]
+        return classes[0] if self._y_1d else classes
+
+    def predict_proba(self, X):
+        check_is_fitted(self, "net_")
+        X = validate_data(self, X, ensure_all_finite="allow-nan", dtype="numeric", reset=False)
+        raw = self._temperature_scaled(self._raw_predict(as_frame(X)))
+        probas = list(self.target_spec_.predict_proba(raw).values())
+        return probas[0] if self._y_1d else probas

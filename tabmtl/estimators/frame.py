@@ -1,0 +1,408 @@
+"""MultiTaskEstimator: DataFrames in, DataFrames out."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+
+from tabmtl.data.features import as_frame, check_unique_names
+from tabmtl.data.targets import as_python_scalar
+from tabmtl.estimators.base import MultiTaskBase
+from tabmtl.nn.architectures import Architecture
+from tabmtl.nn.weighting import Weighting
+from tabmtl.uncertainty.calibration import interval_coverage as _coverage
+
+
+class MultiTaskEstimator(MultiTaskBase):
+    """One network for several targets of mixed kinds; DataFrames in, DataFrame out.
+
+    Each target column becomes a task whose kind is read from its dtype (float ->
+    regression; bool or two labels -> binary; category / string / small-cardinality
+    int -> multiclass) or set in ``targets``. By default (``architecture="soft"``, chosen
+    by ``benchmarks/methods.py``) each task has its own tower and an L2 penalty pulls the
+    towers together; ``"hard"`` shares one trunk, and the others share through mixing
+    units or experts. The weighted sum of per-task losses (or a combination of their
+    gradients) trains them together.
+    A missing label (NaN / None / pd.NA) drops out of its own task's loss only.
+
+    Parameters
+    ----------
+    targets : dict, optional
+        Target name -> kind ("regression", "binary", "multiclass", "classification"),
+        overriding the kind inferred from the dtype. A regression target may instead be
+        "gaussian" (the head predicts a mean and a variance, trained with the Gaussian
+        negative log-likelihood; ``predict(X, return_std=True)``) or "quantile" (the
+        0.05, 0.5 and 0.95 quantiles, pinball loss); both give intervals by themselves.
+    class_weight : "balanced" or dict, optional
+        Loss weights of the classes of classification targets: "balanced" for every
+        classification target (n_labelled / (K * count of the class)), or a dict
+        ``{target: "balanced" or {label: weight}}``. Missing labels stay out either way.
+    hidden_layer_sizes : tuple of int, default=(128, 64)
+        Widths of the trunk's (or each task tower's) layers.
+    dropout : float, default=0.1
+        Dropout after each hidden layer.
+    architecture : str or Architecture, default="soft"
+        How parameters are shared; a name from ``tabmtl.nn.architectures.ARCHITECTURES``
+        ("soft", "hard", "cross_stitch", "mmoe", "ple") or an instance (whose parameters
+        are then reachable as ``architecture__*``).
+    weighting : str, dict or Weighting, default="equal"
+        How task losses are combined: "equal", "uncertainty", a dict of fixed weights
+        ``{target: lambda}`` (L = sum lambda_i L_i), or a Weighting instance.
+    max_epochs : int, default=100
+        Number of passes over the data (fewer with early stopping).
+    batch_size : int, default=256
+        Mini-batch size.
+    lr : float, default=1e-3
+        AdamW learning rate.
+    weight_decay : float, default=0.0
+        AdamW weight decay.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the rows and stop when the validation loss
+        has not improved for ``patience`` epochs, keeping the best weights.
+    validation_fraction : float, default=0.1
+        Share of rows held out for early stopping.
+    patience : int, default=10
+        Epochs without validation improvement before stopping.
+    calibration_fraction : float, default=0.0
+        Share of the labelled rows (seeded by ``random_state``) held out of training to
+        calibrate: split-conformal scores for the regression targets (so that
+        :meth:`predict_interval` has the promised coverage whatever the head) and one
+        temperature per classification head (applied in ``predict_proba``). Per target,
+        only the held-out rows with that target's label count. 0 turns it off. The
+        early-stopping split, if any, is drawn from the remaining rows: conformal needs
+        rows that neither trained the net nor chose its epoch.
+    callbacks : list of skorch callbacks, optional
+        Extra skorch callbacks (e.g. ``LRScheduler``); cloned at each fit.
+    checkpoint_dir : str, optional
+        Folder where skorch's ``Checkpoint`` saves the best parameters, optimizer state
+        and history during training.
+    net_kwargs : dict, optional
+        Any further ``skorch.NeuralNet`` arguments (an escape hatch).
+    random_state : int, optional
+        Seeds weight init, dropout, shuffling and the validation split: the same value
+        gives identical predictions.
+    device : str, default="cpu"
+        Torch device ("cpu", "cuda", "cuda:1", ...).
+    verbose : int, default=0
+        0 silent; 1 prints an epoch table (per-task losses included) and a progress bar.
+
+    Attributes
+    ----------
+    net_ : MultiTaskNet
+        The fitted skorch net (its ``history`` holds ``train_loss_<target>`` per epoch).
+    target_spec_ : TargetSpec
+        Fitted target transformer (kinds, classes, scales).
+    preprocessor_ : FeaturePreprocessor
+        Fitted feature preprocessor.
+    n_features_in_ : int
+        Number of feature columns seen in fit.
+    feature_names_in_ : ndarray
+        Feature names seen in fit (only when X had string column names).
+    task_weights_ : pandas.Series
+        Final weight of each task's loss.
+    n_epochs_ : int
+        Epochs actually run.
+    temperatures_ : ndarray of shape (n_targets,)
+        Temperature of each classification head's logits (1.0 for regression targets
+        and without calibration).
+    conformal_scores_ : ndarray of shape (n_calibration_max, n_targets)
+        Sorted conformity scores of each regression target's labelled calibration rows
+        (standardised units; absolute residuals, residuals over the predicted std, or
+        CQR scores by head), NaN-padded; no rows without calibration.
+    calibration_counts_ : ndarray of shape (n_targets,)
+        Labelled calibration rows per target.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from tabmtl import MultiTaskEstimator
+    >>> rng = np.random.default_rng(0)
+    >>> X = pd.DataFrame({"km": rng.uniform(1, 20, 200), "zone": rng.choice(["a", "b"], 200)})
+    >>> Y = pd.DataFrame({"eta": 3 * X.km + rng.normal(size=200), "late": X.km > 10})
+    >>> model = MultiTaskEstimator(max_epochs=20, random_state=0).fit(X, Y)
+    >>> model.predict(X.head(2)).dtypes.tolist()
+    [dtype('float64'), dtype('bool')]
+    """
+
+    def __init__(
+        self,
+        targets: Mapping[object, str] | None = None,
+        *,
+        class_weight: str | Mapping | None = None,
+        hidden_layer_sizes: Sequence[int] = (128, 64),
+        dropout: float = 0.1,
+        architecture: str | Architecture = "soft",
+        weighting: str | Mapping[object, float] | Weighting = "equal",
+        max_epochs: int = 100,
+        batch_size: int = 256,
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        patience: int = 10,
+        calibration_fraction: float = 0.0,
+        callbacks: Sequence | None = None,
+        checkpoint_dir: str | None = None,
+        net_kwargs: Mapping | None = None,
+        random_state: int | None = None,
+        device: str = "cpu",
+        verbose: int = 0,
+    ):
+        super().__init__(
+            hidden_layer_sizes=hidden_layer_sizes, dropout=dropout, architecture=architecture,
+            weighting=weighting, max_epochs=max_epochs, batch_size=batch_size, lr=lr,
+            weight_decay=weight_decay, early_stopping=early_stopping,
+            validation_fraction=validation_fraction, patience=patience,
+            calibration_fraction=calibration_fraction, callbacks=callbacks,
+            checkpoint_dir=checkpoint_dir, net_kwargs=net_kwargs, random_state=random_state,
+            device=device, verbose=verbose,
+        )
+        self.targets = targets
+        self.class_weight = class_weight
+
+    def fit(self, X, Y, sample_weight=None) -> MultiTaskEstimator:
+        """Fit on features ``X`` (DataFrame or array) and targets ``Y`` (DataFrame).
+
+        ``sample_weight`` (one value per row, >= 0) scales each row's contribution to every
+        task's loss; with ``class_weight`` the two multiply.
+        """
+        X = self._validate_features(X, reset=True)
+        if isinstance(Y, pd.Series):
+            Y = Y.to_frame()
+        if not isinstance(Y, pd.DataFrame):
+            raise TypeError(
+                "Y must be a pandas DataFrame with one column per target, got "
+                f"{type(Y).__name__}; use MultiTaskRegressor/MultiTaskClassifier for arrays."
+            )
+        self._fit_frames(X, Y, self.targets, sample_weight, self.class_weight)
+        return self
+
+    def _validate_features(self, X, reset: bool) -> pd.DataFrame:
+        if X is None:
+            raise ValueError("X is None; pass a DataFrame or array of features.")
+        is_frame = isinstance(X, pd.DataFrame)
+        if is_frame:
+            check_unique_names(X)  # before sklearn's own check raises a less clear error
+        if not is_frame:
+            X = check_array(X, dtype=None, ensure_all_finite=False, ensure_min_samples=0)
+        if reset:
+            validate_data(self, X, skip_check_array=True, reset=True)
+        elif not is_frame:
+            if hasattr(self, "feature_names_in_"):
+                raise ValueError(
+                    "X is an array but the model was fitted on a DataFrame with columns "
+                    f"{list(self.feature_names_in_)!r}; pass a DataFrame with those columns."
+                )
+            validate_data(self, X, skip_check_array=True, reset=False)
+        # DataFrames are matched to the fitted schema by column name in the preprocessor.
+        return as_frame(X)
+
+    def predict(self, X, return_std: bool = False):
+        """One column per target, in each target's own dtype and labels, indexed like X.
+
+        Parameters
+        ----------
+        X : DataFrame or array
+            Features.
+        return_std : bool, default=False
+            Also return the predicted standard deviation of the targets with a gaussian
+            head (``targets={name: "gaussian"}``); a ValueError names the targets and
+            their kinds when none has one.
+
+        Returns
+        -------
+        pred : DataFrame
+            The predictions (the mean of a gaussian head, the median of a quantile head).
+        std : DataFrame
+            Only with ``return_std=True``: one float64 column per gaussian target, in the
+            target's units. Other targets have no column: for intervals on any regression
+            head use :meth:`predict_interval`.
+        """
+        X = self._validate_features(X, reset=False)
+        raw = self._raw_predict(X)
+        pred = self.target_spec_.inverse_transform(raw, index=X.index)
+        if not return_std:
+            return pred
+        tasks, slices = self.target_spec_.tasks_, self.target_spec_.slices_
+        gaussian = [(t, s) for t, s in zip(tasks, slices) if hasattr(t, "std")]
+        if not gaussian:
+            raise ValueError(
+                "return_std=True needs a target with a gaussian head, and none of "
+                f"{ {t.name: t.kind for t in tasks}!r} has one: declare it with "
+                "targets={name: 'gaussian'}, or use predict_interval for conformal or "
+                "quantile intervals."
+            )
+        std = {t.name: t.std(raw[:, s]) for t, s in gaussian}
+        return pred, pd.DataFrame(std, index=X.index)
+
+    def predict_interval(
+        self, X, alpha: float = 0.1, *, method: str = "auto", targets=None
+    ) -> pd.DataFrame:
+        """Prediction intervals with coverage ``1 - alpha`` for the regression targets.
+
+        With ``calibration_fraction > 0`` the intervals are split-conformal, so they
+        cover a new row's label with probability at least ``1 - alpha`` whatever the head
+        (absolute residuals for a point head, residuals over the predicted std for a
+        gaussian head, CQR for a quantile head). Without calibration a gaussian head
+        gives its normal quantiles and a quantile head its outer levels (``alpha=0.1``
+        only); a point head has no interval.
+
+        Parameters
+        ----------
+        X : DataFrame or array
+            Features.
+        alpha : float, default=0.1
+            Miscoverage level in (0, 1); 0.1 gives 90% intervals.
+        method : {"auto", "conformal", "model"}, default="auto"
+            "conformal" requires calibration; "model" uses the head's own distribution
+            even when the model is calibrated; "auto" prefers conformal.
+        targets : list, optional
+            Regression targets to return (default: all of them).
+
+        Returns
+        -------
+        DataFrame
+            Indexed like ``X``, with MultiIndex columns ``(target, "lower" | "upper")``,
+            float64 in the targets' units: ``intervals["eta"]`` is a (lower, upper) frame.
+
+        Examples
+        --------
+        >>> import numpy as np, pandas as pd
+        >>> from tabmtl import MultiTaskEstimator
+        >>> rng = np.random.default_rng(0)
+        >>> X = pd.DataFrame({"km": rng.uniform(1, 20, 300)})
+        >>> Y = pd.DataFrame({"eta": 3 * X.km + rng.normal(size=300)})
+        >>> model = MultiTaskEstimator(calibration_fraction=0.3, max_epochs=20,
+        ...                            random_state=0).fit(X, Y)
+        >>> model.predict_interval(X.head(2), alpha=0.1).columns.tolist()
+        [('eta', 'lower'), ('eta', 'upper')]
+        """
+        X = self._validate_features(X, reset=False)
+        bounds = self._intervals(self._raw_predict(X), alpha, method, targets)
+        frames = {
+            name: pd.DataFrame({"lower": lo, "upper": hi}, index=X.index)
+            for name, (lo, hi) in bounds.items()
+        }
+        return pd.concat(frames, axis=1)
+
+    def interval_coverage(
+        self, X, Y, alpha: float = 0.1, *, method: str = "auto", targets=None
+    ) -> pd.DataFrame:
+        """Empirical coverage and mean width of :meth:`predict_interval` on labelled data.
+
+        Rows whose label is missing leave that target's figures only.
+
+        Returns
+        -------
+        DataFrame
+            One row per regression target: ``coverage`` (share of labels inside their
+            interval, to compare with ``1 - alpha``), ``mean_width`` (target units) and
+            ``n`` (labelled rows).
+        """
+        if isinstance(Y, pd.Series):
+            Y = Y.to_frame()
+        intervals = self.predict_interval(X, alpha, method=method, targets=targets)
+        rows = {}
+        for name in intervals.columns.get_level_values(0).unique():
+            truth = pd.to_numeric(Y[name]).to_numpy(dtype=np.float64, na_value=np.nan)
+            rows[name] = _coverage(
+                truth, intervals[name]["lower"], intervals[name]["upper"]
+            )
+        return pd.DataFrame.from_dict(rows, orient="index")
+
+    def predict_proba(self, X) -> dict[object, pd.DataFrame]:
+        """Target name -> DataFrame of class probabilities (class labels as columns).
+
+        When the model was fitted with ``calibration_fraction > 0`` the probabilities are
+        temperature-scaled (see ``temperatures_``).
+        """
+        X = self._validate_features(X, reset=False)
+        raw = self._temperature_scaled(self._raw_predict(X))
+        probas = self.target_spec_.predict_proba(raw)
+        classes = {t.name: t.classes_ for t in self.target_spec_.tasks_ if not t.is_regression}
+        return {
+            name: pd.DataFrame(p, index=X.index, columns=pd.Index(classes[name], dtype=object))
+            for name, p in probas.items()
+        }
+
+    def predict_record(self, record: Mapping) -> dict[object, object]:
+        """Predict one row given as a mapping ``{feature: value}``: the low-latency path.
+
+        Returns ``{target: value}`` with exactly the values :meth:`predict` gives for a
+        one-row frame of the same data, as plain Python scalars (a float for regression
+        targets, the class label for classification ones; JSON-ready for numbers, bools
+        and strings). No DataFrame is built on the way in or out, which is most of a
+        one-row :meth:`predict`'s time: use this to serve single requests. See
+        :meth:`FeaturePreprocessor.transform_record` for the values a record may hold.
+
+        Examples
+        --------
+        >>> import numpy as np, pandas as pd
+        >>> from tabmtl import MultiTaskEstimator
+        >>> rng = np.random.default_rng(0)
+        >>> X = pd.DataFrame({"km": rng.uniform(1, 20, 200), "zone": rng.choice(["a", "b"], 200)})
+        >>> Y = pd.DataFrame({"eta": 3 * X.km + rng.normal(size=200), "late": X.km > 10})
+        >>> model = MultiTaskEstimator(max_epochs=20, random_state=0).fit(X, Y)
+        >>> out = model.predict_record({"km": 12.5, "zone": "b"})
+        >>> sorted(out), type(out["late"]).__name__
+        (['eta', 'late'], 'bool')
+        >>> out == model.predict(pd.DataFrame({"km": [12.5], "zone": ["b"]})).iloc[0].to_dict()
+        True
+        """
+        check_is_fitted(self, "net_")
+        raw = self._network_outputs(self.preprocessor_.transform_record(record))
+        return self.target_spec_.inverse_transform_record(raw)
+
+    def predict_proba_record(self, record: Mapping) -> dict[object, dict[object, float]]:
+        """Class probabilities of one row given as a mapping ``{feature: value}``.
+
+        Returns ``{target: {class label: probability}}`` for the classification targets:
+        the numbers of :meth:`predict_proba` for a one-row frame (temperature-scaled when
+        calibrated), as plain Python values, built without pandas (see
+        :meth:`predict_record`).
+
+        Examples
+        --------
+        >>> import numpy as np, pandas as pd
+        >>> from tabmtl import MultiTaskEstimator
+        >>> X = pd.DataFrame({"km": np.arange(100.0)})
+        >>> Y = pd.DataFrame({"late": X.km > 50})
+        >>> model = MultiTaskEstimator(max_epochs=5, random_state=0).fit(X, Y)
+        >>> proba = model.predict_proba_record({"km": 70.0})["late"]
+        >>> sorted(proba), round(sum(proba.values()), 6)
+        ([False, True], 1.0)
+        """
+        check_is_fitted(self, "net_")
+        raw = self._network_outputs(self.preprocessor_.transform_record(record))
+        probas = self.target_spec_.predict_proba(self._temperature_scaled(raw))
+        classes = {t.name: t.classes_ for t in self.target_spec_.tasks_ if not t.is_regression}
+        return {
+            name: {as_python_scalar(c): float(q) for c, q in zip(classes[name], p[0])}
+            for name, p in probas.items()
+        }
+
+    def score_tasks(self, X, Y) -> pd.Series:
+        """Each task's default score (R² for regression, accuracy for classification).
+
+        Rows whose label is missing are left out of that task's score only; a task with
+        no label at all scores NaN.
+        """
+        if isinstance(Y, pd.Series):
+            Y = Y.to_frame()
+        pred = self.predict(X)
+        scores = {}
+        for task in self.target_spec_.tasks_:
+            present = Y[task.name].notna().to_numpy()
+            scores[task.name] = (
+                task.score(Y[task.name][present], pred[task.name][present])
+                if present.any()
+                else np.nan
+            )
+        return pd.Series(scores, name="score", dtype=float)
+
+    def score(self, X, Y) -> float:
+        """Mean over tasks of :meth:`score_tasks` (NaN tasks ignored)."""
+        return float(np.nanmean(self.score_tasks(X, Y).to_numpy()))

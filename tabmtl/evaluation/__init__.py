@@ -1,0 +1,1 @@
+"""Metrics, cross-validated transfer analysis, task grouping and the report."""

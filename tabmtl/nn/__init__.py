@@ -1,0 +1,1 @@
+"""The torch side: network, loss, architectures and weightings."""

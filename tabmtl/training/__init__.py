@@ -1,0 +1,1 @@
+"""Training: the skorch net, batching, callbacks, resume and distributed fits."""
