@@ -430,7 +430,7 @@ def _build_estimator(args, declared_kinds: dict):
         params["targets"] = {**(params.get("targets") or {}), **declared_kinds}
     try:
         est = MultiTaskEstimator(**params)
-        est._check_params()  # ranges (dropout, epochs, ...) before any data is processed
+        est._begin_fit()  # ranges (dropout, epochs, ...) before any data is processed
     except (TypeError, ValueError) as exc:
         raise UsageError(f"invalid model parameters: {exc}") from None
     return est

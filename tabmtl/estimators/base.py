@@ -37,7 +37,15 @@ _PREDICT_BATCH = 4096
 
 
 class MultiTaskBase(BaseEstimator):
-    """Shared fit/predict machinery. Subclasses decide how X and Y come in and go out."""
+    """Shared fit/predict machinery. Subclasses decide how X and Y come in and go out.
+
+    Fit entry points outside this class (``fit_parquet``, ``fit_distributed``, the command
+    line) use two documented protected methods and nothing else of its internals:
+
+    - :meth:`_begin_fit` validates the parameters and draws the fit's seed;
+    - :meth:`_fit_encoded` trains on data that is already encoded, given the fitted
+      preprocessor and target spec.
+    """
 
     def __init__(
         self,
@@ -95,7 +103,7 @@ class MultiTaskBase(BaseEstimator):
             raise ValueError(f"X has {len(X)} rows but Y has {len(Y)}; they must match.")
         if len(X) == 0:
             raise ValueError("X and Y are empty (0 rows); fit needs at least one labelled row.")
-        self._check_params()
+        seed = self._begin_fit()
         spec = TargetSpec(targets=targets).fit(Y)
         y_enc = spec.transform(Y)
         weights = row_task_weights(spec, Y, y_enc, sample_weight, class_weight)
@@ -116,7 +124,6 @@ class MultiTaskBase(BaseEstimator):
             X_enc, y_enc = X_enc[labelled], y_enc[labelled]
         self.target_spec_ = spec
 
-        seed = self._seed()
         # Split-conformal intervals need rows the net never saw, so calibration rows are
         # held out of training entirely (early stopping's split, if any, is then drawn from
         # the rest: those rows chose the epoch, so they are not exchangeable with new data).
@@ -127,15 +134,40 @@ class MultiTaskBase(BaseEstimator):
             self._standardize_on_training_rows(spec, Y, y_enc, np.flatnonzero(labelled), keep)
         y_calibration = y_enc[calibration_rows, : len(spec.tasks_)]
         X_enc, y_enc = X_enc[keep], y_enc[keep]
-        self._reset_calibration()
         resume = None
         if self.checkpoint_dir is not None:
             identity = fingerprint(self.get_params(deep=False), seed, X_enc, y_enc)
             resume = (identity, read_resume_state(self.checkpoint_dir, identity))
-        self._train_net(TensorDataset(X_enc, y_enc), seed, resume)
+        self._fit_encoded(
+            TensorDataset(X_enc, y_enc), self.preprocessor_, spec, seed, resume=resume
+        )
         if len(calibration_rows):
             rows_in_X = np.flatnonzero(labelled)[calibration_rows]
             self._fit_calibration(X.iloc[rows_in_X], y_calibration)
+
+    def _begin_fit(self) -> int:
+        """Validate the parameters and return the fit's seed (documented protected).
+
+        Every fit entry point calls it first, before any data is processed.
+        """
+        self._check_params()
+        return self._seed()
+
+    def _fit_encoded(
+        self, dataset, preprocessor, target_spec, seed: int, *, configure=None, resume=None
+    ) -> None:
+        """Train on encoded data (documented protected: the one training seam).
+
+        ``preprocessor`` and ``target_spec`` are fitted and become ``preprocessor_`` and
+        ``target_spec_``; ``dataset`` holds what they produce (a :class:`TensorDataset`,
+        or any dataset the net's iterators read). Calibration is reset; ``net_`` is
+        built and trained. ``configure(net)`` may adjust the built net before training
+        (the streamed fit sets its iterators there); ``resume`` as in :meth:`_build_net`.
+        """
+        self.preprocessor_ = preprocessor
+        self.target_spec_ = target_spec
+        self._reset_calibration()
+        self._train_net(dataset, seed, resume, configure)
 
     def _train_net(self, dataset, seed: int, resume=None, configure=None) -> None:
         """Build ``net_`` and train it on ``dataset`` (in-memory and streamed fits alike).

@@ -750,15 +750,15 @@ def fit_parquet(
     >>> model.predict(df.head(2)[["km", "zone"]]).dtypes.tolist()
     [dtype('float64'), dtype('bool')]
     """
-    from tabmtl.training import distributed
     from tabmtl.estimators import MultiTaskEstimator
+    from tabmtl.training import distributed
 
     if not isinstance(estimator, MultiTaskEstimator):
         raise TypeError(
             f"fit_parquet fits a MultiTaskEstimator (DataFrame targets), got "
             f"{type(estimator).__name__}."
         )
-    estimator._check_params()
+    seed = estimator._begin_fit()
     if estimator.class_weight:
         raise ValueError(
             "class_weight needs the class counts of every row; it is not supported by "
@@ -785,7 +785,7 @@ def fit_parquet(
     if overlap:
         raise ValueError(f"Columns {sorted(overlap)!r} are both features and targets.")
 
-    seed = ctx.broadcast(estimator._seed())  # one seed: the same deal of row groups
+    seed = ctx.broadcast(seed)  # one seed: the same deal of row groups
     train_groups, valid_source, valid_groups = _split_validation(
         src, validation, estimator, seed
     )
@@ -808,10 +808,6 @@ def fit_parquet(
         raise fitted
     spec, pre, schema_frame = fitted
     validate_data(estimator, schema_frame, skip_check_array=True, reset=True)
-    estimator.target_spec_ = spec
-    estimator.preprocessor_ = pre
-    if hasattr(estimator, "_reset_calibration"):
-        estimator._reset_calibration()
 
     def stream(source_: ParquetSource, groups: Sequence[RowGroup]) -> ParquetStream:
         return ParquetStream(
@@ -831,7 +827,7 @@ def fit_parquet(
         if ctx.world_size > 1:
             distributed.make_data_parallel(net, ctx)
 
-    estimator._train_net(train, seed, configure=configure)
+    estimator._fit_encoded(train, pre, spec, seed, configure=configure)
     # an ordinary fitted net again: in-memory iterators, no reference to the streams
     # (plain attributes: skorch's set_params refuses these on an initialised net)
     net = estimator.net_

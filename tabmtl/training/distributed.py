@@ -428,7 +428,7 @@ def fit_distributed(estimator, X, Y=None, *, timeout_s: float = 1800.0, **fit_pa
             f"its share itself); the processes passed different data: {prints!r}."
         )
     params = {
-        "random_state": ctx.broadcast(estimator._seed()),
+        "random_state": ctx.broadcast(estimator._begin_fit()),
         "callbacks": [("replica_sync", ReplicaSync()), *(estimator.callbacks or [])],
         "net_kwargs": {
             **(estimator.net_kwargs or {}),
