@@ -592,6 +592,34 @@ class TargetSpec(TransformerMixin, BaseEstimator):
         cols = {t.name: t.decode(raw[:, s], index) for t, s in zip(self.tasks_, self.slices_)}
         return pd.DataFrame(cols, index=index)
 
+    def transform_known(self, Y: pd.DataFrame) -> tuple[np.ndarray, dict[object, int]]:
+        """:meth:`transform`, except that a class label unknown to the spec becomes missing.
+
+        Returns the encoded matrix and, per target, how many labels were unknown. For
+        data the spec was not fitted on: a streamed fit learns its classes from a sample,
+        and a held-out fold may hold labels its training rows lack.
+        """
+        check_is_fitted(self, "tasks_")
+        out = np.empty((len(Y), len(self.tasks_)), dtype=np.float32)
+        unknown: dict[object, int] = {}
+        for j, task in enumerate(self.tasks_):
+            col = Y[task.name]
+            if hasattr(task, "classes_"):
+                classes = pd.Index(task.classes_, dtype=object)
+                if col.dtype == np.bool_:  # two values: a lookup, not a hash per row
+                    idx = classes.get_indexer([False, True])[col.to_numpy().astype(np.intp)]
+                else:
+                    idx = label_codes(col, classes)
+                codes = idx.astype(np.float32)
+                codes[idx < 0] = np.nan
+                n_unknown = int(((idx < 0) & col.notna().to_numpy()).sum())
+                if n_unknown:
+                    unknown[task.name] = n_unknown
+                out[:, j] = codes
+            else:
+                out[:, j] = task.encode(col)
+        return out, unknown
+
     def inverse_transform_record(self, raw: np.ndarray) -> dict[object, object]:
         """One row of network outputs ``(1, n_outputs_)`` -> ``{target name: value}``.
 

@@ -502,13 +502,8 @@ class _HeldOutSplit:
     def __call__(self, dataset, y=None, **fit_params):
         est = self.estimator
         X_enc = est.preprocessor_.transform(self.X_valid)
-        columns = []
-        for task in est.target_spec_.tasks_:
-            col = self.Y_valid[task.name]
-            if not is_regression_task(task):
-                col = col.where(col.isin(list(task.classes_)))  # unseen label -> missing
-            columns.append(task.encode(col))
-        return dataset, TensorDataset(X_enc, np.column_stack(columns))
+        y_enc, _ = est.target_spec_.transform_known(self.Y_valid)  # unseen label -> missing
+        return dataset, TensorDataset(X_enc, y_enc)
 
     def release(self) -> None:
         """Drop the held-out data and the estimator (no reference cycle kept)."""

@@ -61,7 +61,7 @@ import torch
 from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch.helper import predefined_split
 
-from tabmtl.data.features import FeaturePreprocessor, label_codes
+from tabmtl.data.features import FeaturePreprocessor
 from tabmtl.data.targets import TargetSpec
 from tabmtl.training.distributed import _process_rank
 from tabmtl.training.iterators import SliceIterator
@@ -292,33 +292,6 @@ def _to_frame(data: pa.RecordBatch | pa.Table) -> pd.DataFrame:
     return data.to_pandas()
 
 
-def encode_targets(spec: TargetSpec, Y: pd.DataFrame) -> tuple[np.ndarray, dict[object, int]]:
-    """``spec.transform(Y)``, except that a class label unknown to ``spec`` becomes missing.
-
-    Returns the encoded matrix and, per target, how many labels were unknown. (An
-    in-memory fit sees every label; a streamed fit learns its classes from a sample.)
-    """
-    out = np.empty((len(Y), len(spec.tasks_)), dtype=np.float32)
-    unknown: dict[object, int] = {}
-    for j, task in enumerate(spec.tasks_):
-        col = Y[task.name]
-        if hasattr(task, "classes_"):
-            classes = pd.Index(task.classes_, dtype=object)
-            if col.dtype == np.bool_:  # two values: a lookup, not a hash per row
-                idx = classes.get_indexer([False, True])[col.to_numpy().astype(np.intp)]
-            else:
-                idx = label_codes(col, classes)
-            codes = idx.astype(np.float32)
-            codes[idx < 0] = np.nan
-            n_unknown = int(((idx < 0) & col.notna().to_numpy()).sum())
-            if n_unknown:
-                unknown[task.name] = n_unknown
-            out[:, j] = codes
-        else:
-            out[:, j] = task.encode(col)
-    return out, unknown
-
-
 class ParquetStream(torch.utils.data.IterableDataset):
     """Encoded ``(X, y)`` chunks of a parquet source, for :class:`ParquetBatchIterator`.
 
@@ -393,7 +366,9 @@ class ParquetStream(torch.utils.data.IterableDataset):
         """Encoded features and targets of one record batch (labelled rows only)."""
         # two conversions of column subsets: no copy of a whole frame's columns
         X_enc = self.preprocessor.transform(_to_frame(batch.select(self.features)))
-        y_enc, unknown = encode_targets(self.target_spec, _to_frame(batch.select(self.targets)))
+        y_enc, unknown = self.target_spec.transform_known(
+            _to_frame(batch.select(self.targets))
+        )
         labelled = ~np.isnan(y_enc).all(axis=1)
         counts = self.counts_
         counts["rows_read"] += batch.num_rows
