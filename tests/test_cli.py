@@ -1,4 +1,4 @@
-"""End-to-end tests of the ``tabmtl`` command line (``tabmtl/cli.py``).
+"""End-to-end tests of the ``tabmtl`` command line (``tabmtl/cli/``).
 
 Each command runs once in a subprocess (``python -m tabmtl``) on the bundled penguins
 table with tiny settings: fit (CSV in, a config file under command-line flags, stopped
@@ -380,7 +380,7 @@ def test_usage_errors_and_help(capsys, monkeypatch, workdir):
 
 def test_interrupted_fit_keeps_the_best_epoch_with_finite_weights():
     from tabmtl import MultiTaskEstimator
-    from tabmtl.cli import _finish_interrupted
+    from tabmtl.cli.fit import finish_interrupted
 
     X, Y = datasets.load("penguins")
     X, Y = X[Y["body_mass_g"].notna()], Y[Y["body_mass_g"].notna()]
@@ -397,12 +397,12 @@ def test_interrupted_fit_keeps_the_best_epoch_with_finite_weights():
     # are finite, so it is the one kept (not epoch 1)
     est, best_weights = fit_two_epochs()
     assert best_weights.epoch_ == 1 and best_weights.candidate_[1] == 2
-    assert _finish_interrupted(est) == 2
+    assert finish_interrupted(est) == 2
     assert est.n_epochs_ == 2 and len(est.history_) == 2
     # a candidate whose weights are not finite is never loaded
     est, best_weights = fit_two_epochs()
     for tensor in best_weights.candidate_[2]["module"].values():
         if tensor.is_floating_point():
             tensor.fill_(float("nan"))
-    assert _finish_interrupted(est) == 1
+    assert finish_interrupted(est) == 1
     assert np.isfinite(est.predict(X)["body_mass_g"]).all()

@@ -1,0 +1,207 @@
+"""``tabmtl evaluate``: cross-validate multi-task against single-task networks and
+gradient boosting, per target; :func:`run_transfer` is the run ``report`` shares."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from tabmtl.cli.errors import EXIT_NEGATIVE_TRANSFER, EXIT_OK, DivergedError, UsageError
+from tabmtl.cli.options import (
+    add_cv_options,
+    add_data_options,
+    add_model_options,
+    build_estimator,
+    describe_estimator,
+)
+from tabmtl.cli.runtime import say, thread_limit
+from tabmtl.cli.tables import find_column, read_table, split_columns, write_table
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    """Add ``evaluate`` and its options to the ``tabmtl`` subcommands."""
+    p = commands.add_parser(
+        "evaluate", help="cross-validate multi-task vs single-task vs gradient boosting",
+        description="K-fold cross-validation, on the same folds, of one multi-task network "
+        "for all targets, single-task networks of the same architecture, and a "
+        "HistGradientBoosting model per target. Prints per task each model's score ± std "
+        "and the multi-task gain, flagging negative transfer.",
+    )
+    add_data_options(p)
+    add_cv_options(p)
+    p.add_argument("--scores-csv", metavar="FILE", help="also write every fold's scores")
+    add_model_options(p)
+    p.set_defaults(handler=run)
+
+
+# -- library seam: the metric registry -----------------------------------------------------
+# The two functions below are the only uses of tabmtl.evaluation.transfer's metric
+# internals; both become calls to tabmtl.evaluation.metrics.resolve_metrics.
+
+
+def _kinds_metric_fits(name: str, spec) -> list[str]:
+    """The kinds of ``spec``'s targets that metric ``name`` can score."""
+    from tabmtl.evaluation.transfer import _REGRESSION_METRICS, is_regression_task
+
+    return [
+        t.kind for t in spec.tasks_
+        if is_regression_task(t) == (name in _REGRESSION_METRICS)
+    ]
+
+
+def _check_metrics(spec, metrics: dict[str, str]) -> None:
+    """ValueError unless every metric applies to the targets or kinds it is set for."""
+    from tabmtl.evaluation.transfer import resolve_metrics
+
+    resolve_metrics(spec, metrics)
+
+
+# -- evaluate --------------------------------------------------------------------------------
+
+
+def _parse_metrics(specs: Sequence[str] | None, spec) -> dict[str, str]:
+    """``--metric`` values -> ``resolve_metrics`` input.
+
+    ``NAME`` applies to every target kind it fits (``roc_auc``: the classification
+    targets; ``neg_rmse``: the regression ones); ``KEY=NAME`` sets it for one target or
+    one kind.
+    """
+    from tabmtl.evaluation.metrics import metric_names
+
+    out: dict[str, str] = {}
+    for item in specs or ():
+        key, sep, name = item.rpartition("=")
+        if not sep:
+            key, name = "", item
+        if name not in metric_names():
+            raise UsageError(f"unknown metric {name!r}; choose from {', '.join(metric_names())}")
+        if key:
+            out[key] = name
+            continue
+        fits = _kinds_metric_fits(name, spec)
+        if not fits:
+            raise UsageError(f"metric {name!r} applies to none of the targets")
+        out.update(dict.fromkeys(fits, name))
+    return out
+
+
+def run_transfer(args: argparse.Namespace, command: str) -> tuple[object, list[str]]:
+    """The cross-validation ``evaluate`` and ``report`` share, from their options.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed data, model and cross-validation options.
+    command : str
+        ``"evaluate"`` or ``"report"``, for messages.
+
+    Returns
+    -------
+    result : tabmtl.evaluation.transfer.TransferResult
+    header : list of str
+        Lines describing the data, the models and the scores, printed above the table.
+
+    Examples
+    --------
+    >>> result, header = run_transfer(args, "evaluate")  # doctest: +SKIP
+    """
+    from tabmtl.data.targets import TargetSpec
+    from tabmtl.evaluation.transfer import cross_validate_transfer
+    from tabmtl.training.net import TrainingDiverged
+
+    frame = read_table(args.data)
+    groups = stratify = None
+    extra_excluded = []
+    if args.groups:
+        label = find_column(frame, args.groups, "--groups")
+        groups = frame[label]
+        extra_excluded.append(label)  # an id that decides folds must not be a feature
+    X, Y, kinds = split_columns(frame, args, extra_excluded)
+    if Y.shape[1] < 2:
+        raise UsageError(f"{command} compares multi-task with single-task: give 2+ targets")
+    if args.stratify:
+        stratify = frame[find_column(frame, args.stratify, "--stratify")]
+    est = build_estimator(args, kinds)
+    try:
+        spec = TargetSpec(targets=est.targets).fit(Y)
+        metrics = _parse_metrics(args.metric, spec)
+        _check_metrics(spec, metrics)  # before hours of fitting
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    k, t = args.cv, Y.shape[1]
+    n_fits = k * (1 + t * (1 if args.no_baseline else 2))
+    plan = f"{command}: {n_fits} fits ({k} folds)"
+    if args.grouping:
+        plan += (
+            f" + {k * t * (t - 1) // 2} pairwise fits + up to {k * (t // 2)} to verify the "
+            "recommended groups"
+        )
+    if not args.quiet:
+        say(f"{plan}; progress below")
+    log = None if args.quiet else say
+    t0 = time.perf_counter()
+    try:
+        with thread_limit(args.threads):
+            result = cross_validate_transfer(
+                X, Y, est, cv=k, stratify=stratify, groups=groups, metrics=metrics,
+                baseline=not args.no_baseline, grouping=args.grouping,
+                random_state=est.random_state if est.random_state is not None else 0,
+                log=log,
+            )
+    except TrainingDiverged as exc:
+        raise DivergedError(str(exc)) from None
+    except (ValueError, TypeError) as exc:
+        raise UsageError(str(exc)) from None
+    header = [
+        f"tabmtl {command}: {Path(args.data).name}: {len(X):,} rows, {X.shape[1]} features, "
+        f"{Y.shape[1]} targets; {result.cv_description}; "
+        f"{time.perf_counter() - t0:.0f}s",
+        f"multi-task and single-task models: MultiTaskEstimator({describe_estimator(est)})",
+    ]
+    if not args.no_baseline:
+        header.append(
+            "HistGB: HistGradientBoostingRegressor/Classifier per target, scikit-learn "
+            "defaults, native categorical splits"
+        )
+    header.append(
+        "scores: mean ± std over folds, higher is better; gain = multi-task minus "
+        "single-task, paired by fold"
+    )
+    return result, header
+
+
+def print_result(result, header: list[str]) -> None:
+    """Print ``header``, the score table, the verdict and any task grouping on stdout."""
+    print("\n".join(header))
+    print()
+    print(result.to_markdown())
+    print()
+    print(result.verdict())
+    if result.grouping is not None:
+        print()
+        print(result.grouping.describe())
+
+
+def run(args: argparse.Namespace) -> int:
+    """Cross-validate, print the comparison, write ``--scores-csv``; the exit code."""
+    result, header = run_transfer(args, "evaluate")
+    print_result(result, header)
+    if args.scores_csv:
+        print(f"fold scores: {write_table(result.scores, args.scores_csv)}")
+    return transfer_exit_code(args, result)
+
+
+def transfer_exit_code(args: argparse.Namespace, result) -> int:
+    """4 if ``--fail-on-negative`` was given and a task shows negative transfer, else 0.
+
+    Examples
+    --------
+    >>> transfer_exit_code(args, result)  # doctest: +SKIP
+    0
+    """
+    if args.fail_on_negative and result.negative_transfer:
+        return EXIT_NEGATIVE_TRANSFER
+    return EXIT_OK
+

@@ -1,0 +1,157 @@
+"""``tabmtl fit``: fit one multi-task network on a table and save it.
+
+Ctrl-C stops training after the current batch; the best epoch so far is restored and
+saved (exit code 0). A diverged run still saves the best epoch before it (exit code 3).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+import time
+from pathlib import Path
+
+from tabmtl.cli.errors import EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_OK, UsageError
+from tabmtl.cli.options import (
+    add_data_options,
+    add_model_options,
+    build_estimator,
+    describe_estimator,
+)
+from tabmtl.cli.runtime import say, thread_limit, watch_interrupt
+from tabmtl.cli.tables import check_writable, read_parquet_head, read_table, split_columns
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    """Add ``fit`` and its options to the ``tabmtl`` subcommands."""
+    p = commands.add_parser(
+        "fit", help="fit a model on DATA and save it",
+        description="Fit one multi-task network on DATA and save it (a .tabmtl file). "
+        "Ctrl-C stops training and saves the best epoch so far.",
+    )
+    add_data_options(p)
+    p.add_argument("--out", "-o", required=True, metavar="MODEL", help="model file (.tabmtl)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no epoch table or progress bar")
+    p.add_argument(
+        "--stream", action="store_true",
+        help="train out of core from a parquet file, folder or glob, reading record batches "
+        "(preprocessing fitted on a bounded reservoir sample; see tabmtl.io.streaming)",
+    )
+    add_model_options(p)
+    p.set_defaults(handler=run)
+
+
+def finish_interrupted(est) -> int | None:
+    """After Ctrl-C in training: drop the unfinished epoch's history row and load the best
+    epoch's weights; its number, or None if no epoch finished.
+
+    Library seam: the one place that writes ``BestWeights``' internals. Once ``fit``
+    itself restores the best weights after Ctrl-C, drops the partial history row and sets
+    ``est.interrupted_`` and ``est.best_epoch_``, this function goes and :func:`run` reads
+    those two attributes instead.
+
+    Examples
+    --------
+    >>> best = finish_interrupted(est)  # doctest: +SKIP
+    """
+    import torch
+
+    net = est.net_
+    history = net.history
+    if len(history) and "train_loss" not in history[-1]:
+        del history[-1]  # the epoch that was cut short logged batches but no losses
+    best_weights = dict(net.callbacks_)["best_weights"]
+    # BestWeights holds the latest best epoch as a "candidate" until the next batch shows
+    # its weights give a finite loss (a guard against divergence). Ctrl-C may land before
+    # that batch; weights that are all finite are then as good as verified.
+    candidate = getattr(best_weights, "candidate_", None)
+    if candidate is not None:
+        state = candidate[2]
+        tensors = [t for part in state.values() for t in part.values() if torch.is_tensor(t)]
+        if all(bool(torch.isfinite(t).all()) for t in tensors if t.is_floating_point()):
+            best_weights.best_, best_weights.epoch_, best_weights.state_ = candidate
+            best_weights.candidate_ = None
+    best = best_weights.restore(net)
+    est.n_epochs_ = len(history)
+    return best
+
+
+def run(args: argparse.Namespace) -> int:
+    """Fit and save the model ``args`` describe; the exit code."""
+    from tabmtl.io.persistence import save_model
+    from tabmtl.training.net import TrainingDiverged
+
+    if args.stream:
+        # out of core: columns and target kinds are checked on the first rows only; the
+        # fit reads record batches (tabmtl.io.streaming.fit_parquet), never the whole table
+        frame = read_parquet_head(args.data)
+    else:
+        frame = read_table(args.data)
+    X, Y, kinds = split_columns(frame, args)
+    est = build_estimator(args, kinds)
+    est.set_params(verbose=0 if args.quiet else 1)
+    out = Path(args.out)
+    check_writable(out)
+    rows = "streamed rows" if args.stream else f"{len(X):,} rows"
+    say(
+        f"fitting {len(Y.columns)} target(s) on {rows} x {X.shape[1]} features: "
+        f"{describe_estimator(est)}"
+    )
+    diverged = None
+    t0 = time.perf_counter()
+    with (
+        thread_limit(args.threads),
+        contextlib.redirect_stdout(sys.stderr),  # skorch prints its epoch table
+        watch_interrupt() as interrupt,
+    ):
+        try:
+            if args.stream:
+                from tabmtl.io.streaming import fit_parquet
+
+                fit_parquet(est, args.data, list(Y.columns), features=list(X.columns))
+            else:
+                est.fit(X, Y)
+        except TrainingDiverged as exc:
+            diverged = exc
+        except KeyboardInterrupt:
+            say("interrupted before training started; nothing saved")
+            return EXIT_INTERRUPTED
+        except (ValueError, TypeError) as exc:
+            raise UsageError(str(exc)) from None
+    seconds = time.perf_counter() - t0
+    note = ""
+    if diverged is not None:
+        say(f"error: {diverged}")
+        if not hasattr(est, "net_"):
+            return EXIT_DIVERGED
+        note = " (training diverged: this is the best epoch before it)"
+    elif interrupt.raised:
+        best = finish_interrupted(est)
+        if best is None:
+            say("interrupted before the first epoch finished; nothing saved")
+            return EXIT_INTERRUPTED
+        monitor = "validation" if est.early_stopping else "training"
+        say(  # on a line of its own: a progress bar may have left the cursor mid-line
+            f"\ninterrupted after {est.n_epochs_} epoch(s): restored epoch {best}, the best "
+            f"{monitor} loss so far, and saving it"
+        )
+        note = f" (interrupted: best epoch {best} of {est.n_epochs_})"
+    try:
+        written = save_model(est, out)
+    except OSError as exc:
+        raise UsageError(f"cannot write {str(out)!r}: {exc}") from None
+    last = est.history_[-1]
+    losses = ", ".join(
+        f"{t.name} {last.get(f'train_loss_{t.name}', float('nan')):.4f}"
+        for t in est.target_spec_.tasks_
+    )
+    print(f"saved {written}{note}")
+    print(
+        "targets: "
+        + ", ".join(f"{t.name} ({t.kind})" for t in est.target_spec_.tasks_)
+        + f"; {X.shape[1]} features; {est.n_epochs_} epochs in {seconds:.1f}s"
+    )
+    print(f"last epoch's training loss per task: {losses}")
+    return EXIT_DIVERGED if diverged is not None else EXIT_OK
+

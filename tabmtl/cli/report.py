@@ -1,0 +1,48 @@
+"""``tabmtl report``: everything ``evaluate`` does, plus plots and a self-contained HTML page."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from pathlib import Path
+
+from tabmtl.cli.errors import UsageError
+from tabmtl.cli.evaluate import print_result, run_transfer, transfer_exit_code
+from tabmtl.cli.options import add_cv_options, add_data_options, add_model_options
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    """Add ``report`` and its options to the ``tabmtl`` subcommands."""
+    p = commands.add_parser(
+        "report", help="evaluate, plus plots and a self-contained HTML page",
+        description="Everything evaluate does, plus plots (learning curves per task, task "
+        "weights, gain bars, predicted vs actual, calibration) as PNGs and report.html.",
+    )
+    add_data_options(p)
+    add_cv_options(p)
+    p.add_argument("--out", "-o", required=True, metavar="DIR", help="output folder")
+    add_model_options(p)
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Evaluate, then write the plots and report.html to ``--out``; the exit code."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise UsageError("tabmtl report draws with matplotlib: pip install matplotlib") from None
+    from tabmtl.evaluation.report import write_report
+
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {args.out!r} exists and is not a directory")
+    result, header = run_transfer(args, "report")
+    print_result(result, header)
+    command = "tabmtl " + " ".join(shlex.quote(a) for a in args.argv)
+    files = write_report(result, out, title=f"tabmtl report: {Path(args.data).name}",
+                         command=command, details=header)
+    print()
+    print(f"report: {files['html']}")
+    print("files: " + ", ".join(str(p.name) for k, p in files.items() if k != "html"))
+    return transfer_exit_code(args, result)
+
