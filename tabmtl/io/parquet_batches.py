@@ -75,6 +75,31 @@ class ParquetBatchIterator:
         Where batches are moved.
     rank, world_size : int, optional
         The process and number of processes; read from ``torch.distributed`` when None.
+
+    Examples
+    --------
+    As a streamed fit sets it up (:func:`~tabmtl.io.streaming.fit_parquet` does this)::
+
+        net.set_params(iterator_train=ParquetBatchIterator,
+                       iterator_valid=ParquetBatchIterator)
+        net.fit(stream, y=None)           # stream: a ParquetStream
+
+    or directly; here the second of two processes, in order (as validation reads):
+
+    >>> import pandas as pd, tempfile, os
+    >>> from tabmtl.data.features import FeaturePreprocessor
+    >>> from tabmtl.data.targets import TargetSpec
+    >>> from tabmtl.io.parquet import ParquetSource
+    >>> path = os.path.join(tempfile.mkdtemp(), "t.parquet")
+    >>> frame = pd.DataFrame({"km": [1.0, 2.0, 3.0, 4.0, 5.0], "eta": [3.0, 6, 9, 12, 15]})
+    >>> frame.to_parquet(path, row_group_size=2)
+    >>> src = ParquetSource(path)
+    >>> stream = ParquetStream(src, src.row_groups, ["km"], ["eta"],
+    ...                        FeaturePreprocessor().fit(frame[["km"]]),
+    ...                        TargetSpec().fit(frame[["eta"]]), prefetch=0)
+    >>> it = ParquetBatchIterator(stream, batch_size=2, rank=1, world_size=2)
+    >>> [len(X) for X, y in it]  # rank 0 holds 3 rows (2 batches): one empty batch pads
+    [2, 0]
     """
 
     def __init__(

@@ -49,6 +49,19 @@ class ParquetStream(torch.utils.data.IterableDataset):
         ``unknown_labels`` (target -> count).
     row_groups_read_ : list of RowGroup
         Row groups read since the last :meth:`reset_counts`, in order.
+
+    Examples
+    --------
+    >>> import pandas as pd, tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "t.parquet")
+    >>> frame = pd.DataFrame({"km": [1.0, 2.0, 3.0, 4.0], "eta": [3.0, 6.0, None, 12.0]})
+    >>> frame.to_parquet(path, row_group_size=2)
+    >>> src = ParquetSource(path)
+    >>> stream = ParquetStream(src, src.row_groups, ["km"], ["eta"],
+    ...                        FeaturePreprocessor().fit(frame[["km"]]),
+    ...                        TargetSpec().fit(frame[["eta"]]))
+    >>> len(stream), [len(X) for X, y in stream], stream.counts_["rows_unlabelled"]
+    (4, [2, 1], 1)
     """
 
     def __init__(

@@ -34,6 +34,12 @@ class DistributedContext:
     """Where this process stands: its rank, the number of processes, its local rank.
 
     A single process (no ``torchrun``) is ``DistributedContext()``: rank 0 of 1.
+
+    Examples
+    --------
+    >>> ctx = DistributedContext()
+    >>> ctx.is_main, ctx.broadcast("seed"), ctx.all_gather(3)
+    (True, 'seed', [3])
     """
 
     rank: int = 0

@@ -45,6 +45,14 @@ class ReplicaSync(Callback):
     floating-point buffer of the module and criterion over the processes, in one
     flattened all-reduce. Does nothing outside an initialised process group of 2 or more,
     so a model fitted with it trains and predicts normally in a single process later.
+
+    Examples
+    --------
+    First among the callbacks, so that clipping and the like see the averaged gradient
+    (:func:`make_data_parallel` adds it so):
+
+    >>> from tabmtl import MultiTaskEstimator
+    >>> model = MultiTaskEstimator(callbacks=[("replica_sync", ReplicaSync())])
     """
 
     def on_train_begin(self, net, **kwargs):
