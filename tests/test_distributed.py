@@ -30,10 +30,12 @@ from tabmtl import MultiTaskEstimator
 from tabmtl.io.streaming import fit_parquet
 from tabmtl.training.distributed import (
     DistributedSliceIterator,
+    data_fingerprint,
     fit_distributed,
     init_distributed,
     parameter_digest,
     predict_distributed,
+    process_rank,
 )
 from tabmtl.training.iterators import SliceIterator, TensorDataset
 
@@ -277,6 +279,15 @@ def test_single_process_is_a_plain_slice_iterator():
     ours = _rows(DistributedSliceIterator(data, 4, shuffle=True, seed=1))
     plain = _rows(SliceIterator(data, 4, shuffle=True, seed=1))
     assert ours == plain
+
+
+def test_single_process_rank_and_data_fingerprint():
+    assert process_rank() == (0, 1)
+    X, Y = make_mixed(120)
+    assert data_fingerprint(X, Y) == data_fingerprint(X.copy(), Y.copy())
+    assert data_fingerprint(X, Y) != data_fingerprint(X.assign(km=X.km + 1), Y)
+    assert data_fingerprint(X, Y) != data_fingerprint(X.iloc[1:], Y)
+    assert data_fingerprint(X[["km", "hour"]].to_numpy(), None)[1] is None
 
 
 def test_fit_distributed_without_torchrun_is_fit():

@@ -12,6 +12,8 @@ from skorch.callbacks import Callback
 from tabmtl import MultiTaskEstimator
 from tabmtl.data.features import FeaturePreprocessor
 from tabmtl.data.targets import TargetSpec
+from tabmtl.io.parquet import parquet_dataset
+from tabmtl.io.prefetch import Prefetch
 from tabmtl.io.streaming import (
     ParquetBatchIterator,
     ParquetSource,
@@ -277,6 +279,29 @@ def test_unsupported_and_invalid_inputs_are_named(data_path, tmp_path):
         from tabmtl import MultiTaskRegressor
 
         fit_parquet(MultiTaskRegressor(), data_path, ["eta"])
+
+
+def test_parquet_dataset_resolves_what_the_source_names(data_path, tmp_path):
+    assert parquet_dataset(data_path).count_rows() == 600
+    assert parquet_dataset(str(data_path.parent / "*.parquet")).count_rows() == 600
+    with pytest.raises(FileNotFoundError, match="No such parquet"):
+        parquet_dataset(tmp_path / "missing.parquet")
+
+
+def test_prefetch_reads_ahead_and_raises_the_readers_error_in_the_consumer():
+    def failing():
+        yield 1
+        raise OSError("disk gone")
+
+    ahead = Prefetch(failing(), depth=2)
+    try:
+        with pytest.raises(OSError, match="disk gone"):
+            list(ahead)
+    finally:
+        ahead.close()
+    endless = Prefetch(iter(range(10**9)), depth=2)
+    assert next(iter(endless)) == 0
+    endless.close()  # stops the thread early, without draining the iterator
 
 
 def test_stream_is_a_torch_dataset_with_a_length(data_path):

@@ -1,0 +1,135 @@
+"""Identical replicas: gradient averaging, parameter digests, a net made data-parallel.
+
+Every process trains one replica of the network; :class:`ReplicaSync` makes the same
+update on each (DDP's all-reduce, the criterion's parameters and buffers included), and
+:func:`parameter_digest` lets the processes prove they agree after a fit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import torch
+import torch.distributed as dist
+from skorch.callbacks import Callback
+from skorch.history import DistributedHistory
+
+from tabmtl.training.distributed.context import (
+    DistributedContext,
+    distributed_history,
+    is_active,
+)
+from tabmtl.training.distributed.sharding import DistributedSliceIterator
+from tabmtl.training.iterators import SliceIterator
+
+__all__ = [
+    "ReplicaSync",
+    "finish_data_parallel",
+    "make_data_parallel",
+    "parameter_digest",
+]
+
+
+def _state_tensors(net):
+    for module in (net.module_, net.criterion_):
+        yield from module.parameters()
+        yield from module.buffers()
+
+
+class ReplicaSync(Callback):
+    """Keeps data-parallel replicas identical: DDP's all-reduce, criterion included.
+
+    ``on_train_begin`` copies rank 0's parameters and buffers (module and criterion) to
+    every process. ``on_grad_computed`` (after the backward pass, before the optimizer
+    step, where skorch calls it) averages every learnable parameter's gradient and every
+    floating-point buffer of the module and criterion over the processes, in one
+    flattened all-reduce. Does nothing outside an initialised process group of 2 or more,
+    so a model fitted with it trains and predicts normally in a single process later.
+
+    Examples
+    --------
+    First among the callbacks, so that clipping and the like see the averaged gradient
+    (:func:`make_data_parallel` adds it so):
+
+    >>> from tabmtl import MultiTaskEstimator
+    >>> model = MultiTaskEstimator(callbacks=[("replica_sync", ReplicaSync())])
+    """
+
+    def on_train_begin(self, net, **kwargs):
+        if not is_active():
+            return
+        with torch.no_grad():
+            for tensor in _state_tensors(net):
+                dist.broadcast(tensor.data, src=0)
+
+    def on_grad_computed(self, net, named_parameters=None, **kwargs):
+        if not is_active():
+            return
+        params = [p for _, p in net.get_all_learnable_params()]
+        buffers = [
+            b
+            for module in (net.module_, net.criterion_)
+            for b in module.buffers()
+            if b.is_floating_point()
+        ]
+        if not params and not buffers:
+            return
+        device = (params or buffers)[0].device
+        parts = [
+            (p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1).float()
+            for p in params
+        ]
+        parts.append(
+            torch.tensor([p.grad is not None for p in params], dtype=torch.float32, device=device)
+        )
+        parts += [b.detach().reshape(-1).float() for b in buffers]
+        flat = torch.cat([part.to(device) for part in parts])
+        dist.all_reduce(flat)
+        flat /= dist.get_world_size()
+        offset = 0
+        grads = []
+        for p in params:
+            grads.append(flat[offset : offset + p.numel()].view_as(p).to(p.dtype))
+            offset += p.numel()
+        has_grad = flat[offset : offset + len(params)] > 0
+        offset += len(params)
+        for p, g, present in zip(params, grads, has_grad.tolist()):
+            p.grad = g.clone() if present else None
+        with torch.no_grad():
+            for b in buffers:
+                b.copy_(flat[offset : offset + b.numel()].view_as(b))
+                offset += b.numel()
+
+
+def parameter_digest(net) -> str:
+    """SHA-1 of every parameter and buffer of the module and criterion (replica check)."""
+    h = hashlib.sha1()
+    for tensor in _state_tensors(net):
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def make_data_parallel(net, ctx: DistributedContext) -> None:
+    """Turn a freshly built (not yet initialised) skorch net into a data-parallel one.
+
+    Adds :class:`ReplicaSync` (first, so gradient clipping and the like see the averaged
+    gradient), a :class:`~skorch.history.DistributedHistory`, and leaves printing,
+    progress bars and checkpoint files to rank 0.
+    """
+    callbacks = [("replica_sync", ReplicaSync()), *(net.callbacks or [])]
+    if not ctx.is_main:
+        callbacks = [(n, cb) for n, cb in callbacks if n not in ("checkpoint", "progress_bar")]
+        net.verbose = 0
+    net.callbacks = callbacks
+    net.history = distributed_history(ctx)
+
+
+def finish_data_parallel(net, ctx: DistributedContext) -> None:
+    """After a data-parallel fit: a plain History again, and proof the replicas agree."""
+    if isinstance(net.history, DistributedHistory):
+        net.history = net.history.history  # synced
+    if net.iterator_train is DistributedSliceIterator:  # later (partial_)fits: one process
+        net.iterator_train = SliceIterator
+    digests = ctx.all_gather(parameter_digest(net))
+    if len(set(digests)) != 1:  # pragma: no cover - would be a bug in ReplicaSync
+        raise RuntimeError(f"The replicas' parameters differ after the fit: {digests!r}.")
