@@ -221,14 +221,10 @@ def _parse_assignments(items: Sequence[str] | None, option: str) -> dict[str, st
 
 
 def _parquet_dataset(source: str):
-    """``source`` (a parquet file, folder or glob) as a pyarrow dataset.
+    """``source`` (a parquet file, folder or glob) as a pyarrow dataset."""
+    from tabmtl.io.parquet import parquet_dataset
 
-    Library seam: the one use of ``tabmtl.io.streaming._as_dataset``; swap it for the
-    public parquet-source function once streaming has one.
-    """
-    from tabmtl.io.streaming import _as_dataset
-
-    return _as_dataset(source)
+    return parquet_dataset(source)
 
 
 def read_parquet_head(source: str, rows: int = 10_000):

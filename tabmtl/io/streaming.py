@@ -85,10 +85,6 @@ __all__ = [
     "reservoir_sample",
 ]
 
-#: Old private name the command line still imports; use :func:`parquet_dataset`.
-_as_dataset = parquet_dataset
-
-
 def fit_parquet(
     estimator,
     source,
