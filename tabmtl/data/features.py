@@ -387,6 +387,8 @@ def label_codes(values: pd.Series, labels: pd.Index) -> np.ndarray:
         # map the few categories, then gather: avoids hashing every row
         lookup = _category_lookup(labels, values.dtype.categories)
         return lookup[values.array.codes]
+    if values.dtype == np.bool_:  # two values: look them up once, not a hash per row
+        return labels.get_indexer([False, True])[values.to_numpy().astype(np.intp)]
     return labels.get_indexer(values)
 
 
