@@ -56,8 +56,7 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from tabmtl.data.features import DATETIME_PARTS
-from tabmtl.data.targets import QUANTILE_LEVELS
+from tabmtl.data.targets import QUANTILE_LEVELS, as_python_scalar
 
 INPUT_NAME = "features"
 #: metadata keys written into the exported file, each holding a JSON document
@@ -139,9 +138,9 @@ class ServingModule(nn.Module):
             for value in values:  # the main value is named after the target, others suffixed
                 main = value in ("prediction", "probabilities")
                 entry = {"name": _unique(name if main else f"{name}_{value}", used),
-                         "target": _jsonable(task.name), "kind": task.kind, "value": value}
+                         "target": as_python_scalar(task.name), "kind": task.kind, "value": value}
                 if value == "probabilities":
-                    entry["classes"] = [_jsonable(c) for c in task.classes_]
+                    entry["classes"] = [as_python_scalar(c) for c in task.classes_]
                 elif value == "quantiles":
                     entry["levels"] = list(QUANTILE_LEVELS)
                 self.output_specs.append(entry)
@@ -364,53 +363,10 @@ def _metadata(estimator, serving: ServingModule) -> dict[str, str]:
     values = {
         "tabmtl.version": __version__,
         "tabmtl.input_columns": [str(c) for c in pre.get_feature_names_out()],
-        "tabmtl.preprocessing": _preprocessing_recipe(pre),
+        "tabmtl.preprocessing": pre.recipe(),
         "tabmtl.outputs": serving.output_specs,
     }
     return {key: json.dumps(value, default=str) for key, value in values.items()}
-
-
-def _preprocessing_recipe(pre) -> dict:
-    """How ``pre.transform`` builds the input, as plain numbers a server can apply.
-
-    Mirrors ``FeaturePreprocessor.transform``: a numeric value (or a datetime part)
-    missing -> its median; then every numeric column and missing indicator
-    ``(value - mean) / scale``; a category -> ``1 + `` its position in ``categories``,
-    0 when missing or unseen. Column order: numeric values, indicators, codes.
-    """
-    sources = [(str(c), None) for c in pre._columns("numeric")]
-    sources += [(str(c), part) for c in pre._columns("datetime") for part in DATETIME_PARTS]
-    numeric, indicators = [], []
-    if pre.n_numeric_:
-        names = list(pre.get_feature_names_out())[: pre.n_numeric_]
-        k = len(sources)
-        for j, (column, part) in enumerate(sources):
-            entry = {"column": str(names[j]), "source": column, "median": float(pre._medians[j]),
-                     "mean": float(pre._mean[j]), "scale": float(pre._scale[j])}
-            if part is not None:
-                entry["datetime_part"] = part
-            numeric.append(entry)
-        for i, j in enumerate(pre._indicator_columns):
-            indicators.append(
-                {"column": str(names[k + i]), "missing_of": sources[j][0]
-                 if sources[j][1] is None else f"{sources[j][0]}__{sources[j][1]}",
-                 "mean": float(pre._mean[k + i]), "scale": float(pre._scale[k + i])}
-            )
-    categorical = [
-        {"column": f"{c}__code", "source": str(c), "categories": [_jsonable(v) for v in cats]}
-        for c, cats in pre.categories_.items()
-    ]
-    return {
-        "numeric": numeric,
-        "missing_indicators": indicators,
-        "categorical": categorical,
-        "steps": (
-            "numeric: x = median if x is missing else x; z = (x - mean) / scale. "
-            "missing indicator: z = ((1 if source is missing else 0) - mean) / scale. "
-            "categorical: code = 1 + position of the value in categories, 0 if missing or "
-            "unseen. Input row = [numeric z..., indicator z..., codes...] as float32."
-        ),
-    }
 
 
 def _identifier(name: object) -> str:
@@ -424,13 +380,6 @@ def _unique(name: str, used: set[str]) -> str:
         candidate, k = f"{name}_{k}", k + 1
     used.add(candidate)
     return candidate
-
-
-def _jsonable(value):
-    """A JSON-ready version of a label: numpy scalars become Python ones."""
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
 
 
 @contextlib.contextmanager

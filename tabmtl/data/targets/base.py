@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from tabmtl.data.columns import as_python_scalar
+
 #: Kind name -> class; each concrete kind adds itself when its class is defined.
 TARGET_KINDS: dict[str, type[TargetKind]] = {}
 
@@ -119,8 +121,3 @@ def decoding_constant(value: float) -> torch.Tensor:
 def as_tensor(out: np.ndarray) -> torch.Tensor:
     """A tensor sharing the memory of ``out`` (copied first only if it is read-only)."""
     return torch.from_numpy(np.require(out, requirements="W"))
-
-
-def as_python_scalar(value: object) -> object:
-    """``value`` with a numpy scalar unwrapped (``np.int64(3)`` -> ``3``); others as is."""
-    return value.item() if isinstance(value, np.generic) else value
