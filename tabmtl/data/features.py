@@ -21,44 +21,24 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.impute import SimpleImputer
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
-DATETIME_PARTS = ("year", "month", "day", "day_of_week", "hour", "minute")
+from tabmtl.data.columns import (
+    DATETIME_PARTS,
+    as_frame,
+    as_python_scalar,
+    check_unique_names,
+    column_kind,
+    datetime_parts,
+    dtype_kind,
+    label_codes,
+)
+from tabmtl.data.numeric import fit_numeric_pipeline, numeric_pipeline, pipeline_statistics
 
-
-def column_kind(col: pd.Series) -> str:
-    """'numeric', 'categorical' or 'datetime' for one feature column."""
-    return dtype_kind(col.dtype, col.name)
-
-
-#: Kind of the common numpy dtypes by ``dtype.kind``: the answer of the checks in
-#: :func:`dtype_kind`, without their cost (a tenth of a millisecond per column at predict)
-_NUMPY_KINDS = {"f": "numeric", "i": "numeric", "u": "numeric", "b": "categorical",
-                "O": "categorical"}
-
-
-def dtype_kind(dtype, name: object) -> str:
-    """'numeric', 'categorical' or 'datetime' for a feature column's dtype."""
-    if isinstance(dtype, np.dtype) and dtype.kind in _NUMPY_KINDS:
-        return _NUMPY_KINDS[dtype.kind]
-    # CategoricalDtype first: is_bool_dtype infers the type of a category's categories
-    if isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_bool_dtype(dtype):
-        return "categorical"
-    if pd.api.types.is_numeric_dtype(dtype):
-        if pd.api.types.is_complex_dtype(dtype):
-            raise TypeError(f"Feature column {name!r} is complex; tabmtl needs real values.")
-        return "numeric"
-    if pd.api.types.is_datetime64_any_dtype(dtype):
-        return "datetime"
-    if pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype):
-        return "categorical"
-    raise TypeError(
-        f"Feature column {name!r} has dtype {dtype}, which tabmtl cannot encode; "
-        "convert it to numbers, strings or a category."
-    )
+# the column helpers were defined here first; importable from here as before
+__all__ = ["DATETIME_PARTS", "FeaturePreprocessor", "as_frame", "check_unique_names",
+           "column_kind", "dtype_kind", "label_codes"]
 
 
 class FeaturePreprocessor(TransformerMixin, BaseEstimator):
@@ -115,28 +95,12 @@ class FeaturePreprocessor(TransformerMixin, BaseEstimator):
             self.categories_[c] = pd.Index(values, dtype=object)
         numeric = self._numeric_block(X)
         if numeric.shape[1]:
-            # fit on each column divided by its largest magnitude, so that the scaler's
-            # variance cannot overflow (values near 1e300 square to inf), then map the
-            # statistics back to the columns' own units
-            unit = np.max(np.abs(np.nan_to_num(numeric, nan=0.0)), axis=0, initial=0.0)
-            unit = np.where(unit > 0, unit, 1.0)
-            self.numeric_ = make_pipeline(
-                SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
-                StandardScaler(),
-            ).fit(numeric / unit)  # an array: names such as 0 and "0" need not be distinct
-            imputer, scaler = self.numeric_[0], self.numeric_[1]
-            # transform applies these fitted statistics with numpy: same numbers as the
-            # pipeline, without its per-call validation (a 1-row predict is ~10x faster)
-            k = numeric.shape[1]
-            self._medians = imputer.statistics_.astype(np.float64) * unit
-            indicator = imputer.indicator_
-            self._indicator_columns = indicator.features_ if indicator is not None else []
-            self._mean = scaler.mean_.astype(np.float64)
-            self._mean[:k] *= unit
-            self._scale = scaler.scale_.astype(np.float64)
-            # the scaler gives a constant column scale 1 (it never divides by ~0); keep that
-            constant = self._scale[:k] != np.sqrt(scaler.var_[:k])
-            self._scale[:k] = np.where(constant, 1.0, self._scale[:k] * unit)
+            self.numeric_ = fit_numeric_pipeline(numeric)
+            # also kept as plain arrays: a saved model holds no sklearn objects, and
+            # transform_record applies them without the pipeline
+            self._medians, self._indicator_columns, self._mean, self._scale = (
+                pipeline_statistics(self.numeric_)
+            )
             self.n_numeric_ = len(self._mean)
             # kept as plain names so a saved model needs no sklearn objects (persistence)
             self._numeric_names_out = [
@@ -154,6 +118,12 @@ class FeaturePreprocessor(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, X) -> np.ndarray:
+        """Encode ``X`` as the network's float32 input matrix ``(n, width)``.
+
+        Numeric columns and datetime parts go through the fitted scikit-learn pipeline
+        (median imputation with missing indicators, standard scaling); categorical
+        columns become codes, 0 for a missing or unseen category.
+        """
         check_is_fitted(self, "column_kinds_")
         X = self._check_schema(as_frame(X))
         if len(X) == 0:
@@ -214,13 +184,63 @@ class FeaturePreprocessor(TransformerMixin, BaseEstimator):
                     "finite number."
                 )
             for c in self._columns("datetime"):
-                values.extend(_datetime_parts(pd.Series([record[c]]))[0])
-            row[:, : self.n_numeric_] = self._scale_numeric(
+                values.extend(datetime_parts(pd.Series([record[c]]))[0])
+            row[:, : self.n_numeric_] = self._scale_record(
                 np.asarray(values, dtype=np.float64)[None, :]
             )
         for j, (c, lookup) in enumerate(self._category_dicts().items()):
             row[0, self.n_numeric_ + j] = _record_code(lookup, record[c], c) + 1
         return row
+
+    def recipe(self) -> dict:
+        """How :meth:`transform` builds its matrix, as plain JSON-ready numbers.
+
+        For a server without tabmtl (the exported models' ``tabmtl.preprocessing``): a
+        numeric value (or a datetime part) missing -> its median; then every numeric
+        column and missing indicator ``(value - mean) / scale``; a category -> ``1 +``
+        its position in ``categories``, 0 when missing or unseen. Column order: numeric
+        values, indicators, codes.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> pre = FeaturePreprocessor().fit(pd.DataFrame({"km": [1.0, 3.0], "zone": ["a", "b"]}))
+        >>> pre.recipe()["numeric"], pre.recipe()["categorical"][0]["categories"]
+        ([{'column': 'km', 'source': 'km', 'median': 2.0, 'mean': 2.0, 'scale': 1.0}], ['a', 'b'])
+        """
+        check_is_fitted(self, "column_kinds_")
+        sources = [(str(c), None) for c in self._columns("numeric")]
+        sources += [(str(c), part) for c in self._columns("datetime") for part in DATETIME_PARTS]
+        names = [str(n) for n in self.get_feature_names_out()]
+        numeric, indicators = [], []
+        for j, (column, part) in enumerate(sources):
+            entry = {"column": names[j], "source": column, "median": float(self._medians[j]),
+                     "mean": float(self._mean[j]), "scale": float(self._scale[j])}
+            if part is not None:
+                entry["datetime_part"] = part
+            numeric.append(entry)
+        for i, j in enumerate(self._indicator_columns, start=len(sources)):
+            column, part = sources[j]
+            indicators.append(
+                {"column": names[i], "missing_of": column if part is None else f"{column}__{part}",
+                 "mean": float(self._mean[i]), "scale": float(self._scale[i])}
+            )
+        categorical = [
+            {"column": f"{c}__code", "source": str(c),
+             "categories": [as_python_scalar(v) for v in cats]}
+            for c, cats in self.categories_.items()
+        ]
+        return {
+            "numeric": numeric,
+            "missing_indicators": indicators,
+            "categorical": categorical,
+            "steps": (
+                "numeric: x = median if x is missing else x; z = (x - mean) / scale. "
+                "missing indicator: z = ((1 if source is missing else 0) - mean) / scale. "
+                "categorical: code = 1 + position of the value in categories, 0 if missing or "
+                "unseen. Input row = [numeric z..., indicator z..., codes...] as float32."
+            ),
+        }
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         check_is_fitted(self, "column_kinds_")
@@ -268,18 +288,29 @@ class FeaturePreprocessor(TransformerMixin, BaseEstimator):
                 f"{bad!r}); replace them with NaN (imputed) or finite numbers."
             )
         for c in self._columns("datetime"):
-            parts.append(_datetime_parts(X[c]))
+            parts.append(datetime_parts(X[c]))
         return np.hstack(parts) if len(parts) > 1 else parts[0]
 
     def _scale_numeric(self, values: np.ndarray) -> np.ndarray:
-        """Median-impute, append missing indicators, standardise (the fitted pipeline)."""
+        """Median-impute, append missing indicators, standardise: the fitted pipeline."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            scaled = self._numeric_pipeline().transform(values)
+        return self._checked_float32(scaled, values.shape[1])
+
+    def _scale_record(self, values: np.ndarray) -> np.ndarray:
+        """:meth:`_scale_numeric` of one row, with the statistics applied in numpy: the
+        same numbers without the pipeline's per-call validation (~10x faster)."""
         missing = np.isnan(values)
         filled = np.where(missing, self._medians, values)
         full = np.hstack([filled, missing[:, self._indicator_columns]])
         with np.errstate(over="ignore", invalid="ignore"):
             scaled = (full - self._mean) / self._scale
+        return self._checked_float32(scaled, values.shape[1])
+
+    def _checked_float32(self, scaled: np.ndarray, n_values: int) -> np.ndarray:
+        """``scaled`` as float32, or a ValueError naming the columns that overflow it."""
         # finite in float64 is not enough: the network reads float32
-        finite = np.abs(scaled[:, : values.shape[1]]) <= np.finfo(np.float32).max
+        finite = np.abs(scaled[:, :n_values]) <= np.finfo(np.float32).max
         if not finite.all():
             names = self._numeric_names()
             bad = [names[j] for j in np.flatnonzero(~finite.all(axis=0))]
@@ -288,6 +319,19 @@ class FeaturePreprocessor(TransformerMixin, BaseEstimator):
                 "rescale them."
             )
         return scaled.astype(np.float32)
+
+    def _numeric_pipeline(self) -> Pipeline:
+        """The fitted pipeline, rebuilt from the saved statistics for a loaded model."""
+        if self.numeric_ is not None:
+            return self.numeric_
+        cached = _RESTORED_PIPELINES.get(self)
+        if cached is None or cached[0] is not self._medians:  # first call, or refitted
+            pipeline = numeric_pipeline(
+                self._medians, self._indicator_columns, self._mean, self._scale
+            )
+            cached = (self._medians, pipeline)
+            _RESTORED_PIPELINES[self] = cached
+        return cached[1]
 
     def _check_schema(self, X: pd.DataFrame) -> pd.DataFrame:
         check_unique_names(X)  # X[name] must be one column, or the layout shifts silently
@@ -316,16 +360,9 @@ class FeaturePreprocessor(TransformerMixin, BaseEstimator):
         return X
 
 
-def _datetime_parts(column: pd.Series) -> np.ndarray:
-    """The :data:`DATETIME_PARTS` of a datetime column, float64 ``(n, 6)``, NaN = missing."""
-    stamp = pd.to_datetime(column)
-    return np.column_stack(
-        [
-            getattr(stamp.dt, part).to_numpy(dtype=np.float64, na_value=np.nan)
-            for part in DATETIME_PARTS
-        ]
-    )
-
+#: Per loaded preprocessor (saved without its sklearn objects), the pipeline rebuilt from
+#: its statistics (derived state, kept out of the object like the lookups below)
+_RESTORED_PIPELINES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 #: Per fitted preprocessor, the category dicts of ``transform_record`` (derived state,
 #: kept out of the object so that saving and pickling never see it)
@@ -360,53 +397,3 @@ def _record_code(lookup: dict, value, column: object) -> int:
         ) from exc
 
 
-def check_unique_names(X: pd.DataFrame) -> None:
-    """Raise a ValueError naming the duplicated column names of ``X``, if any."""
-    if X.columns.duplicated().any():
-        dup = list(X.columns[X.columns.duplicated()].unique())
-        raise ValueError(f"X has duplicated column names {dup!r}; names must be unique.")
-
-
-def as_frame(X) -> pd.DataFrame:
-    """A DataFrame view of ``X``; arrays get positional column names ``x0, x1, ...``."""
-    if isinstance(X, pd.DataFrame):
-        return X
-    if isinstance(X, pd.Series):
-        return X.to_frame()
-    arr = np.asarray(X)
-    if arr.ndim == 1:
-        arr = arr[:, None]
-    if arr.ndim != 2:
-        raise ValueError(f"X must be 2-dimensional, got an array of shape {arr.shape}.")
-    return pd.DataFrame(arr, columns=[f"x{i}" for i in range(arr.shape[1])])
-
-
-def label_codes(values: pd.Series, labels: pd.Index) -> np.ndarray:
-    """Position of each value in ``labels``; -1 for a missing or unknown value."""
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        # map the few categories, then gather: avoids hashing every row
-        lookup = _category_lookup(labels, values.dtype.categories)
-        return lookup[values.array.codes]
-    return labels.get_indexer(values)
-
-
-#: (labels, categories) -> lookup of :func:`label_codes`, for categorical columns whose
-#: dtype is reused from call to call (slices of one frame, a server's fixed dtype), where
-#: mapping the categories again would be most of a small predict's preprocessing. Both
-#: Index objects are immutable, so the pair's identity decides the lookup; the weak
-#: references tell the live pair from new objects that happen to reuse a dead one's id.
-_CATEGORY_LOOKUPS: dict[tuple[int, int], tuple[weakref.ref, weakref.ref, np.ndarray]] = {}
-
-
-def _category_lookup(labels: pd.Index, categories: pd.Index) -> np.ndarray:
-    """Position in ``labels`` of each category, then -1 (the code of a missing value)."""
-    key = (id(labels), id(categories))
-    hit = _CATEGORY_LOOKUPS.get(key)
-    if hit is not None and hit[0]() is labels and hit[1]() is categories:
-        return hit[2]
-    lookup = np.append(labels.get_indexer(categories), -1)
-    lookup.flags.writeable = False  # shared between calls
-    if len(_CATEGORY_LOOKUPS) >= 256:  # bounded: entries of dead frames are dropped here
-        _CATEGORY_LOOKUPS.clear()
-    _CATEGORY_LOOKUPS[key] = (weakref.ref(labels), weakref.ref(categories), lookup)
-    return lookup

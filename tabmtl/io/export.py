@@ -56,8 +56,7 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from tabmtl.data.features import DATETIME_PARTS
-from tabmtl.data.targets import LOG_VAR_BOUND, QUANTILE_LEVELS
+from tabmtl.data.targets import QUANTILE_LEVELS, as_python_scalar
 
 INPUT_NAME = "features"
 #: metadata keys written into the exported file, each holding a JSON document
@@ -82,8 +81,10 @@ class ServingModule(nn.Module):
     """The fitted network followed by each target's decoding, as one exportable module.
 
     ``forward(features)`` returns a tuple of tensors, one per entry of
-    :attr:`output_specs` (see the module docstring for their meaning). The network is a
-    deep copy in eval mode on the CPU, so exporting leaves the estimator untouched.
+    :attr:`output_specs` (see the module docstring for their meaning): each target's
+    ``TargetKind.decode_outputs``, the decoding ``predict`` and ``predict_proba`` use.
+    The network and the target tasks are deep copies (the network in eval mode on the
+    CPU), so exporting leaves the estimator untouched.
 
     Parameters
     ----------
@@ -116,71 +117,40 @@ class ServingModule(nn.Module):
         spec = estimator.target_spec_
         self.network = copy.deepcopy(estimator.net_.module_).cpu().eval()
         temperatures = getattr(estimator, "temperatures_", None)  # set by calibration
-        self._heads: list[tuple] = []
+        if temperatures is None:
+            temperatures = np.ones(len(spec.tasks_))
+        #: (task, its output columns, its temperature) per target
+        self.heads = [
+            (task, cols, float(t))
+            for task, cols, t in zip(copy.deepcopy(spec.tasks_), spec.slices_, temperatures)
+        ]
         self.output_specs: list[dict] = []
         used = {INPUT_NAME}
-        for j, (task, cols) in enumerate(zip(spec.tasks_, spec.slices_)):
-            kind = task.kind
-            if kind not in _KINDS:
+        for task, cols, _ in self.heads:
+            if task.kind not in _KINDS:
                 raise ValueError(
-                    f"Target {task.name!r} has kind {kind!r}, which export does not know how "
-                    f"to decode; exportable kinds are {list(_KINDS)!r}."
+                    f"Target {task.name!r} has kind {task.kind!r}, which export does not know "
+                    f"how to decode; exportable kinds are {list(_KINDS)!r}."
                 )
-            name = _unique(_identifier(task.name), used)
-            base = {"name": name, "target": _jsonable(task.name), "kind": kind}
-            if task.is_regression:
-                limit = float(np.finfo(_numpy_dtype(task.dtype_)).max)
-                # float64 buffers: Python-float constants may be typed float32 by the exporter
-                constants = [float(task.mean_), float(task.scale_), limit]
-                self.register_buffer(f"decode_{j}", torch.tensor(constants, dtype=torch.float64))
-                self._heads.append((kind, cols.start, cols.stop, j))
-                self.output_specs.append({**base, "value": "prediction"})
-                if kind == "gaussian":
-                    std_name = _unique(f"{name}_std", used)
-                    self.output_specs.append({**base, "name": std_name, "value": "std"})
-                elif kind == "quantile":
-                    q_name = _unique(f"{name}_quantiles", used)
-                    self.output_specs.append(
-                        {**base, "name": q_name, "value": "quantiles",
-                         "levels": list(QUANTILE_LEVELS)}
-                    )
-            else:
-                t = 1.0 if temperatures is None else float(temperatures[j])
-                self.register_buffer(f"decode_{j}", torch.tensor([t], dtype=torch.float64))
-                self._heads.append((kind, cols.start, cols.stop, j))
-                self.output_specs.append(
-                    {**base, "value": "probabilities",
-                     "classes": [_jsonable(c) for c in task.classes_]}
-                )
+            name = _identifier(task.name)
+            # what the head decodes to, read from one dummy row
+            values = task.decode_outputs(torch.zeros(1, cols.stop - cols.start))
+            for value in values:  # the main value is named after the target, others suffixed
+                main = value in ("prediction", "probabilities")
+                entry = {"name": _unique(name if main else f"{name}_{value}", used),
+                         "target": as_python_scalar(task.name), "kind": task.kind, "value": value}
+                if value == "probabilities":
+                    entry["classes"] = [as_python_scalar(c) for c in task.classes_]
+                elif value == "quantiles":
+                    entry["levels"] = list(QUANTILE_LEVELS)
+                self.output_specs.append(entry)
         self.eval()
 
     def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, ...]:
         raw = self.network(features)
         outputs: list[torch.Tensor] = []
-        for kind, start, stop, j in self._heads:
-            out = raw[:, start:stop].double()  # decoding runs in float64, as in tabmtl
-            constants = getattr(self, f"decode_{j}")
-            if kind in ("binary", "multiclass"):
-                logits = out / constants[0]  # the temperature (1 when uncalibrated)
-                if kind == "binary":
-                    p = torch.sigmoid(logits[:, 0])
-                    outputs.append(torch.stack([1.0 - p, p], dim=1))
-                else:
-                    outputs.append(torch.softmax(logits, dim=1))
-                continue
-            mean, scale, limit = constants[0], constants[1], constants[2]
-            if kind == "quantile":
-                quantiles = torch.sort(out, dim=1).values  # non-crossing, as predict
-                point = quantiles[:, quantiles.shape[1] // 2]
-            else:
-                point = out[:, 0]
-            # clipped to the target dtype's finite range, as predict does
-            outputs.append(torch.minimum(torch.maximum(point * scale + mean, -limit), limit))
-            if kind == "gaussian":
-                log_var = LOG_VAR_BOUND * torch.tanh(out[:, 1] / LOG_VAR_BOUND)
-                outputs.append(torch.exp(0.5 * log_var) * scale)
-            elif kind == "quantile":
-                outputs.append(quantiles * scale + mean)
+        for task, cols, temperature in self.heads:
+            outputs.extend(task.decode_outputs(raw[:, cols], temperature).values())
         return tuple(outputs)
 
 
@@ -393,53 +363,10 @@ def _metadata(estimator, serving: ServingModule) -> dict[str, str]:
     values = {
         "tabmtl.version": __version__,
         "tabmtl.input_columns": [str(c) for c in pre.get_feature_names_out()],
-        "tabmtl.preprocessing": _preprocessing_recipe(pre),
+        "tabmtl.preprocessing": pre.recipe(),
         "tabmtl.outputs": serving.output_specs,
     }
     return {key: json.dumps(value, default=str) for key, value in values.items()}
-
-
-def _preprocessing_recipe(pre) -> dict:
-    """How ``pre.transform`` builds the input, as plain numbers a server can apply.
-
-    Mirrors ``FeaturePreprocessor.transform``: a numeric value (or a datetime part)
-    missing -> its median; then every numeric column and missing indicator
-    ``(value - mean) / scale``; a category -> ``1 + `` its position in ``categories``,
-    0 when missing or unseen. Column order: numeric values, indicators, codes.
-    """
-    sources = [(str(c), None) for c in pre._columns("numeric")]
-    sources += [(str(c), part) for c in pre._columns("datetime") for part in DATETIME_PARTS]
-    numeric, indicators = [], []
-    if pre.n_numeric_:
-        names = list(pre.get_feature_names_out())[: pre.n_numeric_]
-        k = len(sources)
-        for j, (column, part) in enumerate(sources):
-            entry = {"column": str(names[j]), "source": column, "median": float(pre._medians[j]),
-                     "mean": float(pre._mean[j]), "scale": float(pre._scale[j])}
-            if part is not None:
-                entry["datetime_part"] = part
-            numeric.append(entry)
-        for i, j in enumerate(pre._indicator_columns):
-            indicators.append(
-                {"column": str(names[k + i]), "missing_of": sources[j][0]
-                 if sources[j][1] is None else f"{sources[j][0]}__{sources[j][1]}",
-                 "mean": float(pre._mean[k + i]), "scale": float(pre._scale[k + i])}
-            )
-    categorical = [
-        {"column": f"{c}__code", "source": str(c), "categories": [_jsonable(v) for v in cats]}
-        for c, cats in pre.categories_.items()
-    ]
-    return {
-        "numeric": numeric,
-        "missing_indicators": indicators,
-        "categorical": categorical,
-        "steps": (
-            "numeric: x = median if x is missing else x; z = (x - mean) / scale. "
-            "missing indicator: z = ((1 if source is missing else 0) - mean) / scale. "
-            "categorical: code = 1 + position of the value in categories, 0 if missing or "
-            "unseen. Input row = [numeric z..., indicator z..., codes...] as float32."
-        ),
-    }
 
 
 def _identifier(name: object) -> str:
@@ -455,17 +382,6 @@ def _unique(name: str, used: set[str]) -> str:
     return candidate
 
 
-def _jsonable(value):
-    """A JSON-ready version of a label: numpy scalars become Python ones."""
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
-def _numpy_dtype(dtype) -> np.dtype:
-    return np.dtype(getattr(dtype, "numpy_dtype", dtype))
-
-
 @contextlib.contextmanager
 def _quiet_exporter():
     """Hide torch exporter chatter a user cannot act on (optional-op registry notes such
@@ -476,6 +392,8 @@ def _quiet_exporter():
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=r".*LeafSpec.*", category=FutureWarning)
+            # the decoding constants are float64 tensors on purpose (TargetKind.decode_outputs)
+            warnings.filterwarnings("ignore", message=r"torch\.tensor results are registered")
             yield
     finally:
         logger.setLevel(level)
