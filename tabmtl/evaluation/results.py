@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from tabmtl.data.targets import TargetSpec
+from tabmtl.data.targets import TargetKind, TargetSpec
 
 #: Model names used in result tables, in display order.
 MULTI_TASK, SINGLE_TASK, HISTGB = "multi-task", "single-task", "HistGB"
@@ -234,6 +234,15 @@ class TransferResult:
     models: list[str]
     fit_seconds: dict[str, float] = field(default_factory=dict)
     grouping: TaskGrouping | None = None
+
+    @property
+    def task_names(self) -> list[str]:
+        """The target names, in the spec's order."""
+        return [str(t.name) for t in self.spec.tasks_]
+
+    def task(self, name: str) -> TargetKind:
+        """The fitted task of target ``name`` (its kind and classes)."""
+        return self.spec.tasks_[self.task_names.index(name)]
 
     @property
     def negative_transfer(self) -> list[str]:
