@@ -13,6 +13,9 @@ dataset; baselines use it only for the list of classes and for label -> class in
 
 Per-target baselines train on the rows where that target's label is present; the
 multi-task models get every training row and mask missing labels in their loss.
+
+The output format, the tabmtl outputs and the HistGB baseline are the transfer
+analysis's own (:mod:`tabmtl.evaluation.outputs`, :mod:`tabmtl.evaluation.baseline`).
 """
 
 from __future__ import annotations
@@ -28,7 +31,6 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from sklearn.compose import ColumnTransformer, TransformedTargetRegressor
-from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.impute import SimpleImputer
 from sklearn.neural_network import MLPClassifier, MLPRegressor
@@ -38,6 +40,8 @@ from skorch import NeuralNet
 from torch import nn
 
 from tabmtl import MultiTaskEstimator, TargetSpec
+from tabmtl.evaluation.baseline import fit_hgb, hgb_frame, hgb_output
+from tabmtl.evaluation.outputs import aligned_proba, tabmtl_outputs
 
 
 @dataclass(frozen=True)
@@ -82,13 +86,6 @@ def categorical_columns(X: pd.DataFrame) -> list[str]:
     ]
 
 
-def as_categorical_frame(X: pd.DataFrame) -> pd.DataFrame:
-    """``X`` with bool / string / object columns as ``category`` (what HGB's
-    ``categorical_features="from_dtype"`` recognises); numeric columns untouched."""
-    cats = [c for c in categorical_columns(X) if not isinstance(X[c].dtype, pd.CategoricalDtype)]
-    return X.astype(dict.fromkeys(cats, "category")) if cats else X
-
-
 def make_preprocessor(X: pd.DataFrame) -> ColumnTransformer:
     """The one-hot preprocessing of the sklearn MLP and the plain skorch model.
 
@@ -114,29 +111,6 @@ def _present(y: pd.Series) -> np.ndarray:
 def _class_codes(task, y: pd.Series) -> np.ndarray:
     """Class index of each (present) label in the scoring spec's class order."""
     return task.encode(y).astype(np.int64)
-
-
-def _aligned_proba(proba: np.ndarray, model_classes: np.ndarray, n_classes: int) -> np.ndarray:
-    """Put a classifier's probability columns at their class index (a class absent from
-    the training fold gets probability 0)."""
-    out = np.zeros((len(proba), n_classes), dtype=np.float64)
-    out[:, np.asarray(model_classes, dtype=np.int64)] = proba
-    return out
-
-
-def tabmtl_outputs(model: MultiTaskEstimator, X: pd.DataFrame, tasks) -> dict[str, np.ndarray]:
-    """Outputs of a fitted tabmtl estimator for ``tasks``, in the common format."""
-    pred = model.predict(X) if any(t.is_regression for t in tasks) else None
-    proba = model.predict_proba(X) if not all(t.is_regression for t in tasks) else {}
-    out = {}
-    for task in tasks:
-        if task.is_regression:
-            out[task.name] = pred[task.name].to_numpy(dtype=np.float64)
-        else:
-            classes = pd.Index(task.classes_, dtype=object)
-            p = proba[task.name].reindex(columns=classes, fill_value=0.0)
-            out[task.name] = p.to_numpy(dtype=np.float64)
-    return out
 
 
 def _tasks(spec: TargetSpec, Y: pd.DataFrame) -> list:
@@ -178,15 +152,14 @@ def fit_predict_tabmtl_single(Xtr, Ytr, Xte, spec, settings) -> FoldOutput:
 # -- scikit-learn, one model per target ----------------------------------------------------
 
 
-def _per_target(make_regressor, make_classifier, prepare) -> FitPredict:
+def _per_target(make_regressor, make_classifier) -> FitPredict:
     """A FitPredict that fits one sklearn model per target on its labelled rows.
 
     ``make_*(settings, X_train)`` build an unfitted model (the frame tells a pipeline
-    which columns are categorical); ``prepare`` adapts both frames' dtypes first.
+    which columns are categorical).
     """
 
     def fit_predict(Xtr, Ytr, Xte, spec, settings) -> FoldOutput:
-        Xtr, Xte = prepare(Xtr), prepare(Xte)
         outputs, fit_s = {}, 0.0
         for task in _tasks(spec, Ytr):
             rows = _present(Ytr[task.name])
@@ -206,18 +179,24 @@ def _per_target(make_regressor, make_classifier, prepare) -> FitPredict:
                 outputs[task.name] = np.asarray(model.predict(Xte), dtype=np.float64)
             else:
                 proba = model.predict_proba(Xte)
-                outputs[task.name] = _aligned_proba(proba, model.classes_, len(task.classes_))
+                outputs[task.name] = aligned_proba(proba, model.classes_, len(task.classes_))
         return FoldOutput(outputs, fit_s)
 
     return fit_predict
 
 
-def _hgb_regressor(s: Settings, X: pd.DataFrame):
-    return HistGradientBoostingRegressor(categorical_features="from_dtype", random_state=s.seed)
-
-
-def _hgb_classifier(s: Settings, X: pd.DataFrame):
-    return HistGradientBoostingClassifier(categorical_features="from_dtype", random_state=s.seed)
+def fit_predict_hgb(Xtr, Ytr, Xte, spec, settings) -> FoldOutput:
+    """HistGradientBoosting per target, native categorical splits (the transfer
+    analysis's baseline, :mod:`tabmtl.evaluation.baseline`)."""
+    frame = hgb_frame(pd.concat([Xtr, Xte]))  # one encoding for train and test rows
+    hXtr, hXte = frame.iloc[: len(Xtr)], frame.iloc[len(Xtr) :]
+    outputs, fit_s = {}, 0.0
+    for task in _tasks(spec, Ytr):
+        t0 = time.perf_counter()
+        model = fit_hgb(task, hXtr, Ytr[task.name], random_state=settings.seed)
+        fit_s += time.perf_counter() - t0
+        outputs[task.name] = hgb_output(model, task, hXte)
+    return FoldOutput(outputs, fit_s)
 
 
 def _mlp_kwargs(s: Settings) -> dict:
@@ -244,9 +223,7 @@ def _mlp_classifier(s: Settings, X: pd.DataFrame):
     return make_pipeline(make_preprocessor(X), MLPClassifier(**_mlp_kwargs(s)))
 
 
-fit_predict_hgb = _per_target(_hgb_regressor, _hgb_classifier, as_categorical_frame)
-fit_predict_hgb.__doc__ = "HistGradientBoosting per target, native categorical splits."
-fit_predict_sklearn_mlp = _per_target(_mlp_regressor, _mlp_classifier, lambda X: X)
+fit_predict_sklearn_mlp = _per_target(_mlp_regressor, _mlp_classifier)
 fit_predict_sklearn_mlp.__doc__ = "sklearn MLP per target on one-hot + scaled features."
 
 

@@ -23,7 +23,14 @@ from sklearn.model_selection import KFold, cross_validate
 
 import datasets
 from tabmtl import MultiTaskEstimator, TargetSpec
-from tabmtl.evaluation.metrics import task_scorer
+from tabmtl.evaluation.metrics import get_metric, task_scorer
+
+#: Target kind -> the second metric shown and its label.
+SECOND = {
+    "regression": ("neg_rmse", "RMSE"),
+    "binary": ("roc_auc", "ROC-AUC"),
+    "multiclass": ("neg_log_loss", "log-loss"),
+}
 
 
 def run(name: str, folds: int, rows: int | None, seed: int) -> pd.DataFrame:
@@ -33,17 +40,15 @@ def run(name: str, folds: int, rows: int | None, seed: int) -> pd.DataFrame:
     t0 = time.perf_counter()
     default = cross_validate(model, X, Y, cv=cv, scoring=task_scorer())
     extra = cross_validate(
-        model, X, Y, cv=cv,
-        scoring=task_scorer({"regression": "neg_rmse", "binary": "roc_auc",
-                             "multiclass": "neg_log_loss"}),
+        model, X, Y, cv=cv, scoring=task_scorer({k: m for k, (m, _) in SECOND.items()})
     )
     elapsed = time.perf_counter() - t0
     kinds = TargetSpec().fit(Y).kinds_
     rows_out = []
     for target, kind in kinds.items():
         a, b = default[f"test_{target}"], extra[f"test_{target}"]
-        other = {"regression": "RMSE", "binary": "ROC-AUC", "multiclass": "log-loss"}[kind]
-        sign = -1 if kind != "binary" else 1
+        metric, other = SECOND[kind]
+        sign = get_metric(metric).sign  # RMSE and log-loss shown as errors, not negated
         rows_out.append({
             "target": target,
             "kind": kind,

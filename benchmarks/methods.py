@@ -41,15 +41,11 @@ if str(ROOT) not in sys.path:  # `datasets` is a top-level folder, not an instal
     sys.path.insert(0, str(ROOT))
 
 import datasets  # noqa: E402
-from benchmarks.baselines import (  # noqa: E402
-    FoldOutput,
-    Settings,
-    fit_predict_tabmtl_single,
-    tabmtl_outputs,
-)
+from benchmarks.baselines import FoldOutput, Settings, fit_predict_tabmtl_single  # noqa: E402
 from benchmarks.quality import PLAN, dataset_folds, score_outputs  # noqa: E402
 from benchmarks.speed import synthetic_table  # noqa: E402
 from tabmtl import MultiTaskEstimator, TargetSpec  # noqa: E402
+from tabmtl.evaluation.outputs import tabmtl_outputs  # noqa: E402
 
 ARCHITECTURES = ("hard", "soft", "cross_stitch", "mmoe", "ple")
 WEIGHTINGS = ("equal", "uncertainty", "dwa", "pcgrad")

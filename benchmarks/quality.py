@@ -11,7 +11,8 @@ For each dataset, K-fold cross-validation with the *same folds for every model* 
 Per task: mean ± std over folds of R² and RMSE (regression) or ROC-AUC, accuracy and
 log-loss (classification); a row whose label is missing leaves that task's score only.
 Per model and dataset: fit seconds per fold. Every model's test outputs go through one
-scoring function (:func:`score_outputs`, built on :func:`tabmtl.evaluation.metrics.score_task`).
+scoring function (:func:`score_outputs`, built on
+:func:`tabmtl.evaluation.metrics.score_output`).
 
 Threads: every model runs on ``--threads`` threads (default 1): torch via
 ``torch.set_num_threads``, HistGradientBoosting's OpenMP pool and the BLAS behind
@@ -58,7 +59,7 @@ import datasets  # noqa: E402
 from benchmarks.baselines import MODELS, FoldOutput, Settings  # noqa: E402
 from benchmarks.speed import synthetic_table  # noqa: E402
 from tabmtl import TargetSpec  # noqa: E402
-from tabmtl.evaluation.metrics import score_task  # noqa: E402
+from tabmtl.evaluation.metrics import get_metric, score_output  # noqa: E402
 
 #: Full-mode plan, dataset -> (row cap or None for all rows, epochs). Chosen so the whole
 #: run takes about 20 minutes on 2 shared cores: small tables get more epochs (a few
@@ -79,13 +80,14 @@ METRICS = {
     "binary": ("roc_auc", "accuracy", "neg_log_loss"),
     "multiclass": ("roc_auc", "accuracy", "neg_log_loss"),
 }
-#: score_task name -> (name in tables/CSV, higher is better); neg_* are reported positive.
+#: Metric name -> its name in tables/CSV; neg_* metrics are reported positive (the error
+#: itself), so lower is better for them (the registry's sign says which).
 METRIC_LABELS = {
-    "r2": ("R²", True),
-    "neg_rmse": ("RMSE", False),
-    "roc_auc": ("ROC-AUC", True),
-    "accuracy": ("accuracy", True),
-    "neg_log_loss": ("log-loss", False),
+    "r2": "R²",
+    "neg_rmse": "RMSE",
+    "roc_auc": "ROC-AUC",
+    "accuracy": "accuracy",
+    "neg_log_loss": "log-loss",
 }
 
 
@@ -97,7 +99,7 @@ def score_outputs(spec: TargetSpec, Y_test: pd.DataFrame, outputs: dict) -> list
 
     ``outputs[target]`` is a regression prediction ``(n,)`` or class probabilities
     ``(n, K)`` in the order of the task's ``classes_`` (see ``benchmarks.baselines``).
-    Rows with a missing label are dropped from that task's score only, by ``score_task``;
+    Rows with a missing label are dropped from that task's score only, by ``score_output``;
     the predicted label of a classification task is the most probable class.
 
     Returns
@@ -110,22 +112,14 @@ def score_outputs(spec: TargetSpec, Y_test: pd.DataFrame, outputs: dict) -> list
     for task in spec.tasks_:
         if task.name not in outputs:
             continue
-        y_true = Y_test[task.name]
-        out = np.asarray(outputs[task.name], dtype=np.float64)
-        if task.is_regression:
-            y_pred, proba = pd.Series(out, index=y_true.index), None
-        else:
-            labels = np.asarray(task.classes_, dtype=object)[out.argmax(axis=1)]
-            y_pred, proba = pd.Series(labels, index=y_true.index, dtype=object), out
         for metric in METRICS[task.kind]:
-            value = score_task(task, y_true, y_pred, proba, metric)
-            if metric.startswith("neg_"):
-                value = -value
+            value = score_output(task, Y_test[task.name], outputs[task.name], metric)
+            value *= get_metric(metric).sign  # the error itself, not its negation
             rows.append(
                 {
                     "task": str(task.name),
                     "kind": task.kind,
-                    "metric": METRIC_LABELS[metric][0],
+                    "metric": METRIC_LABELS[metric],
                     "value": value,
                 }
             )
@@ -323,7 +317,8 @@ def metric_table(report: Report, metrics: Sequence[str]) -> pd.DataFrame:
     for (dataset, task, kind, metric), g in s.groupby(
         ["dataset", "task", "kind", "metric"], sort=False
     ):
-        higher = dict(METRIC_LABELS.values())[metric]
+        name = next(n for n, label in METRIC_LABELS.items() if label == metric)
+        higher = get_metric(name).sign > 0
         row = {"dataset": dataset, "task": task, "kind": kind, "metric": metric}
         row.update(_cells(g, report.models, higher, _digits(metric, g["mean"])))
         rows.append(row)

@@ -1,4 +1,5 @@
-"""Tests of the transfer analysis (``tabmtl/transfer.py``).
+"""Tests of the transfer analysis (``tabmtl/evaluation/``: transfer, results, folds,
+runner, baseline, affinity, grouping).
 
 The grouping, summary, fold and metric logic is tested on constructed inputs whose right
 answer is known; one small end-to-end run checks that every model is scored on the same
@@ -14,20 +15,19 @@ import pytest
 from conftest import make_mixed
 
 from tabmtl import MultiTaskEstimator, TargetSpec
+from tabmtl.evaluation.baseline import hgb_frame
 from tabmtl.evaluation.metrics import score_task
+from tabmtl.evaluation.runner import _restricted
 from tabmtl.evaluation.transfer import (
     HISTGB,
     MULTI_TASK,
     NEGATIVE_FLAG,
     SINGLE_TASK,
     TaskGrouping,
-    _hgb_frame,
-    _restricted,
     cross_validate_transfer,
     format_markdown,
     greedy_task_groups,
     make_folds,
-    resolve_metrics,
     summarize,
 )
 
@@ -123,7 +123,7 @@ def test_summary_gain_is_the_paired_difference_and_negative_is_flagged():
     assert s.loc["down", "gain_vs_histgb_mean"] == pytest.approx(0.60 - 0.91)
 
 
-# -- folds and metrics ---------------------------------------------------------------------
+# -- folds ---------------------------------------------------------------------------
 
 
 def test_folds_keep_groups_whole_and_strata_balanced():
@@ -149,25 +149,6 @@ def test_folds_keep_groups_whole_and_strata_balanced():
         make_folds(n, 1)
     with pytest.raises(ValueError, match="more than"):
         make_folds(5, 6)
-
-
-def test_metrics_resolve_by_target_then_kind_then_default():
-    Y = pd.DataFrame(
-        {"y": [1.0, 2.0, 3.0, 4.0], "c": [True, False, True, False],
-         "m": pd.Categorical(["a", "b", "c", "a"])}
-    )
-    spec = TargetSpec().fit(Y)
-    assert resolve_metrics(spec, None) == {"y": "r2", "c": "accuracy", "m": "accuracy"}
-    chosen = resolve_metrics(
-        spec, {"binary": "roc_auc", "multiclass": "roc_auc", "m": "neg_log_loss"}
-    )
-    assert chosen == {"y": "r2", "c": "roc_auc", "m": "neg_log_loss"}
-    with pytest.raises(ValueError, match="does not apply"):
-        resolve_metrics(spec, {"c": "r2"})
-    with pytest.raises(ValueError, match="Unknown metric"):
-        resolve_metrics(spec, {"y": "r3"})
-    with pytest.raises(ValueError, match="is neither a target"):
-        resolve_metrics(spec, {"nope": "r2"})
 
 
 def test_restricted_template_keeps_only_the_tasks_per_target_parameters():
@@ -199,7 +180,7 @@ def test_hgb_frame_makes_categories_codes_and_numbers():
             "x": [1.0, 2.0, 3.0, 4.0],
         }
     )
-    out = _hgb_frame(X)
+    out = hgb_frame(X)
     assert isinstance(out["city"].dtype, pd.CategoricalDtype)
     assert isinstance(out["flag"].dtype, pd.CategoricalDtype)
     # only 4 of the 300 declared categories are used: unused ones are dropped, so it
@@ -207,7 +188,7 @@ def test_hgb_frame_makes_categories_codes_and_numbers():
     assert isinstance(out["many"].dtype, pd.CategoricalDtype)
     assert out["when"].dtype == np.float64 and np.isnan(out["when"].iloc[1])
     assert out["x"].equals(X["x"])
-    wide = _hgb_frame(pd.DataFrame({"id": [f"row{i}" for i in range(400)]}))
+    wide = hgb_frame(pd.DataFrame({"id": [f"row{i}" for i in range(400)]}))
     assert wide["id"].dtype == np.float64  # 400 categories: integer codes instead
 
 

@@ -1,4 +1,11 @@
-"""Per-task scores and multi-task scorers for cross-validation and search.
+"""The metric registry: which metrics exist, which target kinds they score, and scoring.
+
+Every score in tabmtl goes through this module: the estimator's ``score_tasks``
+(:func:`score_frame`), the cross-validation scorer (:func:`task_scorer`), the transfer
+analysis and the benchmarks (:func:`score_task`, :func:`score_output`), and the command
+line's ``--metric`` (:func:`resolve_metrics`). A metric is a :class:`Metric`: its name, its
+function, whether it reads class probabilities, its sign (every score is "higher is
+better"; ``neg_*`` metrics are negated errors) and the kinds it applies to.
 
 ``task_scorer()`` returns one scikit-learn scorer callable that predicts once and gives a
 dict: one score per target plus their ``mean``. scikit-learn accepts such a callable as
@@ -10,7 +17,8 @@ cannot be scored on a fold (no labels, one class for ROC-AUC) gives NaN, which t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -24,72 +32,268 @@ from sklearn.metrics import (
     root_mean_squared_error,
 )
 
+from tabmtl.data.targets import TARGET_KINDS, TargetKind, TargetSpec, is_regression_kind
 from tabmtl.uncertainty.calibration import expected_calibration_error
 
-#: Default metric per target kind.
-DEFAULT_METRICS = {
-    "regression": "r2",
-    "gaussian": "r2",
-    "quantile": "r2",
-    "binary": "accuracy",
-    "multiclass": "accuracy",
+#: The real-valued kinds (a value is predicted) and the label kinds (a class is).
+REGRESSION_KINDS = frozenset(k for k in TARGET_KINDS if is_regression_kind(k))
+CLASSIFICATION_KINDS = frozenset(TARGET_KINDS) - REGRESSION_KINDS
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One registered metric.
+
+    Parameters
+    ----------
+    name : str
+        The name users pass (``"r2"``, ``"roc_auc"``, ...).
+    function : callable
+        ``function(y_true, y_pred)`` on values or class indices, or, when
+        ``needs_proba``, ``function(class_indices, proba)`` with ``proba`` of shape (n, K).
+    needs_proba : bool
+        Whether it reads class probabilities rather than predicted labels.
+    sign : float
+        +1 for a score, -1 for an error (so that every value is "higher is better").
+    kinds : frozenset of str
+        The target kinds it can score.
+
+    Examples
+    --------
+    >>> METRICS["neg_rmse"].applies_to("gaussian"), METRICS["roc_auc"].needs_proba
+    (True, True)
+    """
+
+    name: str
+    function: Callable[..., float]
+    needs_proba: bool
+    sign: float
+    kinds: frozenset[str]
+
+    def applies_to(self, kind: str) -> bool:
+        """Whether this metric can score a target of ``kind``."""
+        return kind in self.kinds
+
+    def __call__(self, y_true: np.ndarray, y_pred: np.ndarray) -> float:
+        """The signed score: higher is better."""
+        return self.sign * float(self.function(y_true, y_pred))
+
+
+def _roc_auc(codes: np.ndarray, proba: np.ndarray) -> float:
+    """ROC-AUC of the positive class (binary) or one-vs-rest over every class."""
+    if proba.shape[1] == 2:
+        return roc_auc_score(codes, proba[:, 1])
+    return roc_auc_score(codes, proba, multi_class="ovr", labels=np.arange(proba.shape[1]))
+
+
+def _log_loss(codes: np.ndarray, proba: np.ndarray) -> float:
+    return log_loss(codes, proba, labels=np.arange(proba.shape[1]))
+
+
+def _metric(name, function, sign=1.0, kinds=REGRESSION_KINDS, needs_proba=False) -> Metric:
+    return Metric(name, function, needs_proba, sign, kinds)
+
+
+#: Name -> metric: every metric tabmtl can score with.
+METRICS: dict[str, Metric] = {
+    m.name: m
+    for m in (
+        _metric("r2", r2_score),
+        _metric("neg_rmse", root_mean_squared_error, -1.0),
+        _metric("neg_mae", mean_absolute_error, -1.0),
+        _metric("accuracy", accuracy_score, kinds=CLASSIFICATION_KINDS),
+        _metric("balanced_accuracy", balanced_accuracy_score, kinds=CLASSIFICATION_KINDS),
+        _metric("roc_auc", _roc_auc, kinds=CLASSIFICATION_KINDS, needs_proba=True),
+        _metric("neg_log_loss", _log_loss, -1.0, CLASSIFICATION_KINDS, needs_proba=True),
+        _metric("neg_ece", expected_calibration_error, -1.0, CLASSIFICATION_KINDS, True),
+    )
 }
-
-
-def _ece(y_true, proba, labels=None) -> float:
-    """ECE with the keyword ``score_task`` passes to probability metrics."""
-    return expected_calibration_error(y_true, proba)
-
-
-# name -> (function, needs probabilities, sign): every score is "higher is better".
-_METRICS: dict[str, tuple[Callable, bool, float]] = {
-    "r2": (r2_score, False, 1.0),
-    "neg_rmse": (root_mean_squared_error, False, -1.0),
-    "neg_mae": (mean_absolute_error, False, -1.0),
-    "accuracy": (accuracy_score, False, 1.0),
-    "balanced_accuracy": (balanced_accuracy_score, False, 1.0),
-    "roc_auc": (roc_auc_score, True, 1.0),
-    "neg_log_loss": (log_loss, True, -1.0),
-    "neg_ece": (_ece, True, -1.0),
-}
-_REGRESSION_ONLY = {"r2", "neg_rmse", "neg_mae"}
 
 
 def metric_names() -> list[str]:
-    """The metric names ``task_scorer`` understands."""
-    return sorted(_METRICS)
+    """The metric names the registry knows, sorted."""
+    return sorted(METRICS)
 
 
-def score_task(task, y_true: pd.Series, y_pred: pd.Series, proba, metric: str) -> float:
+def get_metric(name: str) -> Metric:
+    """The registered metric called ``name``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name; the message lists the valid ones.
+    """
+    if name not in METRICS:
+        raise ValueError(f"Unknown metric {name!r}; valid names are {metric_names()!r}.")
+    return METRICS[name]
+
+
+def default_metric(kind: str) -> str:
+    """The default metric of a target kind: R² for a value, accuracy for a class.
+
+    Examples
+    --------
+    >>> default_metric("quantile"), default_metric("multiclass")
+    ('r2', 'accuracy')
+    """
+    return "r2" if is_regression_kind(kind) else "accuracy"
+
+
+def resolve_metrics(
+    tasks: TargetSpec | Sequence[TargetKind], metrics: Mapping[str, str] | None
+) -> dict[str, str]:
+    """The metric of each task: its target name's entry, else its kind's, else the default.
+
+    A ``"regression"`` entry also covers the gaussian and quantile kinds unless they have
+    their own.
+
+    Parameters
+    ----------
+    tasks : TargetSpec or sequence of fitted tasks
+        A fitted target spec (its ``tasks_``) or the tasks themselves.
+    metrics : dict, optional
+        Target name or kind (``"regression"``, ``"binary"``, ...) -> metric name from
+        :func:`metric_names`.
+
+    Returns
+    -------
+    dict
+        Task name (as a string) -> metric name.
+
+    Raises
+    ------
+    ValueError
+        For an unknown metric name, a key that is neither a target nor a kind, or a
+        metric that does not apply to a task's kind (e.g. ``r2`` for a binary target).
+
+    Examples
+    --------
+    >>> spec = TargetSpec().fit(pd.DataFrame({"y": [1.0, 2.0], "c": [True, False]}))
+    >>> resolve_metrics(spec, {"binary": "roc_auc"})
+    {'y': 'r2', 'c': 'roc_auc'}
+    """
+    tasks = list(getattr(tasks, "tasks_", tasks))
+    chosen = {str(key): name for key, name in (metrics or {}).items()}
+    names = {str(t.name) for t in tasks}
+    for key, name in chosen.items():
+        get_metric(name)
+        if key not in names and key not in TARGET_KINDS:
+            raise ValueError(
+                f"Metric key {key!r} is neither a target ({sorted(names)!r}) nor a kind "
+                f"({sorted(TARGET_KINDS)!r})."
+            )
+    out = {}
+    for task in tasks:
+        keys = (str(task.name), task.kind, "regression" if task.is_regression else None)
+        name = next((chosen[k] for k in keys if k in chosen), default_metric(task.kind))
+        if not METRICS[name].applies_to(task.kind):
+            raise ValueError(f"Metric {name!r} does not apply to {task.kind} target {task.name!r}.")
+        out[str(task.name)] = name
+    return out
+
+
+def score_task(
+    task: TargetKind, y_true: pd.Series, y_pred: pd.Series, proba: np.ndarray | None, metric: str
+) -> float:
     """Score one fitted task on the rows where its label is present.
 
-    ``proba`` is the (n, K) class-probability array of a classification task (or None).
+    Parameters
+    ----------
+    task : TargetKind
+        A fitted task of a :class:`~tabmtl.TargetSpec`.
+    y_true, y_pred : pandas.Series
+        Labels (NaN where missing) and predictions, in the target's own values.
+    proba : ndarray of shape (n, K) or None
+        Class probabilities of a classification task, columns in ``task.classes_`` order
+        (needed by the probability metrics only).
+    metric : str
+        A name from :func:`metric_names` that applies to the task's kind.
+
+    Returns
+    -------
+    float
+        Higher is better; NaN with no label present, or for a probability metric on rows
+        of a single class.
     """
-    if metric not in _METRICS:
-        raise ValueError(f"Unknown metric {metric!r}; valid names are {metric_names()!r}.")
-    if task.is_regression != (metric in _REGRESSION_ONLY):
+    scorer = get_metric(metric)
+    if not scorer.applies_to(task.kind):
         raise ValueError(f"Metric {metric!r} does not apply to {task.kind} target {task.name!r}.")
     present = y_true.notna().to_numpy()
     if not present.any():
         return float("nan")
-    fn, needs_proba, sign = _METRICS[metric]
     if task.is_regression:
         truth = y_true[present].to_numpy(dtype=np.float64)
-        return sign * float(fn(truth, y_pred[present].to_numpy(dtype=np.float64)))
+        return scorer(truth, y_pred[present].to_numpy(dtype=np.float64))
     truth = task.encode(y_true[present]).astype(int)
-    if needs_proba:
-        p = proba[present]
-        labels = np.arange(p.shape[1])
+    if scorer.needs_proba:
         if len(np.unique(truth)) < 2:
             return float("nan")  # ROC-AUC / log-loss undefined on a one-class fold
-        if metric == "roc_auc":
-            value = fn(truth, p[:, 1]) if p.shape[1] == 2 else fn(
-                truth, p, multi_class="ovr", labels=labels
-            )
-        else:
-            value = fn(truth, p, labels=labels)
-        return sign * float(value)
-    return sign * float(fn(truth, task.encode(y_pred[present]).astype(int)))
+        return scorer(truth, proba[present])
+    return scorer(truth, task.encode(y_pred[present]).astype(int))
+
+
+def score_output(task: TargetKind, y_true: pd.Series, output: np.ndarray, metric: str) -> float:
+    """:func:`score_task` of a model output in the common format of the evaluation tools.
+
+    ``output`` is the predicted value ``(n,)`` of a regression task, or the class
+    probabilities ``(n, K)`` of a classification task (columns in ``task.classes_``
+    order), whose most probable class is the predicted label.
+    """
+    output = np.asarray(output, dtype=np.float64)
+    if task.is_regression:
+        return score_task(task, y_true, pd.Series(output, index=y_true.index), None, metric)
+    labels = np.asarray(task.classes_, dtype=object)[output.argmax(axis=1)]
+    y_pred = pd.Series(labels, index=y_true.index, dtype=object)
+    return score_task(task, y_true, y_pred, output, metric)
+
+
+def score_frame(
+    spec: TargetSpec,
+    Y_true: pd.DataFrame,
+    Y_pred: pd.DataFrame,
+    probas: Mapping[object, np.ndarray] | None = None,
+    metrics: Mapping[str, str] | None = None,
+) -> pd.Series:
+    """One score per task of a fitted spec (R² for a value, accuracy for a class).
+
+    Rows whose label is missing are left out of that task's score only; a task with no
+    label at all scores NaN.
+
+    Parameters
+    ----------
+    spec : TargetSpec
+        Fitted target spec.
+    Y_true, Y_pred : pandas.DataFrame
+        Labels and predictions, a column per target (named as in ``spec``).
+    probas : dict, optional
+        Target name -> class probabilities ``(n, K)``, needed by probability metrics.
+    metrics : dict, optional
+        Target name or kind -> metric name (see :func:`resolve_metrics`).
+
+    Returns
+    -------
+    pandas.Series
+        Indexed by target name, named ``"score"``.
+
+    Examples
+    --------
+    >>> Y = pd.DataFrame({"y": [1.0, 2.0, None], "c": ["a", "b", "a"]})
+    >>> spec = TargetSpec().fit(Y)
+    >>> score_frame(spec, Y, pd.DataFrame({"y": [1.0, 2.0, 9.0], "c": ["a", "a", "a"]}))
+    y    1.000000
+    c    0.666667
+    Name: score, dtype: float64
+    """
+    chosen = resolve_metrics(spec, metrics)
+    probas = probas or {}
+    scores = {
+        task.name: score_task(
+            task, Y_true[task.name], Y_pred[task.name], probas.get(task.name),
+            chosen[str(task.name)],
+        )
+        for task in spec.tasks_
+    }
+    return pd.Series(scores, name="score", dtype=float)
 
 
 def _fitted_multitask(estimator):
@@ -113,7 +317,7 @@ def task_scorer(metrics: Mapping[str, str] | None = None) -> Callable:
         Target kind ("regression", "binary", "multiclass") or target name -> metric name
         (see :func:`metric_names`); a target name wins over its kind. A "regression"
         entry also covers the gaussian and quantile kinds unless they have their own.
-        Unset kinds use ``DEFAULT_METRICS`` (R² for regression, accuracy for
+        Unset kinds use :func:`default_metric` (R² for regression, accuracy for
         classification). "neg_ece" is the negated expected calibration error.
 
     Returns
@@ -129,36 +333,22 @@ def task_scorer(metrics: Mapping[str, str] | None = None) -> Callable:
     """
     chosen = dict(metrics or {})
     for name in chosen.values():
-        if name not in _METRICS:
-            raise ValueError(f"Unknown metric {name!r}; valid names are {metric_names()!r}.")
+        get_metric(name)
 
     def scorer(estimator, X, Y) -> dict[str, float]:
-        model = _fitted_multitask(estimator)
-        spec = model.target_spec_
+        spec = _fitted_multitask(estimator).target_spec_
+        resolved = resolve_metrics(spec, chosen)
         Y = _as_target_frame(Y, spec.target_names_)
         pred = _as_target_frame(estimator.predict(X), spec.target_names_)
-        needs = any(_METRICS[_metric_of(t, chosen)][1] for t in spec.tasks_)
+        needs = any(METRICS[name].needs_proba for name in resolved.values())
         probas = _probas(estimator, X, spec) if needs else {}
-        scores = {}
-        for task in spec.tasks_:
-            metric = _metric_of(task, chosen)
-            scores[str(task.name)] = score_task(
-                task, Y[task.name], pred[task.name], probas.get(task.name), metric
-            )
-        values = np.array(list(scores.values()), dtype=float)
-        scores["mean"] = float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
-        return scores
+        scores = score_frame(spec, Y, pred, probas, chosen)
+        out = {str(name): float(value) for name, value in scores.items()}
+        values = scores.to_numpy()
+        out["mean"] = float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
+        return out
 
     return scorer
-
-
-def _metric_of(task, chosen: Mapping[str, str]) -> str:
-    """The metric of a task: its name's entry, its kind's, "regression" for the
-    distributional regression kinds, else the default."""
-    for key in (task.name, task.kind, "regression" if task.is_regression else None):
-        if key is not None and key in chosen:
-            return chosen[key]
-    return DEFAULT_METRICS[task.kind]
 
 
 def _as_target_frame(Y, names) -> pd.DataFrame:

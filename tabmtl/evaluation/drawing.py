@@ -1,0 +1,282 @@
+"""Drawing a transfer analysis on one matplotlib axis, one picture at a time.
+
+Each ``draw_*`` function fills the axis it is given, so the single plots and the
+overview canvas of :mod:`tabmtl.evaluation.figures` share them: learning curves, task
+weights, gain bars, scores, predicted vs actual, reliability curves, the affinity heat
+map and the score table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+from sklearn.calibration import calibration_curve
+
+from tabmtl.evaluation.results import (
+    HISTGB,
+    MULTI_TASK,
+    NEGATIVE_FLAG,
+    SINGLE_TASK,
+    TransferResult,
+)
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+
+#: Colour of each model in every plot.
+MODEL_COLORS = {MULTI_TASK: "#1f77b4", SINGLE_TASK: "#ff7f0e", HISTGB: "#2ca02c"}
+#: Colour of a positive and of a negative gain.
+GAIN_COLORS = {True: "#2e7d32", False: "#c62828"}
+_MAX_POINTS = 3000  # scatter points per regression panel (a random subset beyond that)
+
+
+def _epoch_mean(frames: Sequence[pd.DataFrame], column: str) -> pd.DataFrame | None:
+    """Mean, min and max over folds of one history column, by epoch (folds may differ
+    in length with early stopping)."""
+    series = [f.set_index("epoch")[column] for f in frames if column in f]
+    if not series:
+        return None
+    table = pd.concat(series, axis=1)
+    return pd.DataFrame({"mean": table.mean(axis=1), "lo": table.min(axis=1),
+                         "hi": table.max(axis=1)})
+
+
+
+
+def _integer_epochs(ax) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def draw_learning_curve(ax: Axes, result: TransferResult, task: str, small: bool = False) -> None:
+    """One task's loss per epoch: multi-task solid, single-task dashed; thick = held-out
+    fold (band: min to max over folds), thin = training."""
+    curves = [
+        (MULTI_TASK, result.histories.get(MULTI_TASK, []), "-"),
+        (SINGLE_TASK, result.histories.get(f"{SINGLE_TASK}:{task}", []), "--"),
+    ]
+    for model, frames, style in curves:
+        color = MODEL_COLORS[model]
+        held_out = _epoch_mean(frames, f"valid_loss_{task}")
+        train = _epoch_mean(frames, f"train_loss_{task}")
+        if held_out is not None:
+            ax.plot(held_out.index, held_out["mean"], style, color=color, lw=2,
+                    label=f"{model}, held-out")
+            ax.fill_between(held_out.index, held_out["lo"], held_out["hi"], color=color,
+                            alpha=0.15, lw=0)
+        if train is not None:
+            ax.plot(train.index, train["mean"], style, color=color, lw=0.8, alpha=0.7,
+                    label=f"{model}, train")
+    kind = result.task(task).kind
+    ax.set_title(f"{task} ({kind}): loss", fontsize=9)
+    _integer_epochs(ax)
+    if not small:
+        ax.set_xlabel("epoch", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.grid(alpha=0.3)
+
+
+def draw_task_weights(ax: Axes, result: TransferResult) -> None:
+    """Each task's loss weight per epoch in the multi-task model (mean over folds)."""
+    frames = result.histories.get(MULTI_TASK, [])
+    constant = True
+    for i, task in enumerate(result.task_names):
+        weights = _epoch_mean(frames, f"weight_{task}")
+        if weights is None:
+            continue
+        constant &= bool(np.ptp(weights["mean"].to_numpy()) < 1e-9)
+        ax.plot(weights.index, weights["mean"], color=f"C{i % 10}", lw=1.8, label=task,
+                ls="-" if i < 10 else "--")
+        ax.fill_between(weights.index, weights["lo"], weights["hi"], color=f"C{i % 10}",
+                        alpha=0.12, lw=0)
+    title = "Task weights over epochs (multi-task, mean over folds)"
+    if constant:
+        title += "\nconstant: this weighting does not adapt (e.g. weighting='equal')"
+    ax.set_title(title, fontsize=9)
+    _integer_epochs(ax)
+    ax.set_xlabel("epoch", fontsize=8)
+    ax.set_ylabel("weight", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2, frameon=False, loc="best")
+
+
+def draw_gains(ax: Axes, result: TransferResult, legend_below: bool = True) -> None:
+    """Multi-task gain over single-task per task (bars ± std over folds; negative in red
+    and labelled); diamonds: gain over HistGB."""
+    s = result.summary
+    tasks = list(s.index)
+    y = np.arange(len(tasks))[::-1]
+    gains = s["gain_mean"].to_numpy(dtype=float)
+    stds = np.nan_to_num(s["gain_std"].to_numpy(dtype=float))
+    colors = [GAIN_COLORS[bool(g >= 0)] if np.isfinite(g) else "#9e9e9e" for g in gains]
+    ax.barh(y, np.nan_to_num(gains), xerr=stds, color=colors, alpha=0.85, capsize=3,
+            label="multi-task - single-task")
+    span = np.nanmax(np.abs(np.concatenate([gains + stds, gains - stds, [1e-3]])))
+    if "gain_vs_histgb_mean" in s:
+        vs_hgb = s["gain_vs_histgb_mean"].to_numpy(dtype=float)
+        shown = np.clip(vs_hgb, -1.5 * span, 1.5 * span)  # far-off diamonds sit at the edge
+        ax.plot(shown, y, "D", color="#424242", ms=5, label="multi-task - HistGB")
+    ax.axvline(0, color="black", lw=0.8)
+    for yi, neg in zip(y, s["negative_transfer"]):
+        if neg:  # at the right edge, clear of the bars and error bars
+            ax.text(0.99, yi, "negative transfer", transform=ax.get_yaxis_transform(),
+                    ha="right", va="center", fontsize=8, color=GAIN_COLORS[False],
+                    fontweight="bold")
+    ax.set_yticks(y, [f"{t} ({s.loc[t, 'metric']})" for t in tasks], fontsize=8)
+    ax.set_xlim(-1.6 * span, 1.6 * span)
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
+    ax.tick_params(axis="x", labelsize=7)
+    ax.set_xlabel("score difference (higher is better; ± std over folds)", fontsize=8)
+    ax.set_title("Multi-task gain per task (red: negative transfer)", fontsize=9)
+    ax.grid(axis="x", alpha=0.3)
+    if legend_below:
+        ax.legend(fontsize=7, loc="upper center", ncol=2, frameon=False,
+                  bbox_to_anchor=(0.5, -0.16 - 1.0 / (3 + len(tasks))))
+    else:  # in a crowded figure: inside, where it hides the least
+        ax.legend(fontsize=6, loc="best", frameon=True, framealpha=0.8)
+
+
+def draw_scores(ax: Axes, result: TransferResult, task: str) -> None:
+    """Each model's score on one task, mean ± std over folds."""
+    s, models = result.summary, result.models
+    means = np.array([s.loc[task, f"{m}_mean"] for m in models], dtype=float)
+    stds = np.nan_to_num(np.array([s.loc[task, f"{m}_std"] for m in models], dtype=float))
+    x = np.arange(len(models))
+    ax.bar(x, np.nan_to_num(means), yerr=stds, capsize=3,
+           color=[MODEL_COLORS.get(m, "gray") for m in models])
+    finite = np.isfinite(means)
+    if finite.any():
+        lo, hi = np.min((means - stds)[finite]), np.max((means + stds)[finite])
+        pad = max(0.2 * (hi - lo), 0.005)
+        ax.set_ylim(lo - pad, hi + pad)
+    ax.set_xticks(x, ["MT", "ST", "HGB"][: len(models)], fontsize=8)
+    ax.tick_params(axis="y", labelsize=7)
+    negative = bool(s.loc[task, "negative_transfer"])
+    ax.set_title(f"{task}: {s.loc[task, 'metric']}" + ("  ⚠" if negative else ""),
+                 fontsize=9, color=GAIN_COLORS[False] if negative else "black")
+    ax.grid(axis="y", alpha=0.3)
+
+
+def draw_predicted_vs_actual(ax: Axes, result: TransferResult, task: str) -> None:
+    """Out-of-fold multi-task predictions of a regression target against the truth."""
+    truth = pd.to_numeric(result.Y[task], errors="coerce").to_numpy(dtype=float)
+    pred = result.predictions[MULTI_TASK][task]
+    ok = np.flatnonzero(np.isfinite(truth) & np.isfinite(pred))
+    if len(ok) > _MAX_POINTS:
+        ok = np.random.default_rng(0).choice(ok, _MAX_POINTS, replace=False)
+    ax.scatter(truth[ok], pred[ok], s=6, alpha=0.35, color=MODEL_COLORS[MULTI_TASK], lw=0)
+    if len(ok):
+        lo = float(min(truth[ok].min(), pred[ok].min()))
+        hi = float(max(truth[ok].max(), pred[ok].max()))
+        ax.plot([lo, hi], [lo, hi], color="black", lw=0.8, ls="--")
+    score = result.summary.loc[task, f"{MULTI_TASK}_mean"]
+    ax.set_title(f"{task}: predicted vs actual ({result.metrics[task]} {score:.3f})",
+                 fontsize=9)
+    ax.set_xlabel("actual", fontsize=8)
+    ax.set_ylabel("predicted (out of fold)", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.grid(alpha=0.3)
+
+
+def draw_calibration(ax: Axes, result: TransferResult, task: str) -> None:
+    """Reliability curves of every model on one classification target. Binary: the
+    probability of the second class against its observed frequency; multiclass: top-class
+    confidence against accuracy. On the diagonal = calibrated."""
+    spec_task = result.task(task)
+    present = result.Y[task].notna().to_numpy()
+    codes = np.full(len(result.Y), -1)
+    codes[present] = spec_task.encode(result.Y[task][present]).astype(int)
+    for model in result.models:
+        proba = result.predictions.get(model, {}).get(task)
+        if proba is None:
+            continue
+        ok = present & np.isfinite(proba).all(axis=1)
+        if not ok.any():
+            continue
+        if spec_task.kind == "binary":
+            p, y = proba[ok, 1], (codes[ok] == 1).astype(float)
+        else:
+            p = proba[ok].max(axis=1)
+            y = (proba[ok].argmax(axis=1) == codes[ok]).astype(float)
+        y_mean, x_mean = calibration_curve(y, p, n_bins=10, strategy="quantile")
+        ax.plot(x_mean, y_mean, "o-", ms=3, lw=1.3, color=MODEL_COLORS.get(model),
+                label=model)
+    ax.plot([0, 1], [0, 1], color="black", lw=0.8, ls="--")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    if spec_task.kind == "binary":
+        ax.set_title(f"{task}: calibration of P({spec_task.classes_[1]})", fontsize=9)
+        ax.set_xlabel("predicted probability", fontsize=8)
+        ax.set_ylabel("observed frequency", fontsize=8)
+    else:
+        ax.set_title(f"{task}: top-class calibration", fontsize=9)
+        ax.set_xlabel("confidence", fontsize=8)
+        ax.set_ylabel("accuracy", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.grid(alpha=0.3)
+
+
+def draw_outcome(ax: Axes, result: TransferResult, task: str) -> None:
+    """Predicted vs actual for a regression target, calibration for a classifier."""
+    if result.task(task).is_regression:
+        draw_predicted_vs_actual(ax, result, task)
+    else:
+        draw_calibration(ax, result, task)
+
+
+def draw_affinity(ax: Axes, result: TransferResult, annotate: bool = True):
+    """Heat map of the pairwise affinities; returns the image (for a colour bar)."""
+    affinity = result.grouping.affinity
+    values = affinity.to_numpy(dtype=float)
+    n = len(affinity)
+    limit = np.nanmax(np.abs(values)) if np.isfinite(values).any() else 1.0
+    image = ax.imshow(values, cmap="RdBu", vmin=-limit, vmax=limit)
+    for i in range(n if annotate else 0):
+        for j in range(n):
+            finite = np.isfinite(values[i, j])
+            text = "·" if i == j else (f"{values[i, j]:+.3f}" if finite else "n/a")
+            ax.text(j, i, text, ha="center", va="center", fontsize=7 if n < 7 else 6)
+    names = [str(t) for t in affinity.index]
+    ax.set_xticks(range(n), names, rotation=45, ha="right", fontsize=7)
+    ax.set_yticks(range(n), names, fontsize=7)
+    ax.set_xlabel("trained together with", fontsize=8)
+    ax.set_ylabel("gain of task", fontsize=8)
+    groups = "  ".join("{" + ", ".join(g) + "}" for g in result.grouping.groups)
+    title = f"Pairwise affinity; recommended groups:\n{groups}"
+    if result.grouping.best_measured is not None:
+        title += f"\nbest measured on the folds: {result.grouping.best_measured}"
+    ax.set_title(title, fontsize=8)
+    return image
+
+
+def draw_table(ax: Axes, result: TransferResult) -> None:
+    """The per-task score table, negative-transfer rows shaded red."""
+    headers, rows = result.table_rows()
+    keep = [i for i, h in enumerate(headers) if h not in ("kind", "best")]
+    headers = [headers[i] for i in keep]
+    rows = [[r[i] for i in keep] for r in rows]
+    rows = [[c.replace(NEGATIVE_FLAG, "NEGATIVE") for c in r] for r in rows]
+    ax.set_axis_off()
+    # the table fills the axes exactly; columns as wide as their longest text
+    chars = np.array([max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))])
+    table = ax.table(cellText=rows, colLabels=headers, cellLoc="left", bbox=[0, 0, 1, 1],
+                     colWidths=list((chars + 2) / (chars + 2).sum()))
+    table.auto_set_font_size(False)
+    table.set_fontsize(8)
+    for (r, _c), cell in table.get_celld().items():
+        cell.set_edgecolor("#dddddd")
+        if r == 0:
+            cell.set_facecolor("#f0f0f0")
+        elif result.summary["negative_transfer"].iloc[r - 1]:
+            cell.set_facecolor("#ffebee")
+    ax.set_title("Scores per task (mean ± std over folds)", fontsize=9)
+
+
