@@ -36,24 +36,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run)
 
 
-# -- library seam: the metric registry -----------------------------------------------------
-# The two functions below are the only uses of tabmtl.evaluation.transfer's metric
-# internals; both become calls to tabmtl.evaluation.metrics.resolve_metrics.
-
-
-def _kinds_metric_fits(name: str, spec) -> list[str]:
-    """The kinds of ``spec``'s targets that metric ``name`` can score."""
-    from tabmtl.evaluation.transfer import _REGRESSION_METRICS, is_regression_task
-
-    return [
-        t.kind for t in spec.tasks_
-        if is_regression_task(t) == (name in _REGRESSION_METRICS)
-    ]
-
-
 def _check_metrics(spec, metrics: dict[str, str]) -> None:
     """ValueError unless every metric applies to the targets or kinds it is set for."""
-    from tabmtl.evaluation.transfer import resolve_metrics
+    from tabmtl.evaluation.metrics import resolve_metrics
 
     resolve_metrics(spec, metrics)
 
@@ -68,7 +53,7 @@ def _parse_metrics(specs: Sequence[str] | None, spec) -> dict[str, str]:
     targets; ``neg_rmse``: the regression ones); ``KEY=NAME`` sets it for one target or
     one kind.
     """
-    from tabmtl.evaluation.metrics import metric_names
+    from tabmtl.evaluation.metrics import get_metric, metric_names
 
     out: dict[str, str] = {}
     for item in specs or ():
@@ -80,7 +65,7 @@ def _parse_metrics(specs: Sequence[str] | None, spec) -> dict[str, str]:
         if key:
             out[key] = name
             continue
-        fits = _kinds_metric_fits(name, spec)
+        fits = [t.kind for t in spec.tasks_ if get_metric(name).applies_to(t.kind)]
         if not fits:
             raise UsageError(f"metric {name!r} applies to none of the targets")
         out.update(dict.fromkeys(fits, name))

@@ -42,7 +42,7 @@ from tabmtl.estimators import MultiTaskEstimator
 from tabmtl.evaluation.affinity import pairwise_affinity
 from tabmtl.evaluation.folds import make_folds
 from tabmtl.evaluation.grouping import greedy_task_groups, group_tasks, recommend_task_groups
-from tabmtl.evaluation.metrics import METRICS, resolve_metrics
+from tabmtl.evaluation.metrics import resolve_metrics
 from tabmtl.evaluation.results import (
     HISTGB,
     MULTI_TASK,
@@ -71,16 +71,6 @@ __all__ = [
     "resolve_metrics",
     "summarize",
 ]
-
-# Kept only while tabmtl.cli._parse_metrics imports them; it should ask the registry
-# (tabmtl.evaluation.metrics.get_metric(name).applies_to(task.kind)) instead.
-_REGRESSION_METRICS = tuple(sorted(n for n, m in METRICS.items() if m.applies_to("regression")))
-
-
-def is_regression_task(task) -> bool:
-    """Deprecated: read ``task.is_regression`` (kept while the CLI imports it)."""
-    return bool(task.is_regression)
-
 
 def cross_validate_transfer(
     X: pd.DataFrame,
