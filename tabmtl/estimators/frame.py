@@ -13,7 +13,7 @@ from tabmtl.data.targets import as_python_scalar
 from tabmtl.estimators.base import MultiTaskBase
 from tabmtl.nn.architectures import Architecture
 from tabmtl.nn.weighting import Weighting
-from tabmtl.uncertainty.calibration import interval_coverage as _coverage
+from tabmtl.uncertainty.conformal import interval_coverage as _coverage
 
 
 class MultiTaskEstimator(MultiTaskBase):
@@ -104,7 +104,17 @@ class MultiTaskEstimator(MultiTaskBase):
     task_weights_ : pandas.Series
         Final weight of each task's loss.
     n_epochs_ : int
-        Epochs actually run.
+        Epochs that finished (fewer with early stopping, divergence or Ctrl-C).
+    interrupted_ : bool
+        Whether the fit was interrupted (Ctrl-C, ``KeyboardInterrupt``). The model then
+        holds the weights of ``best_epoch_``; the unfinished epoch left no history row.
+    best_epoch_ : int or None
+        The finished epoch with the lowest loss (validation loss with early stopping, else
+        training loss) and finite weights; None when no epoch finished. After an
+        interrupted or diverged fit the model holds its weights.
+    calibrator_ : Calibrator
+        The fitted calibration (``tabmtl.uncertainty.calibrator``); the three attributes
+        below read it.
     temperatures_ : ndarray of shape (n_targets,)
         Temperature of each classification head's logits (1.0 for regression targets
         and without calibration).
@@ -281,7 +291,8 @@ class MultiTaskEstimator(MultiTaskBase):
         [('eta', 'lower'), ('eta', 'upper')]
         """
         X = self._validate_features(X, reset=False)
-        bounds = self._intervals(self._raw_predict(X), alpha, method, targets)
+        raw = self._raw_predict(X)
+        bounds = self.calibrator_.intervals(raw, self.target_spec_, alpha, method, targets)
         frames = {
             name: pd.DataFrame({"lower": lo, "upper": hi}, index=X.index)
             for name, (lo, hi) in bounds.items()
@@ -320,7 +331,7 @@ class MultiTaskEstimator(MultiTaskBase):
         temperature-scaled (see ``temperatures_``).
         """
         X = self._validate_features(X, reset=False)
-        raw = self._temperature_scaled(self._raw_predict(X))
+        raw = self.calibrator_.scale(self._raw_predict(X), self.target_spec_)
         probas = self.target_spec_.predict_proba(raw)
         classes = {t.name: t.classes_ for t in self.target_spec_.tasks_ if not t.is_regression}
         return {
@@ -377,7 +388,7 @@ class MultiTaskEstimator(MultiTaskBase):
         """
         check_is_fitted(self, "net_")
         raw = self._network_outputs(self.preprocessor_.transform_record(record))
-        probas = self.target_spec_.predict_proba(self._temperature_scaled(raw))
+        probas = self.target_spec_.predict_proba(self.calibrator_.scale(raw, self.target_spec_))
         classes = {t.name: t.classes_ for t in self.target_spec_.tasks_ if not t.is_regression}
         return {
             name: {as_python_scalar(c): float(q) for c, q in zip(classes[name], p[0])}
