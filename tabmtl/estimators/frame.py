@@ -106,15 +106,12 @@ class MultiTaskEstimator(MultiTaskBase):
     n_epochs_ : int
         Epochs that finished (fewer with early stopping, divergence or Ctrl-C).
     interrupted_ : bool
-        Whether the fit was interrupted (Ctrl-C, ``KeyboardInterrupt``). The model then
-        holds the weights of ``best_epoch_``; the unfinished epoch left no history row.
+        Whether Ctrl-C (``KeyboardInterrupt``) cut the fit short; its last epoch is dropped.
     best_epoch_ : int or None
-        The finished epoch with the lowest loss (validation loss with early stopping, else
-        training loss) and finite weights; None when no epoch finished. After an
-        interrupted or diverged fit the model holds its weights.
+        Finished epoch of lowest loss with finite weights (None: no epoch finished); an
+        interrupted or diverged fit keeps its weights.
     calibrator_ : Calibrator
-        The fitted calibration (``tabmtl.uncertainty.calibrator``); the three attributes
-        below read it.
+        The fitted calibration; the three attributes below read it.
     temperatures_ : ndarray of shape (n_targets,)
         Temperature of each classification head's logits (1.0 for regression targets
         and without calibration).
@@ -333,7 +330,7 @@ class MultiTaskEstimator(MultiTaskBase):
         X = self._validate_features(X, reset=False)
         raw = self.calibrator_.scale(self._raw_predict(X), self.target_spec_)
         probas = self.target_spec_.predict_proba(raw)
-        classes = {t.name: t.classes_ for t in self.target_spec_.tasks_ if not t.is_regression}
+        classes = self._class_labels()
         return {
             name: pd.DataFrame(p, index=X.index, columns=pd.Index(classes[name], dtype=object))
             for name, p in probas.items()
@@ -389,11 +386,14 @@ class MultiTaskEstimator(MultiTaskBase):
         check_is_fitted(self, "net_")
         raw = self._network_outputs(self.preprocessor_.transform_record(record))
         probas = self.target_spec_.predict_proba(self.calibrator_.scale(raw, self.target_spec_))
-        classes = {t.name: t.classes_ for t in self.target_spec_.tasks_ if not t.is_regression}
+        classes = self._class_labels()
         return {
             name: {as_python_scalar(c): float(q) for c, q in zip(classes[name], p[0])}
             for name, p in probas.items()
         }
+
+    def _class_labels(self) -> dict:
+        return {t.name: t.classes_ for t in self.target_spec_.tasks_ if not t.is_regression}
 
     def score_tasks(self, X, Y) -> pd.Series:
         """Each task's default score (R² for regression, accuracy for classification).

@@ -9,8 +9,9 @@ A model file (suffix ``.tabmtl`` by convention) is a zip archive of three member
 ``model.json``
     The estimator's parameters and its fitted state: target kinds and their encodings,
     the feature preprocessor's statistics and categories, the training history (one
-    row per epoch), and any other fitted attribute. Values are tagged JSON (tuples,
-    arrays, dtypes and non-string dict keys survive the round trip).
+    row per epoch), and any other fitted attribute, as the estimator's ``get_state``
+    gives them. Values are tagged JSON (:mod:`tabmtl.io.model_json`: tuples, arrays,
+    dtypes and non-string dict keys survive the round trip).
 ``weights.pt``
     The network's and the loss module's ``state_dict`` — tensors only, read back with
     ``torch.load(weights_only=True)``.
