@@ -1,5 +1,5 @@
-"""tabmtl.uncertainty.calibration: ECE, reliability curves, conformal quantiles,
-and temperature scaling inside the estimators."""
+"""tabmtl.uncertainty: ECE, reliability curves, conformal quantiles, and temperature
+scaling inside the estimators."""
 
 import numpy as np
 import pandas as pd
@@ -7,14 +7,9 @@ import pytest
 
 from tabmtl import MultiTaskClassifier, MultiTaskEstimator
 from tabmtl.data.features import as_frame
-from tabmtl.uncertainty.calibration import (
-    TEMPERATURE_RANGE,
-    conformal_quantile,
-    expected_calibration_error,
-    fit_temperature,
-    interval_coverage,
-    reliability_curve,
-)
+from tabmtl.uncertainty.calibration import expected_calibration_error, reliability_curve
+from tabmtl.uncertainty.conformal import conformal_quantile, interval_coverage
+from tabmtl.uncertainty.temperature import TEMPERATURE_RANGE, fit_temperature
 
 # -- expected calibration error ---------------------------------------------------------------
 

@@ -1,3 +1,4 @@
+import copy
 import io
 import pickle
 
@@ -6,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 from conftest import make_mixed
-from skorch.callbacks import LRScheduler
+from skorch.callbacks import Callback, LRScheduler
 
 from tabmtl import MultiTaskClassifier, MultiTaskEstimator, MultiTaskRegressor
 
@@ -405,3 +406,53 @@ def test_bad_weights_are_explained(kwargs, fit_kwargs, match):
     X, Y = _imbalanced()
     with pytest.raises(ValueError, match=match):
         MultiTaskEstimator(max_epochs=1, **kwargs).fit(X, Y, **fit_kwargs)
+
+
+# -- interruption ----------------------------------------------------------------------------
+
+
+class _Snapshots(Callback):
+    """Copies the module's weights at the end of every epoch, and raises KeyboardInterrupt
+    (what Ctrl-C does) after the first training batch of epoch ``stop_in``."""
+
+    def __init__(self, stop_in=3):
+        self.stop_in = stop_in
+
+    def initialize(self):
+        self.weights_ = {}
+        return self
+
+    def on_epoch_end(self, net, **kwargs):
+        self.weights_[len(net.history)] = copy.deepcopy(net.module_.state_dict())
+
+    def on_batch_end(self, net, training=False, **kwargs):
+        if training and len(net.history) == self.stop_in:
+            raise KeyboardInterrupt
+
+
+def test_interrupted_fit_keeps_the_best_finished_epoch():
+    X, Y = make_mixed(200)
+    model = MultiTaskEstimator(
+        max_epochs=8, batch_size=32, callbacks=[("snap", _Snapshots())], random_state=0
+    ).fit(X, Y)
+    assert model.interrupted_ is True
+    # epoch 3 was cut short: its history row is gone, epochs 1 and 2 finished
+    assert model.n_epochs_ == 2 and len(model.history_) == 2
+    assert all("train_loss" in row for row in model.history_)
+    losses = [row["train_loss"] for row in model.history_]
+    assert model.best_epoch_ == 1 + int(np.argmin(losses))
+    snapshot = dict(model.net_.callbacks_)["snap"].weights_[model.best_epoch_]
+    got = model.net_.module_.state_dict()
+    assert all(torch.equal(got[k], snapshot[k]) for k in snapshot)
+    assert np.isfinite(model.predict(X)["eta"]).all()
+
+
+def test_interrupt_before_any_epoch_finished_and_normal_fits():
+    X, Y = make_mixed(100)
+    stopped = MultiTaskEstimator(
+        max_epochs=3, batch_size=32, callbacks=[_Snapshots(stop_in=1)], random_state=0
+    ).fit(X, Y)
+    assert stopped.interrupted_ and stopped.best_epoch_ is None and stopped.n_epochs_ == 0
+    model = MultiTaskEstimator(max_epochs=3, random_state=0).fit(X, Y)
+    assert model.interrupted_ is False and model.n_epochs_ == 3
+    assert model.best_epoch_ == 1 + int(np.argmin([r["train_loss"] for r in model.history_]))

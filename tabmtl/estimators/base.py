@@ -15,25 +15,24 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.base import BaseEstimator, clone
+from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
-from skorch.callbacks import Checkpoint, EarlyStopping, ProgressBar
-from skorch.dataset import ValidSplit
 
 from tabmtl.data.features import FeaturePreprocessor
 from tabmtl.data.targets import TargetSpec
-from tabmtl.nn.architectures import Architecture, resolve_architecture
-from tabmtl.nn.loss import MultiTaskLoss
-from tabmtl.nn.network import TabularNetwork
-from tabmtl.nn.weighting import Weighting, resolve_weighting
-from tabmtl.training.callbacks import BestWeights, TaskLogger
+from tabmtl.nn.architectures import Architecture
+from tabmtl.nn.weighting import Weighting
+from tabmtl.training.build import build_net, load_net, net_weights
+from tabmtl.training.callbacks import epoch_rows
 from tabmtl.training.iterators import SliceIterator, TensorDataset
 from tabmtl.training.net import MultiTaskNet, TrainingDiverged
-from tabmtl.training.resume import ResumeCheckpoint, fingerprint, read_resume_state
-from tabmtl.uncertainty.calibration import _check_alpha, conformal_quantile, fit_temperature
+from tabmtl.training.resume import fingerprint, read_resume_state
+from tabmtl.training.sample_weights import row_task_weights
+from tabmtl.uncertainty.calibrator import Calibrator, calibration_split
 
-_PREDICT_BATCH = 4096
+#: The fitted calibration attributes, read through ``calibrator_`` (and saved by name).
+CALIBRATION_ATTRIBUTES = ("temperatures_", "conformal_scores_", "calibration_counts_")
 
 
 class MultiTaskBase(BaseEstimator):
@@ -127,7 +126,7 @@ class MultiTaskBase(BaseEstimator):
         # Split-conformal intervals need rows the net never saw, so calibration rows are
         # held out of training entirely (early stopping's split, if any, is then drawn from
         # the rest: those rows chose the epoch, so they are not exchangeable with new data).
-        calibration_rows, keep = _calibration_split(
+        calibration_rows, keep = calibration_split(
             int(labelled.sum()), self.calibration_fraction, seed
         )
         if len(calibration_rows):
@@ -143,7 +142,8 @@ class MultiTaskBase(BaseEstimator):
         )
         if len(calibration_rows):
             rows_in_X = np.flatnonzero(labelled)[calibration_rows]
-            self._fit_calibration(X.iloc[rows_in_X], y_calibration)
+            raw = self._raw_predict(X.iloc[rows_in_X])
+            self.calibrator_ = Calibrator(len(spec.tasks_)).fit(raw, y_calibration, spec)
 
     def _begin_fit(self) -> int:
         """Validate the parameters and return the fit's seed (documented protected).
@@ -166,7 +166,7 @@ class MultiTaskBase(BaseEstimator):
         """
         self.preprocessor_ = preprocessor
         self.target_spec_ = target_spec
-        self._reset_calibration()
+        self.calibrator_ = Calibrator(len(target_spec.tasks_))
         self._train_net(dataset, seed, resume, configure)
 
     def _train_net(self, dataset, seed: int, resume=None, configure=None) -> None:
@@ -174,7 +174,8 @@ class MultiTaskBase(BaseEstimator):
 
         ``resume`` as in :meth:`_build_net`; ``configure(net)`` may adjust the built net
         before training (the streamed fit sets its iterators there). A diverged fit keeps
-        its best verified epoch, or no ``net_`` when no epoch finished.
+        its best verified epoch, or no ``net_`` when no epoch finished; an interrupted
+        one (Ctrl-C) its best finished epoch (``interrupted_``, ``best_epoch_``).
         """
         with torch.random.fork_rng(devices=[]):  # leave the caller's global RNG untouched
             torch.manual_seed(seed)
@@ -192,7 +193,8 @@ class MultiTaskBase(BaseEstimator):
                     self.net_.fit(dataset, y=None)
             except TrainingDiverged as exc:
                 self.n_epochs_ = len(self.net_.history)
-                best = dict(self.net_.callbacks_)["best_weights"].restore(self.net_)
+                self.interrupted_ = False
+                self.best_epoch_ = best = self.net_.restore_best()
                 kept = (
                     f"The model keeps the weights of epoch {best}, its best so far."
                     if best is not None
@@ -202,6 +204,8 @@ class MultiTaskBase(BaseEstimator):
                     del self.net_
                 raise TrainingDiverged(f"{exc} {kept}") from None
         self.n_epochs_ = len(self.net_.history)
+        self.interrupted_ = self.net_.interrupted_
+        self.best_epoch_ = self.net_.best_epoch_
 
     @staticmethod
     def _standardize_on_training_rows(spec, Y, y_enc, rows, keep) -> None:
@@ -220,41 +224,6 @@ class MultiTaskBase(BaseEstimator):
                 )
             task.fit(labels.iloc[training])
             y_enc[:, j] = task.encode(labels.iloc[rows])
-
-    def _reset_calibration(self) -> None:
-        """The uncalibrated state: every temperature 1, no conformal scores."""
-        n_tasks = len(self.target_spec_.tasks_)
-        self.temperatures_ = np.ones(n_tasks, dtype=np.float64)
-        self.conformal_scores_ = np.full((0, n_tasks), np.nan, dtype=np.float64)
-        self.calibration_counts_ = np.zeros(n_tasks, dtype=np.int64)
-
-    def _fit_calibration(self, X_calibration: pd.DataFrame, y_calibration: np.ndarray) -> None:
-        """Conformal scores (regression heads) and temperatures (classification heads)
-        from held-out rows; per task, only the rows with that task's label count."""
-        spec = self.target_spec_
-        raw = self._raw_predict(X_calibration)
-        present = ~np.isnan(y_calibration)
-        counts = present.sum(axis=0).astype(np.int64)
-        scores = np.full((int(counts.max()), len(spec.tasks_)), np.nan, dtype=np.float64)
-        temperatures = np.ones(len(spec.tasks_), dtype=np.float64)
-        for j, (task, cols) in enumerate(zip(spec.tasks_, spec.slices_)):
-            rows = present[:, j]
-            if task.is_regression:
-                s = np.sort(task.conformity_scores(raw[rows, cols], y_calibration[rows, j]))
-                scores[: len(s), j] = s
-            else:
-                temperatures[j] = fit_temperature(raw[rows, cols], y_calibration[rows, j])
-        empty = [t.name for t, n in zip(spec.tasks_, counts) if n == 0]
-        if empty:
-            warnings.warn(
-                f"No held-out calibration row has a label for {empty!r}; those targets stay "
-                "uncalibrated. Raise calibration_fraction.",
-                UserWarning,
-                stacklevel=4,
-            )
-        self.temperatures_ = temperatures
-        self.conformal_scores_ = scores
-        self.calibration_counts_ = counts
 
     def _check_params(self) -> None:
         if not (0.0 <= self.dropout < 1.0):
@@ -288,71 +257,67 @@ class MultiTaskBase(BaseEstimator):
         return int(check_random_state(self.random_state).randint(0, 2**31 - 1))
 
     def _build_net(self, seed: int, resume: tuple[str, dict | None] | None = None) -> MultiTaskNet:
-        """The skorch net for the fitted spec and preprocessor.
+        """The skorch net for the fitted spec and preprocessor (documented protected).
 
-        ``resume`` is ``(fingerprint, saved state or None)`` when ``checkpoint_dir`` is set
-        during fit: a :class:`ResumeCheckpoint` then saves (and restores) the fit's state.
+        See :func:`tabmtl.training.build.build_net`; ``resume`` is ``(fingerprint, saved
+        state or None)`` when ``checkpoint_dir`` is set during fit.
         """
-        spec, pre = self.target_spec_, self.preprocessor_
-        keys = [f"t{i}" for i in range(len(spec.tasks_))]
-        architecture = resolve_architecture(self.architecture)
-        weighting = resolve_weighting(self.weighting)
-        task_names = [str(t.name) for t in spec.tasks_]
-        n_inputs = pre.n_numeric_ + sum(pre.embedding_dims_)
-        body = architecture.build(
-            n_inputs,
-            {k: t.n_outputs for k, t in zip(keys, spec.tasks_)},
-            tuple(int(h) for h in self.hidden_layer_sizes),
-            float(self.dropout),
+        return build_net(
+            self.get_params(deep=False), self.target_spec_, self.preprocessor_, seed, resume
         )
-        module = TabularNetwork(pre.n_numeric_, pre.cardinalities_, pre.embedding_dims_, body)
-        criterion = MultiTaskLoss(
-            [t.kind for t in spec.tasks_],
-            [(s.start, s.stop) for s in spec.slices_],
-            weighting.build(list(spec.target_names_)),
+
+    # -- saved state ---------------------------------------------------------------------
+
+    def get_state(self) -> dict:
+        """The fitted estimator as plain parts, for :func:`tabmtl.io.persistence.save_model`.
+
+        Returns
+        -------
+        dict
+            ``params`` (``get_params(deep=False)``), ``fitted`` (every other fitted
+            attribute by name, the calibration arrays included), ``target_spec``,
+            ``preprocessor``, ``history`` (one dict per epoch) and ``weights`` (the
+            module's and the criterion's ``state_dict`` on the CPU).
+        """
+        check_is_fitted(self, "net_")
+        params = self.get_params(deep=False)
+        structured = ("net_", "target_spec_", "preprocessor_", "calibrator_")
+        fitted = {k: v for k, v in vars(self).items() if k not in params and k not in structured}
+        fitted.update({name: getattr(self, name) for name in CALIBRATION_ATTRIBUTES})
+        return {
+            "params": params,
+            "fitted": fitted,
+            "target_spec": self.target_spec_,
+            "preprocessor": self.preprocessor_,
+            "history": epoch_rows(self.net_.history),
+            "weights": net_weights(self.net_),
+        }
+
+    @classmethod
+    def from_state(
+        cls, params: Mapping, fitted: Mapping, target_spec, preprocessor, history, weights
+    ):
+        """The fitted estimator that :meth:`get_state` described; predictions are identical.
+
+        ``fitted`` may lack the calibration arrays (the model is then uncalibrated) and
+        ``interrupted_``/``best_epoch_`` (files saved before they existed).
+        """
+        estimator = cls(**params)
+        fitted = {"interrupted_": False, "best_epoch_": None, **fitted}
+        calibration = [fitted.pop(name, None) for name in CALIBRATION_ATTRIBUTES]
+        for name, value in fitted.items():
+            setattr(estimator, name, value)
+        estimator.target_spec_ = target_spec
+        estimator.preprocessor_ = preprocessor
+        estimator.calibrator_ = (
+            Calibrator(len(target_spec.tasks_))
+            if any(part is None for part in calibration)
+            else Calibrator.from_state(*calibration)
         )
-        callbacks = [("task_logger", TaskLogger(task_names)), ("best_weights", BestWeights())]
-        train_split = None
-        if self.early_stopping:
-            train_split = ValidSplit(self.validation_fraction, stratified=False, random_state=seed)
-            callbacks.append(
-                ("early_stopping", EarlyStopping(patience=self.patience, load_best=True))
-            )
-        if self.checkpoint_dir is not None:
-            monitor = "valid_loss_best" if self.early_stopping else "train_loss_best"
-            callbacks.append(
-                ("checkpoint", Checkpoint(monitor=monitor, dirname=str(self.checkpoint_dir)))
-            )
-        if self.verbose:
-            callbacks.append(("progress_bar", ProgressBar()))
-        for i, cb in enumerate(self.callbacks or ()):
-            name, cb = cb if isinstance(cb, tuple) else (f"user_{i}_{type(cb).__name__}", cb)
-            callbacks.append((name, clone(cb)))
-        if resume is not None:  # last: its on_train_begin must run after the others reset
-            callbacks.append(("resume", ResumeCheckpoint(str(self.checkpoint_dir), *resume)))
-        kwargs = dict(
-            module=module,
-            criterion=criterion,
-            optimizer=torch.optim.AdamW,
-            optimizer__weight_decay=self.weight_decay,
-            lr=self.lr,
-            max_epochs=self.max_epochs,
-            batch_size=self.batch_size,
-            train_split=train_split,
-            callbacks=callbacks,
-            dataset=TensorDataset,
-            iterator_train=SliceIterator,
-            iterator_train__shuffle=True,
-            iterator_train__seed=seed,
-            iterator_train__device=self.device,
-            iterator_valid=SliceIterator,
-            iterator_valid__batch_size=max(self.batch_size, _PREDICT_BATCH),
-            iterator_valid__device=self.device,
-            device=self.device,
-            verbose=self.verbose,
+        estimator.net_ = load_net(
+            estimator.get_params(deep=False), target_spec, preprocessor, weights, history
         )
-        kwargs.update(self.net_kwargs or {})
-        return MultiTaskNet(**kwargs)
+        return estimator
 
     # -- predict -------------------------------------------------------------------------
 
@@ -384,73 +349,20 @@ class MultiTaskBase(BaseEstimator):
         with torch.inference_mode():
             return net.module_(x).cpu().numpy()
 
-    def _temperature_scaled(self, raw: np.ndarray) -> np.ndarray:
-        """Raw outputs with each classification head's logits divided by its temperature."""
-        temperatures = getattr(self, "temperatures_", None)  # absent: fitted before calibration
-        if temperatures is None or np.all(temperatures == 1.0):
-            return raw
-        raw = raw.astype(np.float64, copy=True)
-        for task, cols, t in zip(self.target_spec_.tasks_, self.target_spec_.slices_, temperatures):
-            if not task.is_regression:
-                raw[:, cols] /= t
-        return raw
+    @property
+    def temperatures_(self) -> np.ndarray:
+        """Temperature of each classification head (see ``calibrator_``)."""
+        return self.calibrator_.temperatures_
 
-    def _regression_tasks(self, targets) -> list[tuple[int, object]]:
-        """(task index, task) of the regression-family targets named (all when None)."""
-        tasks = self.target_spec_.tasks_
-        family = [(j, t) for j, t in enumerate(tasks) if t.is_regression]
-        if targets is None:
-            if not family:
-                raise ValueError(
-                    "This model has no regression target: intervals and standard deviations "
-                    "are for regression, gaussian and quantile targets."
-                )
-            return family
-        by_name = {t.name: (j, t) for j, t in enumerate(tasks)}
-        names = [targets] if isinstance(targets, (str, int)) else list(targets)
-        unknown = [n for n in names if n not in by_name]
-        if unknown:
-            raise ValueError(f"Unknown targets {unknown!r}; the model has {list(by_name)!r}.")
-        not_regression = [n for n in names if not by_name[n][1].is_regression]
-        if not_regression:
-            raise ValueError(
-                f"Targets {not_regression!r} are classification targets, which have "
-                "probabilities (predict_proba), not intervals."
-            )
-        return [by_name[n] for n in names]
+    @property
+    def conformal_scores_(self) -> np.ndarray:
+        """Sorted conformity scores per regression target (see ``calibrator_``)."""
+        return self.calibrator_.conformal_scores_
 
-    def _intervals(
-        self, raw: np.ndarray, alpha: float, method: str, targets
-    ) -> dict[object, tuple[np.ndarray, np.ndarray]]:
-        """Target name -> (lower, upper) of ``1 - alpha`` intervals from raw outputs."""
-        alpha = _check_alpha(alpha)
-        if method not in ("auto", "conformal", "model"):
-            raise ValueError(f"method must be 'auto', 'conformal' or 'model', got {method!r}.")
-        counts = getattr(self, "calibration_counts_", None)
-        bounds, unbounded = {}, []
-        for j, task in self._regression_tasks(targets):
-            out = raw[:, self.target_spec_.slices_[j]]
-            calibrated = counts is not None and counts[j] > 0
-            if method == "conformal" and not calibrated:
-                raise ValueError(
-                    f"Target {task.name!r} has no conformal calibration: fit with "
-                    "calibration_fraction > 0 (and labelled held-out rows for it)."
-                )
-            if calibrated and method != "model":
-                q = conformal_quantile(self.conformal_scores_[: counts[j], j], alpha)
-                if np.isinf(q):
-                    unbounded.append(task.name)
-                bounds[task.name] = task.conformal_interval(out, q)
-            else:
-                bounds[task.name] = task.model_interval(out, alpha)
-        if unbounded:
-            warnings.warn(
-                f"Too few calibration labels for alpha={alpha:g} on {unbounded!r} (conformal "
-                "needs at least 1/alpha - 1): their intervals are unbounded.",
-                UserWarning,
-                stacklevel=3,
-            )
-        return bounds
+    @property
+    def calibration_counts_(self) -> np.ndarray:
+        """Labelled calibration rows per target (see ``calibrator_``)."""
+        return self.calibrator_.calibration_counts_
 
     @property
     def task_weights_(self) -> pd.Series:
@@ -471,65 +383,3 @@ class MultiTaskBase(BaseEstimator):
         tags.target_tags.required = True
         tags.non_deterministic = self.random_state is None
         return tags
-
-
-def _calibration_split(n_rows: int, fraction: float, seed: int) -> tuple[np.ndarray, object]:
-    """Held-out calibration rows and the training rows (a slice when nothing is held out)."""
-    if not fraction:
-        return np.zeros(0, dtype=np.intp), slice(None)
-    n_calibration = round(float(fraction) * n_rows)
-    if n_calibration < 1 or n_rows - n_calibration < 1:
-        raise ValueError(
-            f"calibration_fraction={fraction!r} of {n_rows} labelled rows leaves "
-            f"{n_calibration} calibration and {n_rows - n_calibration} training rows; "
-            "each needs at least one."
-        )
-    order = np.random.default_rng(seed).permutation(n_rows)
-    return np.sort(order[:n_calibration]), np.sort(order[n_calibration:])
-
-
-def row_task_weights(spec, Y, y_enc, sample_weight, class_weight) -> np.ndarray | None:
-    """Per-row, per-task loss weights from ``sample_weight`` and ``class_weight``.
-
-    Returns None when every weight would be 1 (the unweighted fast path).
-    """
-    if sample_weight is None and not class_weight:
-        return None
-    n, n_tasks = y_enc.shape
-    weights = np.ones((n, n_tasks), dtype=np.float32)
-    if sample_weight is not None:
-        sw = np.asarray(sample_weight, dtype=np.float64).reshape(-1)
-        if len(sw) != n:
-            raise ValueError(f"sample_weight has {len(sw)} values but Y has {n} rows.")
-        if not np.isfinite(sw).all() or (sw < 0).any():
-            raise ValueError("sample_weight must be finite and >= 0.")
-        weights *= sw[:, None].astype(np.float32)
-    if class_weight:
-        chosen = (
-            {t.name: class_weight for t in spec.tasks_ if not t.is_regression}
-            if class_weight == "balanced"
-            else dict(class_weight)
-        )
-        tasks = {t.name: (j, t) for j, t in enumerate(spec.tasks_)}
-        for name, rule in chosen.items():
-            if name not in tasks or tasks[name][1].is_regression:
-                raise ValueError(
-                    f"class_weight names {name!r}, which is not a classification target; "
-                    f"those are {[t.name for t in spec.tasks_ if not t.is_regression]!r}."
-                )
-            j, task = tasks[name]
-            codes = y_enc[:, j]
-            present = ~np.isnan(codes)
-            counts = np.bincount(codes[present].astype(int), minlength=len(task.classes_))
-            if rule == "balanced":
-                per_class = present.sum() / (len(task.classes_) * np.maximum(counts, 1))
-            else:
-                unknown = [c for c in dict(rule) if c not in list(task.classes_)]
-                if unknown:
-                    raise ValueError(
-                        f"class_weight for {name!r} names labels {unknown!r} that are not "
-                        f"among its classes {list(task.classes_)!r}."
-                    )
-                per_class = np.array([float(dict(rule).get(c, 1.0)) for c in task.classes_])
-            weights[present, j] *= per_class[codes[present].astype(int)].astype(np.float32)
-    return weights

@@ -13,7 +13,7 @@ from tabmtl.data.targets import as_python_scalar
 from tabmtl.estimators.base import MultiTaskBase
 from tabmtl.nn.architectures import Architecture
 from tabmtl.nn.weighting import Weighting
-from tabmtl.uncertainty.calibration import interval_coverage as _coverage
+from tabmtl.uncertainty.conformal import interval_coverage as _coverage
 
 
 class MultiTaskEstimator(MultiTaskBase):
@@ -104,7 +104,14 @@ class MultiTaskEstimator(MultiTaskBase):
     task_weights_ : pandas.Series
         Final weight of each task's loss.
     n_epochs_ : int
-        Epochs actually run.
+        Epochs that finished (fewer with early stopping, divergence or Ctrl-C).
+    interrupted_ : bool
+        Whether Ctrl-C (``KeyboardInterrupt``) cut the fit short; its last epoch is dropped.
+    best_epoch_ : int or None
+        Finished epoch of lowest loss with finite weights (None: no epoch finished); an
+        interrupted or diverged fit keeps its weights.
+    calibrator_ : Calibrator
+        The fitted calibration; the three attributes below read it.
     temperatures_ : ndarray of shape (n_targets,)
         Temperature of each classification head's logits (1.0 for regression targets
         and without calibration).
@@ -281,7 +288,8 @@ class MultiTaskEstimator(MultiTaskBase):
         [('eta', 'lower'), ('eta', 'upper')]
         """
         X = self._validate_features(X, reset=False)
-        bounds = self._intervals(self._raw_predict(X), alpha, method, targets)
+        raw = self._raw_predict(X)
+        bounds = self.calibrator_.intervals(raw, self.target_spec_, alpha, method, targets)
         frames = {
             name: pd.DataFrame({"lower": lo, "upper": hi}, index=X.index)
             for name, (lo, hi) in bounds.items()
@@ -320,9 +328,9 @@ class MultiTaskEstimator(MultiTaskBase):
         temperature-scaled (see ``temperatures_``).
         """
         X = self._validate_features(X, reset=False)
-        raw = self._temperature_scaled(self._raw_predict(X))
+        raw = self.calibrator_.scale(self._raw_predict(X), self.target_spec_)
         probas = self.target_spec_.predict_proba(raw)
-        classes = {t.name: t.classes_ for t in self.target_spec_.tasks_ if not t.is_regression}
+        classes = self._class_labels()
         return {
             name: pd.DataFrame(p, index=X.index, columns=pd.Index(classes[name], dtype=object))
             for name, p in probas.items()
@@ -377,12 +385,15 @@ class MultiTaskEstimator(MultiTaskBase):
         """
         check_is_fitted(self, "net_")
         raw = self._network_outputs(self.preprocessor_.transform_record(record))
-        probas = self.target_spec_.predict_proba(self._temperature_scaled(raw))
-        classes = {t.name: t.classes_ for t in self.target_spec_.tasks_ if not t.is_regression}
+        probas = self.target_spec_.predict_proba(self.calibrator_.scale(raw, self.target_spec_))
+        classes = self._class_labels()
         return {
             name: {as_python_scalar(c): float(q) for c, q in zip(classes[name], p[0])}
             for name, p in probas.items()
         }
+
+    def _class_labels(self) -> dict:
+        return {t.name: t.classes_ for t in self.target_spec_.tasks_ if not t.is_regression}
 
     def score_tasks(self, X, Y) -> pd.Series:
         """Each task's default score (R² for regression, accuracy for classification).

@@ -9,8 +9,9 @@ A model file (suffix ``.tabmtl`` by convention) is a zip archive of three member
 ``model.json``
     The estimator's parameters and its fitted state: target kinds and their encodings,
     the feature preprocessor's statistics and categories, the training history (one
-    row per epoch), and any other fitted attribute. Values are tagged JSON (tuples,
-    arrays, dtypes and non-string dict keys survive the round trip).
+    row per epoch), and any other fitted attribute, as the estimator's ``get_state``
+    gives them. Values are tagged JSON (:mod:`tabmtl.io.model_json`: tuples, arrays,
+    dtypes and non-string dict keys survive the round trip).
 ``weights.pt``
     The network's and the loss module's ``state_dict`` — tensors only, read back with
     ``torch.load(weights_only=True)``.
@@ -39,24 +40,19 @@ import zlib
 from collections.abc import Mapping
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import sklearn
 import torch
 from sklearn.utils.validation import check_is_fitted
-from skorch.history import History
+
+from tabmtl.io.model_json import ModelFileError, decode, encode
 
 FORMAT = "tabmtl-model"
 FORMAT_VERSION = 1
 _MEMBERS = ("model.json", "weights.pt")
-# Fitted objects saved through their own explicit state, not the generic attribute walk.
-_STRUCTURED = ("net_", "target_spec_", "preprocessor_")
+__all__ = ["FORMAT_VERSION", "ModelFileError", "load_model", "save_model"]
 # Parameters that hold code (callbacks) are not saved; the loaded model has the default.
 _CODE_PARAMS = ("callbacks",)
-
-
-class ModelFileError(ValueError):
-    """A model file cannot be loaded: not a tabmtl model, damaged, or the wrong version."""
 
 
 def save_model(estimator, path: str | os.PathLike, *, key: bytes | str | None = None) -> Path:
@@ -91,32 +87,21 @@ def save_model(estimator, path: str | os.PathLike, *, key: bytes | str | None = 
     True
     """
     from tabmtl import __version__
-    from tabmtl.training.callbacks import epoch_rows
 
     cls_name = type(estimator).__name__
     if cls_name not in _estimator_classes():
         raise TypeError(f"save_model saves tabmtl estimators, got {cls_name}.")
     check_is_fitted(estimator, "net_")
+    state = estimator.get_state()
     model = {
-        "params": _params_state(estimator),
-        "fitted": {
-            name: _encode(value, name)
-            for name, value in vars(estimator).items()
-            if name not in _STRUCTURED and name not in estimator.get_params(deep=False)
-        },
-        "target_spec": _target_spec_state(estimator.target_spec_),
-        "preprocessor": _preprocessor_state(estimator.preprocessor_),
-        "history": _encode(epoch_rows(estimator.net_.history), "history"),
+        "params": _params_state(state["params"]),
+        "fitted": {name: encode(value, name) for name, value in state["fitted"].items()},
+        "target_spec": _target_spec_state(state["target_spec"]),
+        "preprocessor": _preprocessor_state(state["preprocessor"]),
+        "history": encode(state["history"], "history"),
     }
-    net = estimator.net_
     weights = io.BytesIO()
-    torch.save(
-        {
-            "module": {k: v.cpu() for k, v in net.module_.state_dict().items()},
-            "criterion": {k: v.cpu() for k, v in net.criterion_.state_dict().items()},
-        },
-        weights,
-    )
+    torch.save(state["weights"], weights)
     members = {
         "model.json": json.dumps(model, separators=(",", ":")).encode(),
         "weights.pt": weights.getvalue(),
@@ -239,8 +224,10 @@ def load_model(
         raise ModelFileError(f"{str(path)!r} names an unknown estimator {cls_name!r}.")
     try:
         model = json.loads(members["model.json"])
-        state = torch.load(io.BytesIO(members["weights.pt"]), weights_only=True, map_location="cpu")
-        return _rebuild(classes[cls_name], model, state, device)
+        weights = torch.load(
+            io.BytesIO(members["weights.pt"]), weights_only=True, map_location="cpu"
+        )
+        return _rebuild(classes[cls_name], model, weights, device)
     except ModelFileError:
         raise
     except Exception as exc:  # a consistent but wrong file: say so, don't dump internals
@@ -253,50 +240,55 @@ def load_model(
 # -- rebuilding ------------------------------------------------------------------------
 
 
-def _rebuild(cls, model: dict, state: dict, device: str | None):
+def _rebuild(cls, model: dict, weights: dict, device: str | None):
     from tabmtl.data.features import FeaturePreprocessor
     from tabmtl.data.targets import TARGET_KINDS, TargetSpec
 
-    estimator = cls(**{name: _decode(value) for name, value in model["params"].items()})
-    for name, value in model["fitted"].items():
-        setattr(estimator, name, _decode(value))
-
+    params = {name: decode(value) for name, value in model["params"].items()}
     spec_state = model["target_spec"]
-    spec = TargetSpec(targets=_decode(spec_state["targets"]))
     tasks = []
     for task_state in spec_state["tasks"]:
         kind = task_state["kind"]
         if kind not in TARGET_KINDS:
             raise ModelFileError(f"Unknown target kind {kind!r} in the model file.")
-        task = TARGET_KINDS[kind].__new__(TARGET_KINDS[kind])
-        task.__dict__.update(_decode(task_state["state"]))
-        tasks.append(task)
-    spec.__dict__.update(_decode(spec_state["fitted"]))
-    spec.tasks_ = tasks
-    estimator.target_spec_ = spec
-
-    pre = FeaturePreprocessor(**_decode(model["preprocessor"]["params"]))
-    pre.__dict__.update(_decode(model["preprocessor"]["fitted"]))
-    pre.numeric_ = None  # the sklearn pipeline is not saved; its statistics are
-    estimator.preprocessor_ = pre
-
+        state = decode(task_state["state"])
+        tasks.append(_with_state(TARGET_KINDS[kind](state["name"]), state))
+    targets = decode(spec_state["targets"])
+    spec = _with_state(
+        TargetSpec(targets=targets),
+        {**decode(spec_state["fitted"]), "targets": targets, "tasks_": tasks},
+    )
+    pre_params = decode(model["preprocessor"]["params"])
+    pre = _with_state(
+        FeaturePreprocessor(**pre_params),
+        # the sklearn pipeline is not saved, its statistics are: transform needs only them
+        {**decode(model["preprocessor"]["fitted"]), **pre_params, "numeric_": None},
+    )
     if device is not None:
-        estimator.device = device
-    elif str(estimator.device).startswith("cuda") and not torch.cuda.is_available():
+        params["device"] = device
+    elif str(params["device"]).startswith("cuda") and not torch.cuda.is_available():
         warnings.warn(
-            f"The model was saved with device={estimator.device!r}, which is not available "
+            f"The model was saved with device={params['device']!r}, which is not available "
             "here; it is loaded on 'cpu'.",
             UserWarning,
             stacklevel=3,
         )
-        estimator.device = "cpu"
-    net = estimator._build_net(seed=0)
-    net.initialize()
-    net.module_.load_state_dict(state["module"])
-    net.criterion_.load_state_dict(state["criterion"])
-    net.history = History(_decode(model["history"]))
-    estimator.net_ = net
-    return estimator
+        params["device"] = "cpu"
+    fitted = {name: decode(value) for name, value in model["fitted"].items()}
+    return cls.from_state(
+        params, fitted, spec, pre, history=decode(model["history"]), weights=weights
+    )
+
+
+def _with_state(obj, state: dict):
+    """``obj`` given a saved ``state`` as unpickling gives it one (the pickle protocol:
+    ``__setstate__`` where the class defines it, else the instance dict), with no pickle
+    byte stream involved."""
+    if hasattr(obj, "__setstate__"):
+        obj.__setstate__(state)
+    else:
+        vars(obj).update(state)
+    return obj
 
 
 def _estimator_classes() -> dict[str, type]:
@@ -305,8 +297,7 @@ def _estimator_classes() -> dict[str, type]:
     return {c.__name__: c for c in (MultiTaskEstimator, MultiTaskRegressor, MultiTaskClassifier)}
 
 
-def _params_state(estimator) -> dict:
-    params = estimator.get_params(deep=False)
+def _params_state(params: Mapping) -> dict:
     out = {}
     for name, value in params.items():
         if name in _CODE_PARAMS:
@@ -320,7 +311,7 @@ def _params_state(estimator) -> dict:
             out[name] = None
             continue
         try:
-            out[name] = _encode(value, name)
+            out[name] = encode(value, name)
         except TypeError as exc:
             if name != "net_kwargs":
                 raise
@@ -335,25 +326,26 @@ def _params_state(estimator) -> dict:
 
 
 def _target_spec_state(spec) -> dict:
+    state = spec.__getstate__()
     return {
-        "targets": _encode(spec.targets, "targets"),
+        "targets": encode(spec.targets, "targets"),
         "tasks": [
-            {"kind": task.kind, "state": _encode(vars(task), f"target {task.name!r}")}
+            {"kind": task.kind, "state": encode(task.__getstate__(), f"target {task.name!r}")}
             for task in spec.tasks_
         ],
-        "fitted": _encode(
-            {k: v for k, v in vars(spec).items() if k not in ("targets", "tasks_")},
-            "target_spec_",
+        "fitted": encode(
+            {k: v for k, v in state.items() if k not in ("targets", "tasks_")}, "target_spec_"
         ),
     }
 
 
 def _preprocessor_state(pre) -> dict:
     params = pre.get_params(deep=False)
+    state = pre.__getstate__()
     return {
-        "params": _encode(params, "preprocessor params"),
-        "fitted": _encode(
-            {k: v for k, v in vars(pre).items() if k not in params and k != "numeric_"},
+        "params": encode(params, "preprocessor params"),
+        "fitted": encode(
+            {k: v for k, v in state.items() if k not in params and k != "numeric_"},
             "preprocessor_",
         ),
     }
@@ -363,114 +355,3 @@ def _sign(key: bytes | str, cls_name: str, version: str, digests: Mapping) -> st
     key = key.encode() if isinstance(key, str) else bytes(key)
     message = json.dumps([FORMAT, cls_name, version, dict(sorted(digests.items()))])
     return hmac.new(key, message.encode(), hashlib.sha256).hexdigest()
-
-
-# -- tagged JSON -----------------------------------------------------------------------
-# Plain JSON loses tuples, arrays, dtypes and non-string keys; each gets a one-key tag.
-
-
-def _encode(value, where: str):
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, (int, float)) and not isinstance(value, np.generic):
-        return value
-    if isinstance(value, np.generic):
-        return {"__scalar__": [value.dtype.str, value.item()]}
-    if isinstance(value, tuple):
-        return {"__tuple__": [_encode(v, where) for v in value]}
-    if isinstance(value, list):
-        return [_encode(v, where) for v in value]
-    if isinstance(value, Mapping):
-        return {"__dict__": [[_encode(k, where), _encode(v, where)] for k, v in value.items()]}
-    if isinstance(value, slice):
-        return {"__slice__": [value.start, value.stop, value.step]}
-    if isinstance(value, np.ndarray):
-        if value.dtype == object:
-            return {"__objects__": [_encode(v, where) for v in value.tolist()]}
-        return {"__array__": [value.dtype.str, list(value.shape), value.ravel().tolist()]}
-    if isinstance(value, pd.Index):
-        return {"__index__": [_encode(value.dtype, where), _encode(list(value), where)]}
-    if isinstance(value, pd.Timestamp):
-        return {"__timestamp__": value.isoformat()}
-    if isinstance(value, pd.CategoricalDtype):
-        return {"__categorical__": [_encode(value.categories, where), bool(value.ordered)]}
-    if isinstance(value, pd.StringDtype):
-        na = "NA" if value.na_value is pd.NA else "nan"
-        return {"__string__": [value.storage, na]}
-    if isinstance(value, np.dtype):
-        return {"__dtype__": value.str}
-    if isinstance(value, pd.api.extensions.ExtensionDtype):
-        return {"__pandas_dtype__": str(value)}
-    from tabmtl.nn.architectures import ARCHITECTURES, Architecture
-    from tabmtl.nn.weighting import WEIGHTINGS, Weighting
-
-    for base, registry in ((Architecture, ARCHITECTURES), (Weighting, WEIGHTINGS)):
-        if isinstance(value, base):
-            name = next((n for n, c in registry.items() if type(value) is c), None)
-            if name is None:
-                raise TypeError(
-                    f"{where}: {type(value).__name__} is not a registered tabmtl class and "
-                    "cannot be saved without pickle."
-                )
-            return {"__config__": [base.__name__, name, _encode(value.get_params(False), where)]}
-    raise TypeError(
-        f"{where}: a value of type {type(value).__name__} cannot be saved without pickle."
-    )
-
-
-def _decode(obj):
-    if isinstance(obj, list):
-        return [_decode(v) for v in obj]
-    if not isinstance(obj, dict):
-        return obj
-    if len(obj) != 1:
-        raise ModelFileError(f"Unexpected object in the model file: {sorted(obj)[:3]!r}.")
-    (tag, body), = obj.items()
-    if tag == "__tuple__":
-        return tuple(_decode(v) for v in body)
-    if tag == "__dict__":
-        return {_freeze(_decode(k)): _decode(v) for k, v in body}
-    if tag == "__scalar__":
-        return np.dtype(_plain_dtype(body[0])).type(body[1])
-    if tag == "__slice__":
-        return slice(*body)
-    if tag == "__array__":
-        dtype, shape, flat = body
-        return np.asarray(flat, dtype=np.dtype(_plain_dtype(dtype))).reshape(shape)
-    if tag == "__objects__":
-        out = np.empty(len(body), dtype=object)
-        out[:] = [_decode(v) for v in body]
-        return out
-    if tag == "__index__":
-        return pd.Index(_decode(body[1]), dtype=_decode(body[0]))
-    if tag == "__timestamp__":
-        return pd.Timestamp(body)
-    if tag == "__categorical__":
-        return pd.CategoricalDtype(_decode(body[0]), ordered=body[1])
-    if tag == "__string__":
-        return pd.StringDtype(body[0], na_value=pd.NA if body[1] == "NA" else np.nan)
-    if tag == "__dtype__":
-        return np.dtype(str(body))
-    if tag == "__pandas_dtype__":
-        return pd.api.types.pandas_dtype(body)
-    if tag == "__config__":
-        from tabmtl.nn.architectures import ARCHITECTURES
-        from tabmtl.nn.weighting import WEIGHTINGS
-
-        registry = {"Architecture": ARCHITECTURES, "Weighting": WEIGHTINGS}.get(body[0], {})
-        if body[1] not in registry:
-            raise ModelFileError(f"Unknown {body[0]} {body[1]!r} in the model file.")
-        return registry[body[1]](**_decode(body[2]))
-    raise ModelFileError(f"Unknown tag {tag!r} in the model file.")
-
-
-def _plain_dtype(text: str) -> str:
-    # only data dtypes: an object dtype string here would be a crafted file
-    if not isinstance(text, str) or "O" in text:
-        raise ModelFileError(f"Unexpected dtype {text!r} in the model file.")
-    return text
-
-
-def _freeze(key):
-    """Dict keys must be hashable: decoded lists (from tuples' JSON) become tuples."""
-    return tuple(key) if isinstance(key, list) else key

@@ -1,9 +1,9 @@
-"""skorch callbacks that tabmtl's training adds: per-task logging and best weights."""
+"""skorch callbacks of tabmtl's training: per-task logging, the weighting's epoch step and
+best weights."""
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -19,33 +19,56 @@ def epoch_rows(history) -> list[dict]:
     return [{k: v for k, v in row.items() if k != "batches"} for row in history]
 
 
+def epoch_task_losses(row: dict, prefix: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """Each task's mean loss over an epoch's present labels, and how many there were.
+
+    Batches count by how many labels of the task they held. ``row`` is the epoch's
+    history row, ``prefix`` "train" or "valid"; None when the epoch ran no such batch.
+    A task without labels has mean NaN.
+    """
+    rows = [b[f"{prefix}_task_sums"] for b in row["batches"] if f"{prefix}_task_sums" in b]
+    if not rows:
+        return None
+    sums = np.asarray(rows, dtype=np.float64).sum(axis=0)  # (2, T): loss*n and n
+    means = np.where(sums[1] > 0, sums[0] / np.maximum(sums[1], 1), np.nan)
+    return means, sums[1]
+
+
 class TaskLogger(Callback):
     """Writes each task's epoch loss and current weight into the skorch history.
 
     ``train_loss_<task>`` / ``valid_loss_<task>`` are means over the epoch's present
     labels (batches weighted by how many labels of that task they held), and
-    ``weight_<task>`` is the task's weight at the end of the epoch.
+    ``weight_<task>`` is the task's weight at the end of the epoch (before
+    :class:`WeightingStep` moves it on). Task names are the net's ``task_names``.
+    One of :class:`~tabmtl.training.net.MultiTaskNet`'s default callbacks.
     """
 
-    def __init__(self, task_names: Sequence[str]):
-        self.task_names = task_names
+    def on_epoch_end(self, net, **kwargs):
+        for prefix in ("train", "valid"):
+            losses = epoch_task_losses(net.history[-1], prefix)
+            if losses is None:
+                continue
+            for name, value in zip(net.task_names, losses[0]):
+                net.history.record(f"{prefix}_loss_{name}", float(value))
+        weights = net.criterion_.weighting.weights().detach().cpu().tolist()
+        for name, w in zip(net.task_names, weights):
+            net.history.record(f"weight_{name}", float(w))
+
+
+class WeightingStep(Callback):
+    """Moves an epoch-level weighting (such as DWA) on with the epoch's task losses.
+
+    Calls ``weighting.on_epoch_end`` with each task's mean training loss (NaN for a task
+    without labels, or for every task when no training batch ran). One of
+    :class:`~tabmtl.training.net.MultiTaskNet`'s default callbacks, right after
+    :class:`TaskLogger`: training needs it, logging does not.
+    """
 
     def on_epoch_end(self, net, **kwargs):
-        batches = net.history[-1, "batches"]
-        for prefix in ("train", "valid"):
-            rows = [b[f"{prefix}_task_sums"] for b in batches if f"{prefix}_task_sums" in b]
-            if not rows:
-                continue
-            sums = np.asarray(rows, dtype=np.float64).sum(axis=0)  # (2, T): loss*n and n
-            means = sums[0] / np.maximum(sums[1], 1)
-            for name, value, n in zip(self.task_names, means, sums[1]):
-                net.history.record(f"{prefix}_loss_{name}", float(value) if n else float("nan"))
-        weighting = net.criterion_.weighting
-        for name, w in zip(self.task_names, weighting.weights().detach().cpu().tolist()):
-            net.history.record(f"weight_{name}", float(w))
-        row = net.history[-1]
-        train = [row.get(f"train_loss_{name}", float("nan")) for name in self.task_names]
-        weighting.on_epoch_end(torch.tensor(train, dtype=torch.float32))
+        losses = epoch_task_losses(net.history[-1], "train")
+        means = [float("nan")] * len(net.task_names) if losses is None else losses[0].tolist()
+        net.criterion_.weighting.on_epoch_end(torch.tensor(means, dtype=torch.float32))
 
 
 class BestWeights(Callback):
@@ -79,10 +102,35 @@ class BestWeights(Callback):
             self.best_, self.epoch_, self.state_ = self.candidate_
             self.candidate_ = None
 
-    def restore(self, net) -> int | None:
-        """Load the best verified epoch's weights into ``net``; its number, or None."""
+    def best_epoch(self, *, trust_finite_candidate: bool = False) -> int | None:
+        """The best verified epoch, or None when no epoch finished with a finite loss.
+
+        With ``trust_finite_candidate``, the latest candidate counts when all its
+        weights are finite: the batch that would have verified it never ran (training
+        ended, or was interrupted, right after its epoch).
+        """
+        if trust_finite_candidate and self._finite_candidate():
+            return self.candidate_[1]
+        return self.epoch_
+
+    def restore(self, net, *, trust_finite_candidate: bool = False) -> int | None:
+        """Load the best epoch's weights into ``net`` (see :meth:`best_epoch`); its
+        number, or None (``net`` untouched) when there is none."""
+        if trust_finite_candidate and self._finite_candidate():
+            self.best_, self.epoch_, self.state_ = self.candidate_
+            self.candidate_ = None
         if self.state_ is None:
             return None
         net.module_.load_state_dict(self.state_["module"])
         net.criterion_.load_state_dict(self.state_["criterion"])
         return self.epoch_
+
+    def _finite_candidate(self) -> bool:
+        if self.candidate_ is None:
+            return False
+        tensors = [t for part in self.candidate_[2].values() for t in part.values()]
+        return all(
+            bool(torch.isfinite(t).all())
+            for t in tensors
+            if torch.is_tensor(t) and t.is_floating_point()
+        )

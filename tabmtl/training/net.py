@@ -2,7 +2,8 @@
 
 skorch runs the training loop. tabmtl plugs into its documented extension points only:
 the criterion (masked per-task losses combined by the weighting module), ``get_loss``
-(which also logs each task's loss), ``get_iterator`` and ``train_step_single``.
+(which also logs each task's loss), ``get_iterator``, ``train_step_single``, the default
+callbacks, and ``fit_loop``/``partial_fit`` (to keep the best epoch after Ctrl-C).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from skorch.dataset import unpack_data
 from skorch.utils import to_tensor
 
 from tabmtl.nn.weighting.base import GradientWeighting
+from tabmtl.training.callbacks import BestWeights, TaskLogger, WeightingStep
 
 
 class TrainingDiverged(ValueError):
@@ -27,9 +29,96 @@ class TrainingDiverged(ValueError):
 class MultiTaskNet(NeuralNet):
     """skorch ``NeuralNet`` whose loss is multi-task and logged per task.
 
-    Only ``get_loss`` is overridden: it computes the masked per-task losses once,
-    records them for :class:`TaskLogger`, and returns the weighted total.
+    ``get_loss`` computes the masked per-task losses once, records them for
+    :class:`~tabmtl.training.callbacks.TaskLogger`, and returns the weighted total. Two
+    default callbacks follow skorch's own: ``task_logger`` (per-task history columns)
+    and ``weighting_step`` (moves epoch-level weightings such as DWA on), so a
+    ``callbacks`` list cannot drop them by accident.
+
+    A fit interrupted with Ctrl-C (``KeyboardInterrupt``, which skorch's ``partial_fit``
+    swallows) drops the unfinished epoch's history row and loads the best epoch's
+    weights (see :class:`~tabmtl.training.callbacks.BestWeights`).
+
+    Parameters
+    ----------
+    task_names : list of str
+        One name per task, in the criterion's order: the suffix of the history columns.
+    *args, **kwargs
+        ``skorch.NeuralNet``'s parameters.
+
+    Attributes
+    ----------
+    interrupted_ : bool
+        Whether the last ``fit``/``partial_fit`` was interrupted.
+    best_epoch_ : int or None
+        After an interrupted fit, the epoch whose weights were loaded (None: no epoch
+        finished); after a normal one, the best epoch so far, whose weights the net holds
+        only if it was the last.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from tabmtl.data.features import FeaturePreprocessor
+    >>> from tabmtl.data.targets import TargetSpec
+    >>> from tabmtl.training.build import build_net
+    >>> from tabmtl.training.iterators import TensorDataset
+    >>> from tabmtl import MultiTaskEstimator
+    >>> X, Y = pd.DataFrame({"km": np.arange(9.0)}), pd.DataFrame({"eta": np.arange(9.0)})
+    >>> spec, pre = TargetSpec().fit(Y), FeaturePreprocessor().fit(X)
+    >>> params = MultiTaskEstimator(max_epochs=2).get_params(deep=False)
+    >>> net = build_net(params, spec, pre, seed=0)
+    >>> net = net.fit(TensorDataset(pre.transform(X), spec.transform(Y)), y=None)
+    >>> "train_loss_eta" in net.history[-1], net.interrupted_
+    (True, False)
     """
+
+    def __init__(self, *args, task_names=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.task_names = task_names
+
+    def get_default_callbacks(self):
+        return [
+            *super().get_default_callbacks(),
+            ("task_logger", TaskLogger()),
+            ("weighting_step", WeightingStep()),
+        ]
+
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        try:
+            return super().fit_loop(X, y, epochs, **fit_params)
+        except KeyboardInterrupt:  # skorch's partial_fit swallows it: remember it
+            self.interrupted_ = True
+            raise
+
+    def partial_fit(self, X, y=None, classes=None, **fit_params):
+        """skorch's ``partial_fit``; after Ctrl-C it also keeps the best finished epoch.
+
+        Done here, after every ``on_train_end``, so that these weights are what the
+        net holds whatever the callbacks loaded.
+        """
+        self.interrupted_ = False
+        super().partial_fit(X, y, classes, **fit_params)
+        best = self._best_weights()
+        if self.interrupted_:
+            if len(self.history) and "train_loss" not in self.history[-1]:
+                del self.history[-1]  # the epoch cut short logged batches but no loss
+            self.best_epoch_ = None if best is None else best.restore(
+                self, trust_finite_candidate=True
+            )
+        else:
+            self.best_epoch_ = None if best is None else best.best_epoch(
+                trust_finite_candidate=True
+            )
+        return self
+
+    def restore_best(self) -> int | None:
+        """Load the best *verified* epoch's weights (after divergence); its number."""
+        best = self._best_weights()
+        self.best_epoch_ = None if best is None else best.restore(self)
+        return self.best_epoch_
+
+    def _best_weights(self) -> BestWeights | None:
+        return next((cb for _, cb in self.callbacks_ if isinstance(cb, BestWeights)), None)
 
     def task_losses(self, y_pred, y_true, training: bool) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-task losses and label counts of a batch, recorded for :class:`TaskLogger`.
@@ -41,7 +130,7 @@ class MultiTaskNet(NeuralNet):
         prefix = "train" if training else "valid"
         record = torch.stack([losses.detach() * counts, counts.to(losses.dtype)]).cpu().tolist()
         if not all(np.isfinite(record[0])):  # checked on values already on the host
-            names = self._task_names()
+            names = self.task_names
             bad = {names[j]: v for j, v in enumerate(record[0]) if not np.isfinite(v)}
             raise TrainingDiverged(
                 f"Training diverged in epoch {len(self.history)}: the {prefix} loss of "
@@ -66,9 +155,6 @@ class MultiTaskNet(NeuralNet):
                 generator.set_state(state)
             self.pending_shuffle_state_ = None
         return iterator
-
-    def _task_names(self) -> list[str]:
-        return list(dict(self.callbacks_)["task_logger"].task_names)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         losses, _ = self.task_losses(y_pred, y_true, training)

@@ -1,0 +1,139 @@
+"""The tagged JSON of a model file's ``model.json``.
+
+Plain JSON loses tuples, arrays, dtypes and non-string dict keys; each gets a one-key tag
+(``{"__tuple__": [...]}``). Decoding builds data only: numpy and pandas values, and the
+registered tabmtl configs (architectures, weightings) by name, never arbitrary classes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+
+class ModelFileError(ValueError):
+    """A model file cannot be loaded: not a tabmtl model, damaged, or the wrong version."""
+
+
+
+
+def encode(value, where: str):
+    """``value`` as JSON-ready data, tagged where plain JSON would lose its type.
+
+    ``where`` names the value in the TypeError raised for a value that cannot be saved
+    without pickle (code, unregistered classes).
+
+    Examples
+    --------
+    >>> encode((1, "a"), "example")
+    {'__tuple__': [1, 'a']}
+    >>> decode(encode((1, "a"), "example"))
+    (1, 'a')
+    """
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, np.generic):
+        return value
+    if isinstance(value, np.generic):
+        return {"__scalar__": [value.dtype.str, value.item()]}
+    if isinstance(value, tuple):
+        return {"__tuple__": [encode(v, where) for v in value]}
+    if isinstance(value, list):
+        return [encode(v, where) for v in value]
+    if isinstance(value, Mapping):
+        return {"__dict__": [[encode(k, where), encode(v, where)] for k, v in value.items()]}
+    if isinstance(value, slice):
+        return {"__slice__": [value.start, value.stop, value.step]}
+    if isinstance(value, np.ndarray):
+        if value.dtype == object:
+            return {"__objects__": [encode(v, where) for v in value.tolist()]}
+        return {"__array__": [value.dtype.str, list(value.shape), value.ravel().tolist()]}
+    if isinstance(value, pd.Index):
+        return {"__index__": [encode(value.dtype, where), encode(list(value), where)]}
+    if isinstance(value, pd.Timestamp):
+        return {"__timestamp__": value.isoformat()}
+    if isinstance(value, pd.CategoricalDtype):
+        return {"__categorical__": [encode(value.categories, where), bool(value.ordered)]}
+    if isinstance(value, pd.StringDtype):
+        na = "NA" if value.na_value is pd.NA else "nan"
+        return {"__string__": [value.storage, na]}
+    if isinstance(value, np.dtype):
+        return {"__dtype__": value.str}
+    if isinstance(value, pd.api.extensions.ExtensionDtype):
+        return {"__pandas_dtype__": str(value)}
+    from tabmtl.nn.architectures import ARCHITECTURES, Architecture
+    from tabmtl.nn.weighting import WEIGHTINGS, Weighting
+
+    for base, registry in ((Architecture, ARCHITECTURES), (Weighting, WEIGHTINGS)):
+        if isinstance(value, base):
+            name = next((n for n, c in registry.items() if type(value) is c), None)
+            if name is None:
+                raise TypeError(
+                    f"{where}: {type(value).__name__} is not a registered tabmtl class and "
+                    "cannot be saved without pickle."
+                )
+            return {"__config__": [base.__name__, name, encode(value.get_params(False), where)]}
+    raise TypeError(
+        f"{where}: a value of type {type(value).__name__} cannot be saved without pickle."
+    )
+
+
+def decode(obj):
+    """The value :func:`encode` tagged; a ModelFileError for anything it never writes."""
+    if isinstance(obj, list):
+        return [decode(v) for v in obj]
+    if not isinstance(obj, dict):
+        return obj
+    if len(obj) != 1:
+        raise ModelFileError(f"Unexpected object in the model file: {sorted(obj)[:3]!r}.")
+    (tag, body), = obj.items()
+    if tag == "__tuple__":
+        return tuple(decode(v) for v in body)
+    if tag == "__dict__":
+        return {_freeze(decode(k)): decode(v) for k, v in body}
+    if tag == "__scalar__":
+        return np.dtype(_plain_dtype(body[0])).type(body[1])
+    if tag == "__slice__":
+        return slice(*body)
+    if tag == "__array__":
+        dtype, shape, flat = body
+        return np.asarray(flat, dtype=np.dtype(_plain_dtype(dtype))).reshape(shape)
+    if tag == "__objects__":
+        out = np.empty(len(body), dtype=object)
+        out[:] = [decode(v) for v in body]
+        return out
+    if tag == "__index__":
+        return pd.Index(decode(body[1]), dtype=decode(body[0]))
+    if tag == "__timestamp__":
+        return pd.Timestamp(body)
+    if tag == "__categorical__":
+        return pd.CategoricalDtype(decode(body[0]), ordered=body[1])
+    if tag == "__string__":
+        return pd.StringDtype(body[0], na_value=pd.NA if body[1] == "NA" else np.nan)
+    if tag == "__dtype__":
+        return np.dtype(str(body))
+    if tag == "__pandas_dtype__":
+        return pd.api.types.pandas_dtype(body)
+    if tag == "__config__":
+        from tabmtl.nn.architectures import ARCHITECTURES
+        from tabmtl.nn.weighting import WEIGHTINGS
+
+        registry = {"Architecture": ARCHITECTURES, "Weighting": WEIGHTINGS}.get(body[0], {})
+        if body[1] not in registry:
+            raise ModelFileError(f"Unknown {body[0]} {body[1]!r} in the model file.")
+        return registry[body[1]](**decode(body[2]))
+    raise ModelFileError(f"Unknown tag {tag!r} in the model file.")
+
+
+def _plain_dtype(text: str) -> str:
+    # only data dtypes: an object dtype string here would be a crafted file
+    if not isinstance(text, str) or "O" in text:
+        raise ModelFileError(f"Unexpected dtype {text!r} in the model file.")
+    return text
+
+
+def _freeze(key):
+    """Dict keys must be hashable: decoded lists (from tuples' JSON) become tuples."""
+    return tuple(key) if isinstance(key, list) else key

@@ -1,0 +1,159 @@
+"""Building the skorch net of a fitted target spec and feature preprocessor.
+
+The estimators' parameters (``get_params(deep=False)`` of a
+:class:`~tabmtl.estimators.base.MultiTaskBase`) decide the network, the loss, the
+callbacks and the training options; the fitted spec and preprocessor decide the input
+width, the embeddings and the heads. :func:`build_net` is used by every fit and
+:func:`load_net` by loading a saved model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+from sklearn.base import clone
+from skorch.callbacks import Checkpoint, EarlyStopping, ProgressBar
+from skorch.dataset import ValidSplit
+from skorch.history import History
+
+from tabmtl.nn.architectures import resolve_architecture
+from tabmtl.nn.loss import MultiTaskLoss
+from tabmtl.nn.network import TabularNetwork
+from tabmtl.nn.weighting import resolve_weighting
+from tabmtl.training.callbacks import BestWeights
+from tabmtl.training.iterators import SliceIterator, TensorDataset
+from tabmtl.training.net import MultiTaskNet
+from tabmtl.training.resume import ResumeCheckpoint
+
+#: Smallest batch of the validation and prediction iterator: prediction needs no
+#: gradients, so larger batches only save per-batch overhead.
+PREDICT_BATCH = 4096
+
+
+def build_net(
+    params: Mapping,
+    target_spec,
+    preprocessor,
+    seed: int,
+    resume: tuple[str, dict | None] | None = None,
+) -> MultiTaskNet:
+    """The (uninitialised) skorch net for a fitted spec and preprocessor.
+
+    Parameters
+    ----------
+    params : mapping
+        The estimator's parameters, as ``get_params(deep=False)`` returns them.
+    target_spec : TargetSpec
+        The fitted target spec: one head and one loss term per task.
+    preprocessor : FeaturePreprocessor
+        The fitted feature preprocessor: numeric width and embeddings.
+    seed : int
+        Seeds the shuffle order and the early-stopping split.
+    resume : (str, dict or None), optional
+        ``(fingerprint, saved state or None)`` when ``checkpoint_dir`` is set during
+        fit: a :class:`ResumeCheckpoint` then saves (and restores) the fit's state.
+
+    Returns
+    -------
+    MultiTaskNet
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from tabmtl import MultiTaskEstimator
+    >>> from tabmtl.data.features import FeaturePreprocessor
+    >>> from tabmtl.data.targets import TargetSpec
+    >>> X, Y = pd.DataFrame({"km": np.arange(9.0)}), pd.DataFrame({"eta": np.arange(9.0)})
+    >>> params = MultiTaskEstimator(max_epochs=2).get_params(deep=False)
+    >>> net = build_net(params, TargetSpec().fit(Y), FeaturePreprocessor().fit(X), seed=0)
+    >>> net.max_epochs, net.task_names
+    (2, ['eta'])
+    """
+    spec, pre = target_spec, preprocessor
+    keys = [f"t{i}" for i in range(len(spec.tasks_))]
+    architecture = resolve_architecture(params["architecture"])
+    weighting = resolve_weighting(params["weighting"])
+    n_inputs = pre.n_numeric_ + sum(pre.embedding_dims_)
+    body = architecture.build(
+        n_inputs,
+        {k: t.n_outputs for k, t in zip(keys, spec.tasks_)},
+        tuple(int(h) for h in params["hidden_layer_sizes"]),
+        float(params["dropout"]),
+    )
+    module = TabularNetwork(pre.n_numeric_, pre.cardinalities_, pre.embedding_dims_, body)
+    criterion = MultiTaskLoss(
+        [t.kind for t in spec.tasks_],
+        [(s.start, s.stop) for s in spec.slices_],
+        weighting.build(list(spec.target_names_)),
+    )
+    device, batch_size = params["device"], params["batch_size"]
+    callbacks = [("best_weights", BestWeights())]
+    train_split = None
+    if params["early_stopping"]:
+        train_split = ValidSplit(params["validation_fraction"], stratified=False, random_state=seed)
+        callbacks.append(
+            ("early_stopping", EarlyStopping(patience=params["patience"], load_best=True))
+        )
+    if params["checkpoint_dir"] is not None:
+        monitor = "valid_loss_best" if params["early_stopping"] else "train_loss_best"
+        callbacks.append(
+            ("checkpoint", Checkpoint(monitor=monitor, dirname=str(params["checkpoint_dir"])))
+        )
+    if params["verbose"]:
+        callbacks.append(("progress_bar", ProgressBar()))
+    for i, cb in enumerate(params["callbacks"] or ()):
+        name, cb = cb if isinstance(cb, tuple) else (f"user_{i}_{type(cb).__name__}", cb)
+        callbacks.append((name, clone(cb)))
+    if resume is not None:  # last: its on_train_begin must run after the others reset
+        callbacks.append(
+            ("resume", ResumeCheckpoint(str(params["checkpoint_dir"]), *resume))
+        )
+    kwargs = dict(
+        module=module,
+        criterion=criterion,
+        task_names=[str(t.name) for t in spec.tasks_],
+        optimizer=torch.optim.AdamW,
+        optimizer__weight_decay=params["weight_decay"],
+        lr=params["lr"],
+        max_epochs=params["max_epochs"],
+        batch_size=batch_size,
+        train_split=train_split,
+        callbacks=callbacks,
+        dataset=TensorDataset,
+        iterator_train=SliceIterator,
+        iterator_train__shuffle=True,
+        iterator_train__seed=seed,
+        iterator_train__device=device,
+        iterator_valid=SliceIterator,
+        iterator_valid__batch_size=max(batch_size, PREDICT_BATCH),
+        iterator_valid__device=device,
+        device=device,
+        verbose=params["verbose"],
+    )
+    kwargs.update(params["net_kwargs"] or {})
+    return MultiTaskNet(**kwargs)
+
+
+def load_net(
+    params: Mapping, target_spec, preprocessor, weights: Mapping, history: list[dict]
+) -> MultiTaskNet:
+    """A trained net rebuilt from saved ``weights`` and ``history`` (loading a model).
+
+    ``weights`` holds the ``state_dict`` of the module and of the criterion (keys
+    ``"module"`` and ``"criterion"``); ``history`` the per-epoch rows.
+    """
+    net = build_net(params, target_spec, preprocessor, seed=0)
+    net.initialize()
+    net.module_.load_state_dict(weights["module"])
+    net.criterion_.load_state_dict(weights["criterion"])
+    net.history = History(history)
+    return net
+
+
+def net_weights(net: MultiTaskNet) -> dict[str, dict[str, torch.Tensor]]:
+    """The trained state :func:`load_net` takes back: module and criterion, on the CPU."""
+    return {
+        "module": {k: v.cpu() for k, v in net.module_.state_dict().items()},
+        "criterion": {k: v.cpu() for k, v in net.criterion_.state_dict().items()},
+    }
