@@ -376,33 +376,3 @@ def test_usage_errors_and_help(capsys, monkeypatch, workdir):
     assert code == EXIT_USAGE and "fit" in err and "evaluate" in err
     code, out, _ = _run(capsys, monkeypatch, workdir, "evaluate", "--help")
     assert code == EXIT_OK and "T(T-1)/2 x K" in out
-
-
-def test_interrupted_fit_keeps_the_best_epoch_with_finite_weights():
-    from tabmtl import MultiTaskEstimator
-    from tabmtl.cli.fit import finish_interrupted
-
-    X, Y = datasets.load("penguins")
-    X, Y = X[Y["body_mass_g"].notna()], Y[Y["body_mass_g"].notna()]
-
-    def fit_two_epochs():
-        est = MultiTaskEstimator(max_epochs=2, hidden_layer_sizes=(8,), random_state=0)
-        est.fit(X, Y[["body_mass_g"]])
-        # as if Ctrl-C came during a third epoch: it has logged a batch, no losses
-        est.net_.history.new_epoch()
-        est.net_.history.record("epoch", 3)
-        return est, dict(est.net_.callbacks_)["best_weights"]
-
-    # epoch 2 ended best, but no batch ran after it to verify its weights: its weights
-    # are finite, so it is the one kept (not epoch 1)
-    est, best_weights = fit_two_epochs()
-    assert best_weights.epoch_ == 1 and best_weights.candidate_[1] == 2
-    assert finish_interrupted(est) == 2
-    assert est.n_epochs_ == 2 and len(est.history_) == 2
-    # a candidate whose weights are not finite is never loaded
-    est, best_weights = fit_two_epochs()
-    for tensor in best_weights.candidate_[2]["module"].values():
-        if tensor.is_floating_point():
-            tensor.fill_(float("nan"))
-    assert finish_interrupted(est) == 1
-    assert np.isfinite(est.predict(X)["body_mass_g"]).all()

@@ -83,3 +83,28 @@ def test_all_zero_weights_give_zero_loss_not_nan():
     weights = torch.zeros(1, 3)
     losses, _ = _criterion().task_losses(torch.randn(1, 5), torch.cat([labels, weights], dim=1))
     assert torch.equal(losses, torch.zeros(3))
+
+
+def test_best_weights_trusts_a_finite_candidate_only():
+    # after Ctrl-C (or the last epoch), the best epoch may still be a "candidate" that no
+    # later batch verified: its weights are loaded when finite, never when not
+    import datasets
+    from tabmtl import MultiTaskEstimator
+
+    X, Y = datasets.load("penguins")
+    X, Y = X[Y["body_mass_g"].notna()], Y[Y["body_mass_g"].notna()]
+
+    def fit_two_epochs():
+        est = MultiTaskEstimator(max_epochs=2, hidden_layer_sizes=(8,), random_state=0)
+        est.fit(X, Y[["body_mass_g"]])
+        return est, dict(est.net_.callbacks_)["best_weights"]
+
+    est, best_weights = fit_two_epochs()
+    assert best_weights.epoch_ == 1 and best_weights.candidate_[1] == 2
+    assert best_weights.restore(est.net_, trust_finite_candidate=True) == 2
+    est, best_weights = fit_two_epochs()
+    for tensor in best_weights.candidate_[2]["module"].values():
+        if tensor.is_floating_point():
+            tensor.fill_(float("nan"))
+    assert best_weights.restore(est.net_, trust_finite_candidate=True) == 1
+    assert np.isfinite(est.predict(X)["body_mass_g"]).all()

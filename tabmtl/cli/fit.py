@@ -19,7 +19,7 @@ from tabmtl.cli.options import (
     build_estimator,
     describe_estimator,
 )
-from tabmtl.cli.runtime import say, thread_limit, watch_interrupt
+from tabmtl.cli.runtime import say, thread_limit
 from tabmtl.cli.tables import check_writable, read_parquet_head, read_table, split_columns
 
 
@@ -40,41 +40,6 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     add_model_options(p)
     p.set_defaults(handler=run)
-
-
-def finish_interrupted(est) -> int | None:
-    """After Ctrl-C in training: drop the unfinished epoch's history row and load the best
-    epoch's weights; its number, or None if no epoch finished.
-
-    Library seam: the one place that writes ``BestWeights``' internals. Once ``fit``
-    itself restores the best weights after Ctrl-C, drops the partial history row and sets
-    ``est.interrupted_`` and ``est.best_epoch_``, this function goes and :func:`run` reads
-    those two attributes instead.
-
-    Examples
-    --------
-    >>> best = finish_interrupted(est)  # doctest: +SKIP
-    """
-    import torch
-
-    net = est.net_
-    history = net.history
-    if len(history) and "train_loss" not in history[-1]:
-        del history[-1]  # the epoch that was cut short logged batches but no losses
-    best_weights = dict(net.callbacks_)["best_weights"]
-    # BestWeights holds the latest best epoch as a "candidate" until the next batch shows
-    # its weights give a finite loss (a guard against divergence). Ctrl-C may land before
-    # that batch; weights that are all finite are then as good as verified.
-    candidate = getattr(best_weights, "candidate_", None)
-    if candidate is not None:
-        state = candidate[2]
-        tensors = [t for part in state.values() for t in part.values() if torch.is_tensor(t)]
-        if all(bool(torch.isfinite(t).all()) for t in tensors if t.is_floating_point()):
-            best_weights.best_, best_weights.epoch_, best_weights.state_ = candidate
-            best_weights.candidate_ = None
-    best = best_weights.restore(net)
-    est.n_epochs_ = len(history)
-    return best
 
 
 def run(args: argparse.Namespace) -> int:
@@ -103,7 +68,6 @@ def run(args: argparse.Namespace) -> int:
     with (
         thread_limit(args.threads),
         contextlib.redirect_stdout(sys.stderr),  # skorch prints its epoch table
-        watch_interrupt() as interrupt,
     ):
         try:
             if args.stream:
@@ -126,8 +90,8 @@ def run(args: argparse.Namespace) -> int:
         if not hasattr(est, "net_"):
             return EXIT_DIVERGED
         note = " (training diverged: this is the best epoch before it)"
-    elif interrupt.raised:
-        best = finish_interrupted(est)
+    elif est.interrupted_:  # the fit has restored its best finished epoch
+        best = est.best_epoch_
         if best is None:
             say("interrupted before the first epoch finished; nothing saved")
             return EXIT_INTERRUPTED

@@ -1,9 +1,8 @@
-"""The process around a command: progress messages, CPU threads and Ctrl-C."""
+"""The process around a command: progress messages and CPU threads."""
 
 from __future__ import annotations
 
 import contextlib
-import signal
 import sys
 from collections.abc import Iterator
 
@@ -40,49 +39,3 @@ def thread_limit(threads: int | None) -> Iterator[None]:
             yield
     finally:
         torch.set_num_threads(before)
-
-
-class InterruptFlag:
-    """Ctrl-C handler that records the interrupt, then raises KeyboardInterrupt as usual
-    (skorch's training loop catches it and ends training after the current batch).
-
-    Attributes
-    ----------
-    raised : bool
-        Whether Ctrl-C came while the handler was installed.
-
-    Examples
-    --------
-    >>> InterruptFlag().raised
-    False
-    """
-
-    def __init__(self) -> None:
-        self.raised = False
-
-    def __call__(self, signum, frame):
-        self.raised = True
-        raise KeyboardInterrupt
-
-
-@contextlib.contextmanager
-def watch_interrupt() -> Iterator[InterruptFlag]:
-    """Install an :class:`InterruptFlag` for SIGINT inside the block; yields the flag.
-
-    Examples
-    --------
-    >>> with watch_interrupt() as interrupt:
-    ...     pass
-    >>> interrupt.raised
-    False
-    """
-    flag = InterruptFlag()
-    try:
-        previous = signal.signal(signal.SIGINT, flag)
-    except ValueError:  # not the main thread: no handler, Ctrl-C cannot reach us anyway
-        yield flag
-        return
-    try:
-        yield flag
-    finally:
-        signal.signal(signal.SIGINT, previous)

@@ -118,6 +118,6 @@ class MultiTaskClassifier(ClassifierMixin, _ArrayMultiTask):
     def predict_proba(self, X):
         check_is_fitted(self, "net_")
         X = validate_data(self, X, ensure_all_finite="allow-nan", dtype="numeric", reset=False)
-        raw = self.calibrator_.scale(self._raw_predict(as_frame(X)), self.target_spec_)
-        probas = list(self.target_spec_.predict_proba(raw).values())
+        raw = self._raw_predict(as_frame(X))
+        probas = list(self.target_spec_.predict_proba(raw, self.temperatures_).values())
         return probas[0] if self._y_1d else probas

@@ -11,6 +11,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from tabmtl.data.features import as_frame, check_unique_names
 from tabmtl.data.targets import as_python_scalar
 from tabmtl.estimators.base import MultiTaskBase
+from tabmtl.evaluation.metrics import score_frame
 from tabmtl.nn.architectures import Architecture
 from tabmtl.nn.weighting import Weighting
 from tabmtl.uncertainty.conformal import interval_coverage as _coverage
@@ -328,8 +329,8 @@ class MultiTaskEstimator(MultiTaskBase):
         temperature-scaled (see ``temperatures_``).
         """
         X = self._validate_features(X, reset=False)
-        raw = self.calibrator_.scale(self._raw_predict(X), self.target_spec_)
-        probas = self.target_spec_.predict_proba(raw)
+        raw = self._raw_predict(X)
+        probas = self.target_spec_.predict_proba(raw, self.temperatures_)
         classes = self._class_labels()
         return {
             name: pd.DataFrame(p, index=X.index, columns=pd.Index(classes[name], dtype=object))
@@ -385,7 +386,7 @@ class MultiTaskEstimator(MultiTaskBase):
         """
         check_is_fitted(self, "net_")
         raw = self._network_outputs(self.preprocessor_.transform_record(record))
-        probas = self.target_spec_.predict_proba(self.calibrator_.scale(raw, self.target_spec_))
+        probas = self.target_spec_.predict_proba(raw, self.temperatures_)
         classes = self._class_labels()
         return {
             name: {as_python_scalar(c): float(q) for c, q in zip(classes[name], p[0])}
@@ -403,16 +404,7 @@ class MultiTaskEstimator(MultiTaskBase):
         """
         if isinstance(Y, pd.Series):
             Y = Y.to_frame()
-        pred = self.predict(X)
-        scores = {}
-        for task in self.target_spec_.tasks_:
-            present = Y[task.name].notna().to_numpy()
-            scores[task.name] = (
-                task.score(Y[task.name][present], pred[task.name][present])
-                if present.any()
-                else np.nan
-            )
-        return pd.Series(scores, name="score", dtype=float)
+        return score_frame(self.target_spec_, Y, self.predict(X))
 
     def score(self, X, Y) -> float:
         """Mean over tasks of :meth:`score_tasks` (NaN tasks ignored)."""

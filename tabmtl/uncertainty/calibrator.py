@@ -96,19 +96,6 @@ class Calibrator:
         self.calibration_counts_ = counts
         return self
 
-    def scale(self, raw: np.ndarray, spec) -> np.ndarray:
-        """Raw outputs with each classification head's logits divided by its temperature.
-
-        Returns ``raw`` itself when every temperature is 1.
-        """
-        if np.all(self.temperatures_ == 1.0):
-            return raw
-        raw = raw.astype(np.float64, copy=True)
-        for task, cols, t in zip(spec.tasks_, spec.slices_, self.temperatures_):
-            if not task.is_regression:
-                raw[:, cols] /= t
-        return raw
-
     def intervals(
         self, raw: np.ndarray, spec, alpha: float, method: str = "auto", targets=None
     ) -> dict[object, tuple[np.ndarray, np.ndarray]]:

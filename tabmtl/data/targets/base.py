@@ -102,9 +102,6 @@ class TargetKind:
         """Per-row loss; ``t`` holds encoded labels with missing ones replaced by 0."""
         raise NotImplementedError
 
-    def score(self, y_true: pd.Series, y_pred: pd.Series) -> float:  # pragma: no cover
-        raise NotImplementedError
-
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r})"
 

@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from sklearn.metrics import accuracy_score
 
 from tabmtl.data.features import label_codes
 from tabmtl.data.targets.base import TargetKind, as_python_scalar, decoding_constant
@@ -110,9 +109,6 @@ class _LabelTarget(TargetKind):
             cached = (self.classes_, self.dtype_, codes)
             _CATEGORY_CODES[self] = cached
         return cached[2]
-
-    def score(self, y_true: pd.Series, y_pred: pd.Series) -> float:
-        return float(accuracy_score(self.encode(y_true), self.encode(y_pred)))
 
 
 class BinaryTarget(_LabelTarget):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.metrics import r2_score
 
 from tabmtl.data.targets.base import TargetKind, as_tensor, decoding_constant
 
@@ -104,9 +103,6 @@ class RegressionTarget(TargetKind):
     @staticmethod
     def loss(out: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         return (out[:, 0] - t).square()
-
-    def score(self, y_true: pd.Series, y_pred: pd.Series) -> float:
-        return float(r2_score(_as_float(y_true), _as_float(y_pred)))
 
     # -- uncertainty: what split-conformal calibration and intervals need ---------------
 
