@@ -108,3 +108,44 @@ def test_best_weights_trusts_a_finite_candidate_only():
             tensor.fill_(float("nan"))
     assert best_weights.restore(est.net_, trust_finite_candidate=True) == 1
     assert np.isfinite(est.predict(X)["body_mass_g"]).all()
+
+
+def test_normalised_objective_is_mean_ratio_to_first_epoch():
+    from tabmtl.training.callbacks import normalised_objective
+
+    history = [
+        {"valid_loss_a": 2.0, "valid_loss_b": 100.0, "valid_loss_c": float("nan")},
+        {"valid_loss_a": 1.0, "valid_loss_b": 150.0, "valid_loss_c": 3.0},
+    ]
+    # a halves, b grows by half: no task dominates by the scale of its loss; c had no
+    # first-epoch loss and is left out
+    assert normalised_objective(history, "valid", ["a", "b", "c"]) == 1.0
+    assert np.isnan(normalised_objective(history, "train", ["a"]))
+
+
+def test_early_stopping_selects_on_the_fixed_objective_not_the_weighted_loss():
+    import pandas as pd
+
+    from tabmtl import MultiTaskEstimator
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(120, 8)), columns=[f"x{i}" for i in range(8)])
+    Y = pd.DataFrame({"a": X.x0 + rng.normal(size=120), "b": X.x1 + rng.normal(size=120) > 0})
+    model = MultiTaskEstimator(  # a wide net on few noisy rows: it overfits quickly
+        weighting="uncertainty", early_stopping=True, patience=3, max_epochs=60, lr=0.01,
+        hidden_layer_sizes=(128,), validation_fraction=0.3, random_state=0,
+    ).fit(X, Y)
+    history = model.history_
+    objective = np.array(history[:, "valid_objective"])
+    ratios = np.mean(
+        [np.array(history[:, f"valid_loss_{t}"]) / history[0, f"valid_loss_{t}"] for t in "ab"],
+        axis=0,
+    )
+    np.testing.assert_allclose(objective, ratios)
+    # the epoch kept is the one with the lowest objective, whatever the weighted loss did
+    stopper = dict(model.net_.callbacks_)["early_stopping"]
+    assert stopper.monitor == "valid_objective"
+    best = int(np.nanargmin(objective))
+    assert stopper.best_epoch_ == history[best, "epoch"]
+    assert history[best, "valid_objective_best"]
+    assert model.n_epochs_ > best + 1  # it stopped after running past the best epoch

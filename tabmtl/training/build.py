@@ -93,10 +93,15 @@ def build_net(
     if params["early_stopping"]:
         train_split = ValidSplit(params["validation_fraction"], stratified=False, random_state=seed)
         callbacks.append(
-            ("early_stopping", EarlyStopping(patience=params["patience"], load_best=True))
+            (
+                "early_stopping",
+                EarlyStopping(
+                    monitor="valid_objective", patience=params["patience"], load_best=True
+                ),
+            )
         )
     if params["checkpoint_dir"] is not None:
-        monitor = "valid_loss_best" if params["early_stopping"] else "train_loss_best"
+        monitor = "valid_objective_best" if params["early_stopping"] else "train_objective_best"
         callbacks.append(
             ("checkpoint", Checkpoint(monitor=monitor, dirname=str(params["checkpoint_dir"])))
         )

@@ -34,23 +34,51 @@ def epoch_task_losses(row: dict, prefix: str) -> tuple[np.ndarray, np.ndarray] |
     return means, sums[1]
 
 
+def normalised_objective(history, prefix: str, task_names) -> float:
+    """Mean over tasks of the epoch's loss over the same task's first-epoch loss.
+
+    The fixed model-selection objective: unlike the weighted loss it does not move when
+    a learned weighting (uncertainty, DWA, GradNorm) moves its weights, and no task
+    dominates by the scale of its loss. Tasks without a finite, positive first-epoch
+    loss are left out; NaN when none is left.
+    """
+    first, last = history[0], history[-1]
+    ratios = [
+        last.get(f"{prefix}_loss_{name}", np.nan) / first.get(f"{prefix}_loss_{name}", np.nan)
+        for name in task_names
+        if first.get(f"{prefix}_loss_{name}", np.nan) > 0
+    ]
+    ratios = [r for r in ratios if np.isfinite(r)]
+    return float(np.mean(ratios)) if ratios else float("nan")
+
+
 class TaskLogger(Callback):
-    """Writes each task's epoch loss and current weight into the skorch history.
+    """Writes each task's epoch loss, the selection objective and the task weights.
 
     ``train_loss_<task>`` / ``valid_loss_<task>`` are means over the epoch's present
-    labels (batches weighted by how many labels of that task they held), and
-    ``weight_<task>`` is the task's weight at the end of the epoch (before
+    labels (batches weighted by how many labels of that task they held);
+    ``train_objective`` / ``valid_objective`` the :func:`normalised_objective` that early
+    stopping and best-epoch selection watch (with ``valid_objective_best``, True on a new
+    lowest); ``weight_<task>`` is the task's weight at the end of the epoch (before
     :class:`WeightingStep` moves it on). Task names are the net's ``task_names``.
     One of :class:`~tabmtl.training.net.MultiTaskNet`'s default callbacks.
     """
 
     def on_epoch_end(self, net, **kwargs):
+        history = net.history
         for prefix in ("train", "valid"):
-            losses = epoch_task_losses(net.history[-1], prefix)
+            losses = epoch_task_losses(history[-1], prefix)
             if losses is None:
                 continue
             for name, value in zip(net.task_names, losses[0]):
-                net.history.record(f"{prefix}_loss_{name}", float(value))
+                history.record(f"{prefix}_loss_{name}", float(value))
+            objective = normalised_objective(history, prefix, net.task_names)
+            history.record(f"{prefix}_objective", objective)
+            earlier = [
+                row.get(f"{prefix}_objective", np.nan) for row in history[:-1]
+            ]
+            best = np.nanmin(earlier) if np.isfinite(earlier).any() else np.inf
+            history.record(f"{prefix}_objective_best", bool(objective < best))
         weights = net.criterion_.weighting.weights().detach().cpu().tolist()
         for name, w in zip(net.task_names, weights):
             net.history.record(f"weight_{name}", float(w))
@@ -74,7 +102,8 @@ class WeightingStep(Callback):
 class BestWeights(Callback):
     """Keeps an in-memory copy of the module and criterion at the best epoch so far.
 
-    Monitors ``valid_loss`` when there is a validation split, else ``train_loss``; used to
+    Monitors ``valid_objective`` when there is a validation split, else
+    ``train_objective`` (see :func:`normalised_objective`); used to
     hand back usable weights when training diverges. An epoch's state is a *candidate*
     until a loss computed with exactly those weights (the next training batch's, taken
     before its optimizer step) is finite: the epoch's own training losses were computed
@@ -88,7 +117,7 @@ class BestWeights(Callback):
 
     def on_epoch_end(self, net, **kwargs):
         row = net.history[-1]
-        loss = row.get("valid_loss", row.get("train_loss"))
+        loss = row.get("valid_objective", row.get("train_objective"))
         if loss is not None and np.isfinite(loss) and loss < self.best_:
             state = {
                 "module": copy.deepcopy(net.module_.state_dict()),
