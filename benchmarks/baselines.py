@@ -136,6 +136,18 @@ def fit_predict_tabmtl_multitask(Xtr, Ytr, Xte, spec, settings, **params) -> Fol
     return FoldOutput(tabmtl_outputs(model, Xte, _tasks(spec, Ytr)), fit_s)
 
 
+def fit_predict_tabmtl_defaults(Xtr, Ytr, Xte, spec, settings, **params) -> FoldOutput:
+    """tabmtl exactly as a new user gets it: every parameter at its default but the seed
+    (the benchmark's epoch budget, trunk and batch size are not imposed)."""
+    model = MultiTaskEstimator(random_state=settings.seed, **params)
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "dropping rows with no label at all"
+        model.fit(Xtr, Ytr)
+    fit_s = time.perf_counter() - t0
+    return FoldOutput(tabmtl_outputs(model, Xte, _tasks(spec, Ytr)), fit_s)
+
+
 def fit_predict_tabmtl_single(Xtr, Ytr, Xte, spec, settings) -> FoldOutput:
     """One tabmtl network per target (same architecture), on that target's labelled rows."""
     outputs, fit_s = {}, 0.0
@@ -196,6 +208,74 @@ def fit_predict_hgb(Xtr, Ytr, Xte, spec, settings) -> FoldOutput:
         model = fit_hgb(task, hXtr, Ytr[task.name], random_state=settings.seed)
         fit_s += time.perf_counter() - t0
         outputs[task.name] = hgb_output(model, task, hXte)
+    return FoldOutput(outputs, fit_s)
+
+
+def _lgbm(regression: bool, s: Settings):
+    import lightgbm as lgb  # a benchmark-only dependency (extra "bench")
+
+    cls = lgb.LGBMRegressor if regression else lgb.LGBMClassifier
+    # LightGBM's defaults (100 trees, 31 leaves, lr 0.1), as a user fitting one model per
+    # target would run it; one thread like every other model
+    return cls(random_state=s.seed, n_jobs=1, verbose=-1)
+
+
+def fit_predict_lgbm(Xtr, Ytr, Xte, spec, settings) -> FoldOutput:
+    """LightGBM per target at its defaults, native categorical splits."""
+    frame = hgb_frame(pd.concat([Xtr, Xte]))  # categories as pandas categories
+    lXtr, lXte = frame.iloc[: len(Xtr)], frame.iloc[len(Xtr) :]
+    outputs, fit_s = {}, 0.0
+    for task in _tasks(spec, Ytr):
+        rows = _present(Ytr[task.name])
+        y = Ytr[task.name][rows]
+        regression = task.is_regression
+        target = y.to_numpy(dtype=np.float64) if regression else _class_codes(task, y)
+        model = _lgbm(regression, settings)
+        t0 = time.perf_counter()
+        model.fit(lXtr[rows], target)
+        fit_s += time.perf_counter() - t0
+        if regression:
+            outputs[task.name] = np.asarray(model.predict(lXte), dtype=np.float64)
+        else:
+            proba = model.predict_proba(lXte)
+            outputs[task.name] = aligned_proba(proba, model.classes_, len(task.classes_))
+    return FoldOutput(outputs, fit_s)
+
+
+def _realmlp_frames(Xtr: pd.DataFrame, Xte: pd.DataFrame) -> tuple[pd.DataFrame, ...]:
+    """RealMLP's input: numerics median-imputed with the training medians (it does not
+    take NaN), categories as pandas categories (it one-hot encodes or embeds them)."""
+    frame = hgb_frame(pd.concat([Xtr, Xte]))
+    numeric = [c for c in frame.columns if not isinstance(frame[c].dtype, pd.CategoricalDtype)]
+    frame[numeric] = frame[numeric].astype(np.float64)
+    medians = frame[numeric].iloc[: len(Xtr)].median().fillna(0.0)
+    frame[numeric] = frame[numeric].fillna(medians)
+    return frame.iloc[: len(Xtr)], frame.iloc[len(Xtr) :]
+
+
+def fit_predict_realmlp(Xtr, Ytr, Xte, spec, settings) -> FoldOutput:
+    """RealMLP-TD (pytabkit) per target at its tuned defaults, on median-imputed numerics."""
+    from pytabkit import RealMLP_TD_Classifier, RealMLP_TD_Regressor  # benchmark-only
+
+    rXtr, rXte = _realmlp_frames(Xtr, Xte)
+    outputs, fit_s = {}, 0.0
+    for task in _tasks(spec, Ytr):
+        rows = _present(Ytr[task.name])
+        y = Ytr[task.name][rows]
+        regression = task.is_regression
+        cls = RealMLP_TD_Regressor if regression else RealMLP_TD_Classifier
+        model = cls(random_state=settings.seed, n_threads=1, device="cpu", verbosity=0)
+        target = y.to_numpy(dtype=np.float64) if regression else _class_codes(task, y)
+        t0 = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # lightning's chatter about workers and logging
+            model.fit(rXtr[rows], target)
+        fit_s += time.perf_counter() - t0
+        if regression:
+            outputs[task.name] = np.asarray(model.predict(rXte), dtype=np.float64).ravel()
+        else:
+            proba = model.predict_proba(rXte)
+            outputs[task.name] = aligned_proba(proba, model.classes_, len(task.classes_))
     return FoldOutput(outputs, fit_s)
 
 
@@ -335,7 +415,10 @@ MODELS: dict[str, tuple[str, FitPredict]] = {
         functools.partial(fit_predict_tabmtl_multitask, architecture="hard"),
     ),
     "st": ("tabmtl single-task", fit_predict_tabmtl_single),
+    "mt_default": ("tabmtl (defaults)", fit_predict_tabmtl_defaults),
     "hgb": ("HistGB per target", fit_predict_hgb),
+    "lgbm": ("LightGBM per target", fit_predict_lgbm),
+    "realmlp": ("RealMLP per target", fit_predict_realmlp),
     "mlp": ("sklearn MLP per target", fit_predict_sklearn_mlp),
     "skorch": ("skorch multi-head", fit_predict_skorch_multihead),
 }
