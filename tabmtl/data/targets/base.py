@@ -98,8 +98,14 @@ class TargetKind:
         return as_python_scalar(self.decode(out[:1], pd.RangeIndex(1)).iloc[0])
 
     @staticmethod
-    def loss(out: torch.Tensor, t: torch.Tensor) -> torch.Tensor:  # pragma: no cover
-        """Per-row loss; ``t`` holds encoded labels with missing ones replaced by 0."""
+    def loss(
+        out: torch.Tensor, t: torch.Tensor, label_smoothing: float = 0.0
+    ) -> torch.Tensor:  # pragma: no cover
+        """Per-row loss; ``t`` holds encoded labels with missing ones replaced by 0.
+
+        ``label_smoothing`` moves classification targets towards the uniform
+        distribution by that share (regression kinds ignore it).
+        """
         raise NotImplementedError
 
     def __repr__(self) -> str:

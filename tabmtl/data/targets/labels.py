@@ -138,7 +138,9 @@ class BinaryTarget(_LabelTarget):
         return (out[:, 0] > 0).astype(np.intp)  # a tie (probability 0.5) -> first class
 
     @staticmethod
-    def loss(out: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def loss(out: torch.Tensor, t: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
+        if label_smoothing:  # the two labels pulled towards 1/2 by label_smoothing / 2
+            t = t * (1.0 - label_smoothing) + 0.5 * label_smoothing
         return F.binary_cross_entropy_with_logits(out[:, 0], t, reduction="none")
 
 
@@ -166,8 +168,10 @@ class MulticlassTarget(_LabelTarget):
         return out.argmax(axis=1)
 
     @staticmethod
-    def loss(out: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(out, t.long(), reduction="none")
+    def loss(out: torch.Tensor, t: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
+        return F.cross_entropy(
+            out, t.long(), reduction="none", label_smoothing=float(label_smoothing)
+        )
 
 
 #: Per fitted classification task, its classes' category codes (derived state, kept out of

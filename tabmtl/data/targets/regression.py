@@ -101,7 +101,7 @@ class RegressionTarget(TargetKind):
         return float(self.decoded(out[:1])["prediction"].astype(self._numpy_dtype())[0])
 
     @staticmethod
-    def loss(out: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def loss(out: torch.Tensor, t: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
         return (out[:, 0] - t).square()
 
     # -- uncertainty: what split-conformal calibration and intervals need ---------------
@@ -156,7 +156,7 @@ class GaussianRegressionTarget(RegressionTarget):
         return LOG_VAR_BOUND * torch.tanh(raw / LOG_VAR_BOUND)
 
     @staticmethod
-    def loss(out: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def loss(out: torch.Tensor, t: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
         log_var = GaussianRegressionTarget.log_variance(out[:, 1])
         nll = log_var + (t - out[:, 0]).square() * torch.exp(-log_var)
         return 0.5 * (nll + LOG_VAR_BOUND)
@@ -217,7 +217,7 @@ class QuantileRegressionTarget(RegressionTarget):
     n_outputs = len(QUANTILE_LEVELS)
 
     @staticmethod
-    def loss(out: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def loss(out: torch.Tensor, t: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
         levels = torch.as_tensor(QUANTILE_LEVELS, dtype=out.dtype, device=out.device)
         diff = t[:, None] - out  # > 0: the label is above the quantile
         return torch.maximum(levels * diff, (levels - 1.0) * diff).mean(dim=1)
