@@ -10,6 +10,7 @@ from tabmtl.cli.errors import EXIT_OK, UsageError
 from tabmtl.cli.options import positive_int
 from tabmtl.cli.runtime import thread_limit
 from tabmtl.cli.tables import check_writable, find_column, read_table, table_format, write_table
+from tabmtl.errors import InputError
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -67,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         with thread_limit(args.threads):
             pred = est.predict(X)
             proba = est.predict_proba(X) if args.proba else {}
-    except (ValueError, TypeError) as exc:
+    except InputError as exc:  # tabmtl rejected the data; any other error is a bug
         raise UsageError(f"cannot predict on {args.data!r}: {exc}") from None
     parts = [frame[keep]] if keep else []
     parts.append(pred)

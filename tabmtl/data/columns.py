@@ -12,6 +12,8 @@ import weakref
 import numpy as np
 import pandas as pd
 
+from tabmtl.errors import InputError, InputTypeError
+
 DATETIME_PARTS = ("year", "month", "day", "day_of_week", "hour", "minute")
 
 
@@ -35,13 +37,13 @@ def dtype_kind(dtype, name: object) -> str:
         return "categorical"
     if pd.api.types.is_numeric_dtype(dtype):
         if pd.api.types.is_complex_dtype(dtype):
-            raise TypeError(f"Feature column {name!r} is complex; tabmtl needs real values.")
+            raise InputTypeError(f"Feature column {name!r} is complex; tabmtl needs real values.")
         return "numeric"
     if pd.api.types.is_datetime64_any_dtype(dtype):
         return "datetime"
     if pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype):
         return "categorical"
-    raise TypeError(
+    raise InputTypeError(
         f"Feature column {name!r} has dtype {dtype}, which tabmtl cannot encode; "
         "convert it to numbers, strings or a category."
     )
@@ -63,7 +65,7 @@ def check_unique_names(X: pd.DataFrame) -> None:
     """Raise a ValueError naming the duplicated column names of ``X``, if any."""
     if X.columns.duplicated().any():
         dup = list(X.columns[X.columns.duplicated()].unique())
-        raise ValueError(f"X has duplicated column names {dup!r}; names must be unique.")
+        raise InputError(f"X has duplicated column names {dup!r}; names must be unique.")
 
 
 def as_frame(X) -> pd.DataFrame:
@@ -76,7 +78,7 @@ def as_frame(X) -> pd.DataFrame:
     if arr.ndim == 1:
         arr = arr[:, None]
     if arr.ndim != 2:
-        raise ValueError(f"X must be 2-dimensional, got an array of shape {arr.shape}.")
+        raise InputError(f"X must be 2-dimensional, got an array of shape {arr.shape}.")
     return pd.DataFrame(arr, columns=[f"x{i}" for i in range(arr.shape[1])])
 
 

@@ -62,6 +62,7 @@ from skorch.helper import predefined_split
 
 from tabmtl.data.features import FeaturePreprocessor
 from tabmtl.data.targets import TargetSpec
+from tabmtl.errors import InputError, InputTypeError
 from tabmtl.io.parquet import ParquetSource, RowGroup, parquet_dataset, to_frame
 from tabmtl.io.parquet_batches import ParquetBatchIterator, deal_row_groups
 from tabmtl.io.parquet_stream import ParquetStream
@@ -158,24 +159,24 @@ def fit_parquet(
     from tabmtl.estimators import MultiTaskEstimator
 
     if not isinstance(estimator, MultiTaskEstimator):
-        raise TypeError(
+        raise InputTypeError(
             f"fit_parquet fits a MultiTaskEstimator (DataFrame targets), got "
             f"{type(estimator).__name__}."
         )
     seed = estimator._begin_fit()
     if estimator.class_weight:
-        raise ValueError(
+        raise InputError(
             "class_weight needs the class counts of every row; it is not supported by "
             "fit_parquet. Leave it None."
         )
     if float(getattr(estimator, "calibration_fraction", 0.0) or 0.0) > 0:
-        raise ValueError(
+        raise InputError(
             "calibration_fraction > 0 holds rows out in memory; it is not supported by "
             "fit_parquet. Leave it 0."
         )
     for name, value in (("batch_rows", batch_rows), ("sample_rows", sample_rows)):
         if not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+            raise InputError(f"{name} must be a positive integer, got {value!r}.")
 
     ctx = init_distributed(device=estimator.device)
     src = ParquetSource(source)
@@ -183,11 +184,11 @@ def fit_parquet(
     columns = src.column_names
     missing = [c for c in targets + list(features or []) if c not in columns]
     if missing:
-        raise ValueError(f"Columns {missing!r} are not in the parquet source {columns!r}.")
+        raise InputError(f"Columns {missing!r} are not in the parquet source {columns!r}.")
     features = [c for c in columns if c not in targets] if features is None else list(features)
     overlap = set(features) & set(targets)
     if overlap:
-        raise ValueError(f"Columns {sorted(overlap)!r} are both features and targets.")
+        raise InputError(f"Columns {sorted(overlap)!r} are both features and targets.")
 
     seed = ctx.broadcast(seed)  # one seed: the same deal of row groups
     train_groups, valid_source, valid_groups = _split_validation(
@@ -252,14 +253,14 @@ def _split_validation(src: ParquetSource, validation, estimator, seed: int):
     elif isinstance(validation, (float, np.floating)) and not isinstance(validation, bool):
         fraction = float(validation)
         if not 0.0 < fraction < 1.0:
-            raise ValueError(f"validation as a fraction must be in (0, 1), got {validation!r}.")
+            raise InputError(f"validation as a fraction must be in (0, 1), got {validation!r}.")
     else:
         valid_src = ParquetSource(validation)
         return groups, valid_src, valid_src.row_groups
     if fraction is None:
         return groups, None, []
     if len(groups) < 2:
-        raise ValueError(
+        raise InputError(
             f"Holding out {fraction:.0%} of the row groups for validation needs at least 2 "
             f"row groups; the source has {len(groups)}. Write it with smaller row groups "
             "or pass validation='valid.parquet'."
@@ -339,14 +340,14 @@ def predict_parquet(
     """
     check_is_fitted(estimator, "net_")
     if method not in ("predict", "predict_proba"):
-        raise ValueError(f"method must be 'predict' or 'predict_proba', got {method!r}.")
+        raise InputError(f"method must be 'predict' or 'predict_proba', got {method!r}.")
     src = ParquetSource(source)
     features = [str(c) for c in estimator.feature_names_in_]
     keep_columns = list(keep_columns)
     columns = list(dict.fromkeys(features + keep_columns))
     missing = [c for c in columns if c not in src.column_names]
     if missing:
-        raise ValueError(f"Columns {missing!r} are not in the parquet source.")
+        raise InputError(f"Columns {missing!r} are not in the parquet source.")
     writer = None
     frames = []
     try:
@@ -375,5 +376,5 @@ def predict_parquet(
     if out is None:
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if writer is None:
-        raise ValueError("The parquet source has no rows to predict.")
+        raise InputError("The parquet source has no rows to predict.")
     return os.fspath(out)

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import torch.distributed as dist
 
+from tabmtl.errors import InputError
 from tabmtl.training.distributed.context import distributed_history, init_distributed
 from tabmtl.training.distributed.fingerprint import data_fingerprint
 from tabmtl.training.distributed.replicas import ReplicaSync, finish_data_parallel
@@ -61,13 +62,13 @@ def fit_distributed(estimator, X, Y=None, *, timeout_s: float = 1800.0, **fit_pa
     if ctx.world_size == 1:
         return estimator.fit(X, Y, **fit_params)
     if estimator.checkpoint_dir is not None:
-        raise ValueError(
+        raise InputError(
             "fit_distributed does not support checkpoint_dir; add a skorch Checkpoint "
             "callback on rank 0 instead, or train in one process."
         )
     prints = ctx.all_gather(data_fingerprint(X, Y))
     if any(p != prints[0] for p in prints):
-        raise ValueError(
+        raise InputError(
             "fit_distributed needs the same X and Y on every process (each process takes "
             f"its share itself); the processes passed different data: {prints!r}."
         )
