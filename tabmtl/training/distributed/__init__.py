@@ -6,7 +6,8 @@ CPU slot) on each node, and :func:`fit_distributed` (in-memory ``X``/``Y``) or
 network in each process:
 
 - the process group comes from torchrun's environment (``RANK``, ``WORLD_SIZE``,
-  ``MASTER_ADDR``...): gloo on CPU, NCCL on GPU (each process on ``cuda:LOCAL_RANK``);
+  ``MASTER_ADDR``...): gloo on CPU, NCCL on GPU (each process on ``cuda:LOCAL_RANK``,
+  whichever CUDA device the estimator names: ``"cuda"``, ``"cuda:0"``...);
 - every epoch the rows (or parquet row groups) are dealt out so that each process sees a
   disjoint share, and every process runs the *same number* of batches: a collective
   step that one process skips would hang the others. Training pads a short share with
@@ -57,6 +58,7 @@ from tabmtl.training.distributed.context import (
     distributed_history,
     init_distributed,
     is_active,
+    local_device,
     process_rank,
 )
 from tabmtl.training.distributed.fingerprint import data_fingerprint
@@ -79,6 +81,7 @@ __all__ = [
     "fit_distributed",
     "init_distributed",
     "is_active",
+    "local_device",
     "make_data_parallel",
     "parameter_digest",
     "predict_distributed",

@@ -22,6 +22,7 @@ __all__ = [
     "distributed_history",
     "init_distributed",
     "is_active",
+    "local_device",
     "process_rank",
 ]
 
@@ -127,6 +128,26 @@ def init_distributed(
     )
     _STORE = store
     return DistributedContext(rank, world_size, local_rank, backend, store)
+
+
+def local_device(device, ctx: DistributedContext):
+    """The device this process trains on: any CUDA device becomes ``cuda:LOCAL_RANK``.
+
+    ``"cuda"``, ``"cuda:0"`` or ``torch.device("cuda", 3)`` name the GPUs the job runs
+    on, not one GPU for every process: each process of a data-parallel fit takes its own,
+    the one ``torchrun``'s ``LOCAL_RANK`` gives it. Other devices, and every device in a
+    single process, are returned as they are.
+
+    Examples
+    --------
+    >>> local_device("cuda:0", DistributedContext(rank=3, world_size=4, local_rank=1))
+    'cuda:1'
+    >>> local_device("cpu", DistributedContext(rank=3, world_size=4, local_rank=1))
+    'cpu'
+    """
+    if ctx.world_size > 1 and str(device).split(":")[0] == "cuda":
+        return f"cuda:{ctx.local_rank}"
+    return device
 
 
 def distributed_history(ctx: DistributedContext) -> DistributedHistory:

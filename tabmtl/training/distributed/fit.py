@@ -9,7 +9,11 @@ import pandas as pd
 import torch.distributed as dist
 
 from tabmtl.errors import InputError
-from tabmtl.training.distributed.context import distributed_history, init_distributed
+from tabmtl.training.distributed.context import (
+    distributed_history,
+    init_distributed,
+    local_device,
+)
 from tabmtl.training.distributed.fingerprint import data_fingerprint
 from tabmtl.training.distributed.replicas import ReplicaSync, finish_data_parallel
 from tabmtl.training.distributed.sharding import DistributedSliceIterator
@@ -86,8 +90,7 @@ def fit_distributed(estimator, X, Y=None, *, timeout_s: float = 1800.0, **fit_pa
     }
     if not ctx.is_main:
         params["verbose"] = 0
-    if str(estimator.device) == "cuda":
-        params["device"] = f"cuda:{ctx.local_rank}"
+    params["device"] = local_device(estimator.device, ctx)
     with _temporary_params(estimator, params):
         estimator.fit(X, Y, **fit_params)
     finish_data_parallel(estimator.net_, ctx)
