@@ -339,5 +339,21 @@ def test_every_process_trains_on_its_local_gpu_whatever_cuda_device_is_named(
     assert local_device("cuda:0", DistributedContext()) == "cuda:0"  # a single process
 
 
+def test_predict_distributed_never_starts_a_process_group(monkeypatch):
+    # issue 15, item 7: under torchrun's environment, predicting used to join a group
+    X, Y = make_mixed(60)
+    model = MultiTaskEstimator(max_epochs=1, random_state=0).fit(X, Y)
+    for name, value in dict(WORLD_SIZE="2", RANK="0", LOCAL_RANK="0").items():
+        monkeypatch.setenv(name, value)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("predict_distributed started a process group")
+
+    monkeypatch.setattr(torch.distributed, "rendezvous", refuse)
+    monkeypatch.setattr(torch.distributed, "init_process_group", refuse)
+    assert predict_distributed(model, X).equals(model.predict(X))
+    assert not torch.distributed.is_initialized()
+
+
 if __name__ == "__main__":
     worker(sys.argv[1], sys.argv[2])

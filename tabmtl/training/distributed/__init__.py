@@ -28,7 +28,8 @@ network in each process:
   identical on all processes;
 - after fit, every process holds the same fitted estimator (with an ordinary
   ``History``); :func:`predict_distributed` splits a prediction over the processes and
-  gathers it once, on rank 0.
+  gathers it once, on rank 0 (inside a process group already started: predicting never
+  starts one).
 
 ``batch_size`` is per process: the effective batch is ``world_size * batch_size``.
 
@@ -55,6 +56,7 @@ Examples
 
 from tabmtl.training.distributed.context import (
     DistributedContext,
+    current_context,
     distributed_history,
     init_distributed,
     is_active,
@@ -75,6 +77,7 @@ __all__ = [
     "DistributedContext",
     "DistributedSliceIterator",
     "ReplicaSync",
+    "current_context",
     "data_fingerprint",
     "distributed_history",
     "finish_data_parallel",

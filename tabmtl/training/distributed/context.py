@@ -19,6 +19,7 @@ from skorch.history import DistributedHistory
 
 __all__ = [
     "DistributedContext",
+    "current_context",
     "distributed_history",
     "init_distributed",
     "is_active",
@@ -101,16 +102,7 @@ def init_distributed(
     """
     global _STORE
     if dist.is_available() and dist.is_initialized():
-        store = _STORE
-        if store is None:  # the caller made the group: use its store
-            store = dist.distributed_c10d._get_default_store()
-        return DistributedContext(
-            dist.get_rank(),
-            dist.get_world_size(),
-            int(os.environ.get("LOCAL_RANK", "0")),
-            dist.get_backend(),
-            store,
-        )
+        return current_context()
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return DistributedContext()
     if not dist.is_available():  # pragma: no cover - torch built without distributed
@@ -128,6 +120,31 @@ def init_distributed(
     )
     _STORE = store
     return DistributedContext(rank, world_size, local_rank, backend, store)
+
+
+def current_context() -> DistributedContext:
+    """The context of the process group already initialised, else a single process.
+
+    Starts nothing (unlike :func:`init_distributed`): for work that may use a group the
+    caller set up but must not join one as a side effect, such as predicting.
+
+    Examples
+    --------
+    >>> current_context()          # no process group
+    DistributedContext(rank=0, world_size=1, local_rank=0, backend=None)
+    """
+    if not (dist.is_available() and dist.is_initialized()):
+        return DistributedContext()
+    store = _STORE
+    if store is None:  # the caller made the group: use its store
+        store = dist.distributed_c10d._get_default_store()
+    return DistributedContext(
+        dist.get_rank(),
+        dist.get_world_size(),
+        int(os.environ.get("LOCAL_RANK", "0")),
+        dist.get_backend(),
+        store,
+    )
 
 
 def local_device(device, ctx: DistributedContext):

@@ -10,6 +10,7 @@ import torch.distributed as dist
 
 from tabmtl.errors import InputError
 from tabmtl.training.distributed.context import (
+    current_context,
     distributed_history,
     init_distributed,
     local_device,
@@ -103,7 +104,8 @@ def predict_distributed(estimator, X, method: str = "predict"):
     Each process predicts a contiguous share of the rows; one ``gather`` brings the
     shares to rank 0, which returns the whole result in the order of ``X`` (the same
     type as ``estimator.<method>`` returns). Other ranks return None. In a single
-    process it is ``estimator.<method>(X)``.
+    process, or without a process group already initialised (by :func:`fit_distributed`
+    or the caller), it is ``estimator.<method>(X)``: predicting never starts a group.
 
     Examples
     --------
@@ -112,7 +114,7 @@ def predict_distributed(estimator, X, method: str = "predict"):
         pred = predict_distributed(model, X)            # rank 0: a DataFrame; others: None
         proba = predict_distributed(model, X, method="predict_proba")
     """
-    ctx = init_distributed(device=getattr(estimator, "device", "cpu"))
+    ctx = current_context()
     predict = getattr(estimator, method)
     if ctx.world_size == 1:
         return predict(X)
