@@ -115,7 +115,11 @@ def test_predict_parquet_writes_batches_in_order(streamed, data_path, tmp_path):
     assert written["hour"].tolist() == X["hour"].tolist()
     pd.testing.assert_frame_equal(written[TARGETS], expected.reset_index(drop=True))
     proba = predict_parquet(streamed, data_path, method="predict_proba")
-    assert list(proba.columns) == ["late=False", "late=True", "band=short", "band=mid", "band=long"]
+    # issue 15, item 8: the names `tabmtl predict --proba` writes (was "late=False", ...)
+    assert list(proba.columns) == [
+        "late_proba_False", "late_proba_True", "band_proba_short", "band_proba_mid",
+        "band_proba_long",
+    ]
     np.testing.assert_allclose(proba.iloc[:, 2:].sum(axis=1), 1.0, rtol=1e-6)
 
 

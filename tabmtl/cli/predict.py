@@ -43,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from tabmtl.io.persistence import ModelFileError, load_model
+    from tabmtl.io.prediction_columns import probability_columns
 
     if not Path(args.model).exists():
         raise UsageError(f"model file not found: {args.model!r}")
@@ -72,8 +73,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot predict on {args.data!r}: {exc}") from None
     parts = [frame[keep]] if keep else []
     parts.append(pred)
-    for name, p in proba.items():
-        parts.append(p.set_axis([f"{name}_proba_{c}" for c in p.columns], axis=1))
+    if proba:
+        parts.append(probability_columns(proba))
     out = pd.concat(parts, axis=1)
     clash = sorted({str(c) for c in out.columns[out.columns.duplicated()]})
     if clash:

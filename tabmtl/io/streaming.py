@@ -66,6 +66,7 @@ from tabmtl.errors import InputError, InputTypeError
 from tabmtl.io.parquet import ParquetSource, RowGroup, parquet_dataset, to_frame
 from tabmtl.io.parquet_batches import ParquetBatchIterator, deal_row_groups
 from tabmtl.io.parquet_stream import ParquetStream
+from tabmtl.io.prediction_columns import probability_columns
 from tabmtl.io.sampling import reservoir_sample
 from tabmtl.training.distributed import (
     finish_data_parallel,
@@ -312,7 +313,8 @@ def predict_parquet(
         The parquet file to write (one row per input row, in order). None returns one
         DataFrame instead, so only for outputs that fit in memory.
     method : str, default="predict"
-        ``"predict"``, or ``"predict_proba"`` (columns ``<target>=<class>``).
+        ``"predict"``, or ``"predict_proba"`` (columns ``<target>_proba_<class>``, as
+        ``tabmtl predict --proba`` writes them: :mod:`tabmtl.io.prediction_columns`).
     keep_columns : list of str
         Input columns copied in front of the predictions (e.g. an ID).
     batch_rows : int, default=65_536
@@ -355,10 +357,7 @@ def predict_parquet(
             frame = to_frame(batch)
             result = getattr(estimator, method)(frame[features])
             if method == "predict_proba":
-                result = pd.concat(
-                    {name: p for name, p in result.items()}, axis=1
-                )
-                result.columns = [f"{t}={c}" for t, c in result.columns]
+                result = probability_columns(result)
             result = pd.concat(
                 [frame[keep_columns].reset_index(drop=True), result.reset_index(drop=True)],
                 axis=1,
