@@ -413,3 +413,24 @@ def test_tabmtls_own_input_error_inside_fit_is_one_line_and_exit_code_2(
         "tabmtl fit: error: Target column 'species' has only one class"
     )
     assert "Traceback" not in err
+
+
+def test_fit_stream_reads_its_first_rows_without_reading_the_file_ahead(tmp_path):
+    # issue 15, item 10: `fit --stream` checked its columns on pyarrow's Dataset.head,
+    # which reads row groups ahead, so its memory grew with the file
+    path = tmp_path / "groups.parquet"
+    rng = np.random.default_rng(0)
+    pd.DataFrame(rng.normal(size=(320_000, 8)), columns=[f"f{i}" for i in range(8)]).to_parquet(
+        path, row_group_size=20_000  # 16 row groups of 1.25 MiB
+    )
+    script = (
+        "import pyarrow as pa; from tabmtl.cli.tables import read_parquet_head; "
+        f"head = read_parquet_head({str(path)!r}, rows=100); "
+        "print(len(head), pa.default_memory_pool().max_memory())"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], env=_env(), capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    rows, peak_bytes = map(int, proc.stdout.split())
+    assert rows == 100
+    assert peak_bytes < 4 * 20_000 * 8 * 8  # a row group or so, not the 16 of the file
