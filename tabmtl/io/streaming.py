@@ -115,7 +115,8 @@ def fit_parquet(
         Its parameters are used as in ``fit`` (``batch_size`` is per process under
         ``torchrun``); ``targets`` (kind overrides) too. ``class_weight`` and
         ``calibration_fraction`` are not supported on a stream (they need every label or
-        held-out rows in memory) and raise.
+        held-out rows in memory) and raise, as does ``checkpoint_dir`` (a stream's
+        row-group order and shuffle buffer are not saved, so it cannot resume).
     source : str, path, list or pyarrow.dataset.Dataset
         Parquet file, folder, glob pattern or list of files.
     targets : list of str
@@ -123,9 +124,10 @@ def fit_parquet(
     features : list of str, optional
         Feature columns; default every other column.
     validation : float, source or None
-        A fraction of row groups held out (fixed for the whole fit), or a separate parquet
-        source. None: no validation, unless ``estimator.early_stopping`` is set, in which
-        case ``estimator.validation_fraction`` of the row groups are held out.
+        A fraction of row groups held out (fixed for the whole fit), in (0, 1), or a
+        separate parquet source; an integer (``0``, ``1``) raises. None: no validation,
+        unless ``estimator.early_stopping`` is set, in which case
+        ``estimator.validation_fraction`` of the row groups are held out.
     sample_rows : int, default=100_000
         Rows of the reservoir sample the preprocessing and targets are fitted on.
     batch_rows : int, default=16_384
@@ -169,6 +171,12 @@ def fit_parquet(
         raise InputError(
             "class_weight needs the class counts of every row; it is not supported by "
             "fit_parquet. Leave it None."
+        )
+    if estimator.checkpoint_dir is not None:
+        raise InputError(
+            "fit_parquet does not support checkpoint_dir: a stream's row-group order and "
+            "shuffle buffer are not saved, so it could not resume the same fit. Leave it "
+            "None (or fit in memory to resume)."
         )
     if float(getattr(estimator, "calibration_fraction", 0.0) or 0.0) > 0:
         raise InputError(
@@ -255,6 +263,12 @@ def _split_validation(src: ParquetSource, validation, estimator, seed: int):
         fraction = float(validation)
         if not 0.0 < fraction < 1.0:
             raise InputError(f"validation as a fraction must be in (0, 1), got {validation!r}.")
+    elif isinstance(validation, (bool, int, np.integer)):
+        # a number that is no fraction: 0 and 1 would hold out nothing or everything
+        raise InputError(
+            f"validation must be a fraction of the row groups in (0, 1) (e.g. 0.1), a "
+            f"parquet source or None; got {validation!r}."
+        )
     else:
         valid_src = ParquetSource(validation)
         return groups, valid_src, valid_src.row_groups
