@@ -96,9 +96,12 @@ def label_codes(values: pd.Series, labels: pd.Index) -> np.ndarray:
 #: (labels, categories) -> lookup of :func:`label_codes`, for categorical columns whose
 #: dtype is reused from call to call (slices of one frame, a server's fixed dtype), where
 #: mapping the categories again would be most of a small predict's preprocessing. Both
-#: Index objects are immutable, so the pair's identity decides the lookup; the weak
-#: references tell the live pair from new objects that happen to reuse a dead one's id.
+#: Index objects are immutable, so the pair's identity decides the lookup. An entry
+#: leaves the moment either Index dies (the weak references' callback), before its id can
+#: be reused, so a new Index never meets a dead one's lookup, and dead entries never
+#: crowd out live ones; the bound only caps live pairs.
 _CATEGORY_LOOKUPS: dict[tuple[int, int], tuple[weakref.ref, weakref.ref, np.ndarray]] = {}
+_MAX_CATEGORY_LOOKUPS = 256
 
 
 def _category_lookup(labels: pd.Index, categories: pd.Index) -> np.ndarray:
@@ -109,9 +112,15 @@ def _category_lookup(labels: pd.Index, categories: pd.Index) -> np.ndarray:
         return hit[2]
     lookup = np.append(labels.get_indexer(categories), -1)
     lookup.flags.writeable = False  # shared between calls
-    if len(_CATEGORY_LOOKUPS) >= 256:  # bounded: entries of dead frames are dropped here
+    if len(_CATEGORY_LOOKUPS) >= _MAX_CATEGORY_LOOKUPS:
         _CATEGORY_LOOKUPS.clear()
-    _CATEGORY_LOOKUPS[key] = (weakref.ref(labels), weakref.ref(categories), lookup)
+
+    def forget(ref: weakref.ref) -> None:  # this entry only, never a later one
+        entry = _CATEGORY_LOOKUPS.get(key)
+        if entry is not None and ref in (entry[0], entry[1]):
+            del _CATEGORY_LOOKUPS[key]
+
+    _CATEGORY_LOOKUPS[key] = (weakref.ref(labels, forget), weakref.ref(categories, forget), lookup)
     return lookup
 
 
