@@ -2,19 +2,25 @@
 
 A generated wide table (40 float32 numeric + 8 categorical features, a regression, a
 binary and a 4-class target; rows in random order) is written on demand to
-``results/streaming/`` (git-ignored) in row groups of 65,536 rows. Both paths train the
-estimator defaults (soft sharing, batch 256) for one epoch:
+``results/streaming/`` (git-ignored) in row groups of 65,536 rows, and for the streamed
+paths also of 10,000 and 200,000 rows (``--row-groups``): memory must stay flat in the
+number of rows whatever the file's layout. The paths train the estimator defaults (soft
+sharing, batch 256) for one epoch:
 
 - **streamed**: ``tabmtl.io.streaming.fit_parquet`` on the file (sampling pass + epoch);
+- **tabmtl fit --stream**: the command line on the file (column checks, then the same
+  streamed fit, then saving the model), what a user runs;
 - **in memory**: ``pd.read_parquet`` of the whole table, then ``MultiTaskEstimator.fit``
   (only up to ``--max-in-memory`` rows: it holds the table several times over).
 
 Three tables:
 
-1. **Scaling**: each size and path in a fresh process, so that its peak RSS is its own.
-   Training rows/s is rows over the epoch (skorch's ``dur``; for the stream it includes
-   reading and encoding, for the in-memory path the data were read and encoded before);
-   end-to-end adds the sampling pass, or the parquet read and the preprocessing.
+1. **Scaling**: each size, row-group size and path in a fresh process, so that its peak
+   RSS is its own; "peak RSS vs smallest" compares it with the smallest size of the same
+   path and row-group size. Training rows/s is rows over the epoch (skorch's ``dur``;
+   for the stream it includes reading and encoding, for the in-memory path the data were
+   read and encoded before); end-to-end adds the sampling pass, or the parquet read and
+   the preprocessing.
 2. **Paired rate**: the two paths' epochs alternate in one process, ``--repeats`` times;
    the median of the per-pair ratios (what the machine's load drifts do not move).
 3. **Thread placement** on the 2 cores: torch's intra-op threads, pyarrow's decoding
@@ -24,15 +30,20 @@ The machine is shared and noisy: read the ratios within a table.
 
     python -m benchmarks.streaming                       # 200k, 2M, 10M rows; ~1 hour
     python -m benchmarks.streaming --sizes 20000 50000 --paired-rows 20000 --thread-rows 0
+    python -m benchmarks.streaming --sizes 200000 2000000 --row-groups 200000 \
+        --paths "tabmtl fit --stream" --paired-rows 0 --thread-rows 0   # issue 15, item 10
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import multiprocessing
 import os
 import resource
 import statistics
+import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -64,13 +75,14 @@ def table_chunk(n: int, seed: int) -> pd.DataFrame:
     return frame
 
 
-def build_file(n_rows: int) -> Path:
+def build_file(n_rows: int, row_group: int = ROW_GROUP) -> Path:
     """The table of ``n_rows`` rows as parquet, written once, chunk by chunk."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     DATA_DIR.mkdir(parents=True, exist_ok=True)
-    path = DATA_DIR / f"wide_{n_rows}.parquet"
+    layout = "" if row_group == ROW_GROUP else f"_rg{row_group}"
+    path = DATA_DIR / f"wide_{n_rows}{layout}.parquet"
     if path.exists():
         return path
     partial = path.with_suffix(".partial")
@@ -82,7 +94,7 @@ def build_file(n_rows: int) -> Path:
         )
         if writer is None:
             writer = pq.ParquetWriter(partial, table.schema)
-        writer.write_table(table.cast(writer.schema), row_group_size=ROW_GROUP)
+        writer.write_table(table.cast(writer.schema), row_group_size=row_group)
     writer.close()
     partial.rename(path)
     return path
@@ -146,6 +158,8 @@ def measure_fit(mode: str, path: str, n_rows: int, torch_threads: int = 1,
     t0 = time.perf_counter()
     if mode == "streamed":
         fit_parquet(model, path, TARGETS, prefetch=prefetch, use_threads=arrow_threads > 1)
+    elif mode == COMMAND_LINE:
+        model = _fit_on_the_command_line(path, torch_threads)
     else:
         frame = pd.read_parquet(path)
         model.fit(frame[features], frame[TARGETS])
@@ -157,6 +171,26 @@ def measure_fit(mode: str, path: str, n_rows: int, torch_threads: int = 1,
             "epoch (s)": epoch, "training rows/s": n_rows / epoch,
             "end-to-end rows/s": n_rows / total, "peak RSS (MiB)": _peak_mib(),
             "RSS before fit (MiB)": baseline}
+
+
+COMMAND_LINE = "tabmtl fit --stream"
+PATHS = ("in memory", "streamed", COMMAND_LINE)
+
+
+def _fit_on_the_command_line(path: str, torch_threads: int):
+    """``tabmtl fit PATH --stream`` (one epoch, defaults otherwise); the saved model."""
+    from tabmtl.cli import main as tabmtl
+    from tabmtl.io.persistence import load_model
+
+    with tempfile.TemporaryDirectory() as folder:
+        out = os.path.join(folder, "model.tabmtl")
+        argv = ["fit", path, "--stream", *[a for t in TARGETS for a in ("--target", t)],
+                "--max-epochs", "1", "--threads", str(torch_threads), "--quiet", "--out", out]
+        with contextlib.redirect_stdout(io.StringIO()):
+            code = tabmtl(argv)
+        if code != 0:
+            raise RuntimeError(f"tabmtl {' '.join(argv)} exited with {code}")
+        return load_model(out)
 
 
 def measure_paired(path: str, n_rows: int, repeats: int) -> dict:
@@ -184,6 +218,10 @@ def measure_paired(path: str, n_rows: int, repeats: int) -> dict:
 def main(argv: list[str] | None = None) -> dict[str, pd.DataFrame]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[200_000, 2_000_000, 10_000_000])
+    parser.add_argument("--row-groups", type=int, nargs="+", default=[10_000, ROW_GROUP, 200_000],
+                        help="row-group sizes of the streamed paths' files (in memory reads "
+                        f"the {ROW_GROUP:,}-row layout only)")
+    parser.add_argument("--paths", nargs="+", choices=PATHS, default=list(PATHS))
     parser.add_argument("--max-in-memory", type=int, default=2_000_000)
     parser.add_argument("--paired-rows", type=int, default=500_000,
                         help="rows of the alternating rate comparison (0 skips it)")
@@ -196,16 +234,21 @@ def main(argv: list[str] | None = None) -> dict[str, pd.DataFrame]:
 
     records = []
     for n in args.sizes:
-        path = str(build_file(n))
-        if n <= args.max_in_memory:
-            records.append(in_child(measure_fit, "in memory", path, n))
-        records.append(in_child(measure_fit, "streamed", path, n))
+        for mode in args.paths:
+            if mode == "in memory":
+                layouts = [ROW_GROUP] if n <= args.max_in_memory else []
+            else:
+                layouts = args.row_groups
+            for row_group in layouts:
+                record = in_child(measure_fit, mode, str(build_file(n, row_group)), n)
+                records.append({**record, "row group": row_group})
         print(f"# done {n:,} rows", flush=True)
     scaling = tables["scaling"] = pd.DataFrame(records)
-    smallest = scaling[(scaling["path"] == "streamed")]["peak RSS (MiB)"].iloc[0]
-    scaling["peak RSS vs smallest streamed"] = scaling["peak RSS (MiB)"] / smallest
-    columns = ["rows", "path", "epoch (s)", "training rows/s", "fit (s)", "end-to-end rows/s",
-               "peak RSS (MiB)", "peak RSS vs smallest streamed", "RSS before fit (MiB)"]
+    smallest = scaling.groupby(["path", "row group"])["peak RSS (MiB)"].transform("first")
+    scaling["peak RSS vs smallest"] = scaling["peak RSS (MiB)"] / smallest
+    columns = ["rows", "path", "row group", "epoch (s)", "training rows/s", "fit (s)",
+               "end-to-end rows/s", "peak RSS (MiB)", "peak RSS vs smallest",
+               "RSS before fit (MiB)"]
     print("\n# one epoch, a fresh process per row (torch 1 thread, pyarrow 1 thread, "
           "read-ahead 2)\n")
     print(scaling[columns].round(2).to_markdown(**fmt))

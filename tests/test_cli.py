@@ -29,7 +29,8 @@ import pandas as pd
 import pytest
 
 import datasets
-from tabmtl.cli import EXIT_NEGATIVE_TRANSFER, EXIT_OK, EXIT_USAGE, main
+from tabmtl.cli import EXIT_ERROR, EXIT_NEGATIVE_TRANSFER, EXIT_OK, EXIT_USAGE, main
+from tabmtl.errors import InputError
 from tabmtl.io.persistence import load_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -376,3 +377,60 @@ def test_usage_errors_and_help(capsys, monkeypatch, workdir):
     assert code == EXIT_USAGE and "fit" in err and "evaluate" in err
     code, out, _ = _run(capsys, monkeypatch, workdir, "evaluate", "--help")
     assert code == EXIT_OK and "T(T-1)/2 x K" in out
+
+
+# -- a defect is no bad input (issue 15, item 6) ---------------------------------------------
+
+
+def _fit_raising(monkeypatch, exc: Exception) -> None:
+    from tabmtl.estimators import MultiTaskEstimator
+
+    def fit(self, X, Y=None, **fit_params):
+        raise exc
+
+    monkeypatch.setattr(MultiTaskEstimator, "fit", fit)
+
+
+def test_a_plain_value_error_inside_fit_is_a_bug_with_its_traceback(
+    capsys, monkeypatch, workdir
+):
+    _fit_raising(monkeypatch, ValueError("operands could not be broadcast together"))
+    code, _, err = _run(capsys, monkeypatch, workdir, "fit", "penguins.csv", "--target",
+                          "species", *TINY, "--out", "bug.tabmtl")
+    assert code == EXIT_ERROR
+    assert "Traceback" in err and "operands could not be broadcast together" in err
+    assert "unexpected error" in err and not (workdir / "bug.tabmtl").exists()
+
+
+def test_tabmtls_own_input_error_inside_fit_is_one_line_and_exit_code_2(
+    capsys, monkeypatch, workdir
+):
+    _fit_raising(monkeypatch, InputError("Target column 'species' has only one class"))
+    code, out, err = _run(capsys, monkeypatch, workdir, "fit", "penguins.csv", "--target",
+                          "species", *TINY, "--out", "bad.tabmtl")
+    assert code == EXIT_USAGE and out == ""
+    assert err.strip().splitlines()[-1] == (
+        "tabmtl fit: error: Target column 'species' has only one class"
+    )
+    assert "Traceback" not in err
+
+
+def test_fit_stream_reads_its_first_rows_without_reading_the_file_ahead(tmp_path):
+    # issue 15, item 10: `fit --stream` checked its columns on pyarrow's Dataset.head,
+    # which reads row groups ahead, so its memory grew with the file
+    path = tmp_path / "groups.parquet"
+    rng = np.random.default_rng(0)
+    pd.DataFrame(rng.normal(size=(320_000, 8)), columns=[f"f{i}" for i in range(8)]).to_parquet(
+        path, row_group_size=20_000  # 16 row groups of 1.25 MiB
+    )
+    script = (
+        "import pyarrow as pa; from tabmtl.cli.tables import read_parquet_head; "
+        f"head = read_parquet_head({str(path)!r}, rows=100); "
+        "print(len(head), pa.default_memory_pool().max_memory())"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], env=_env(), capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    rows, peak_bytes = map(int, proc.stdout.split())
+    assert rows == 100
+    assert peak_bytes < 4 * 20_000 * 8 * 8  # a row group or so, not the 16 of the file

@@ -29,10 +29,12 @@ from conftest import make_mixed
 from tabmtl import MultiTaskEstimator
 from tabmtl.io.streaming import fit_parquet
 from tabmtl.training.distributed import (
+    DistributedContext,
     DistributedSliceIterator,
     data_fingerprint,
     fit_distributed,
     init_distributed,
+    local_device,
     parameter_digest,
     predict_distributed,
     process_rank,
@@ -297,6 +299,60 @@ def test_fit_distributed_without_torchrun_is_fit():
     plain = MultiTaskEstimator(**params).fit(X, Y)
     assert parameter_digest(ours.net_) == parameter_digest(plain.net_)
     assert predict_distributed(ours, X).equals(plain.predict(X))
+
+
+class _TwoProcesses(DistributedContext):
+    """Rank 1 of 2 on its node's second GPU, without a process group (for mocked fits)."""
+
+    def broadcast(self, obj):
+        return obj
+
+    def all_gather(self, obj):
+        return [obj] * self.world_size
+
+
+@pytest.mark.parametrize("device", ["cuda", "cuda:0", "cuda:3", torch.device("cuda", 0)])
+def test_every_process_trains_on_its_local_gpu_whatever_cuda_device_is_named(
+    monkeypatch, device
+):
+    # issue 15, item 3: only the exact string "cuda" used to become cuda:LOCAL_RANK
+    import tabmtl.training.distributed.fit as distributed_fit
+
+    ctx = _TwoProcesses(rank=1, world_size=2, local_rank=1, backend="nccl")
+    monkeypatch.setattr(distributed_fit, "init_distributed", lambda **kwargs: ctx)
+    monkeypatch.setattr(distributed_fit, "distributed_history", lambda ctx: None)
+    monkeypatch.setattr(distributed_fit, "finish_data_parallel", lambda net, ctx: None)
+    devices = []
+
+    def fit(self, X, Y=None, **fit_params):
+        devices.append(self.device)
+        self.net_ = None
+        return self
+
+    monkeypatch.setattr(MultiTaskEstimator, "fit", fit)
+    X, Y = make_mixed(40)
+    est = MultiTaskEstimator(device=device)
+    fit_distributed(est, X, Y)
+    assert devices == ["cuda:1"]
+    assert est.device == device  # the estimator's parameter is left as the user set it
+    assert local_device("cpu", ctx) == "cpu"
+    assert local_device("cuda:0", DistributedContext()) == "cuda:0"  # a single process
+
+
+def test_predict_distributed_never_starts_a_process_group(monkeypatch):
+    # issue 15, item 7: under torchrun's environment, predicting used to join a group
+    X, Y = make_mixed(60)
+    model = MultiTaskEstimator(max_epochs=1, random_state=0).fit(X, Y)
+    for name, value in dict(WORLD_SIZE="2", RANK="0", LOCAL_RANK="0").items():
+        monkeypatch.setenv(name, value)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("predict_distributed started a process group")
+
+    monkeypatch.setattr(torch.distributed, "rendezvous", refuse)
+    monkeypatch.setattr(torch.distributed, "init_process_group", refuse)
+    assert predict_distributed(model, X).equals(model.predict(X))
+    assert not torch.distributed.is_initialized()
 
 
 if __name__ == "__main__":

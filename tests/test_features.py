@@ -83,3 +83,58 @@ def test_duplicated_names_rejected():
     X = pd.DataFrame([[1, 2]], columns=["a", "a"])
     with pytest.raises(ValueError, match=r"duplicated column names \['a'\]"):
         FeaturePreprocessor().fit(X)
+
+
+# -- the category lookup cache (issue 15, item 11) -------------------------------------------
+
+
+@pytest.fixture
+def indexer_calls(monkeypatch):
+    """Every ``pd.Index.get_indexer`` call from here on (a cache miss makes one)."""
+    calls = []
+    original = pd.Index.get_indexer
+
+    def counted(self, target, *args, **kwargs):
+        calls.append(len(target))
+        return original(self, target, *args, **kwargs)
+
+    monkeypatch.setattr(pd.Index, "get_indexer", counted)
+    return calls
+
+
+def test_repeated_target_encodes_reuse_the_category_lookup(indexer_calls):
+    from tabmtl.data.targets import TargetSpec
+
+    band = pd.Categorical(["short", "mid", "long", "mid", None] * 4)
+    Y = pd.DataFrame({"band": band})
+    spec = TargetSpec().fit(Y)
+    first = spec.transform(Y)
+    indexer_calls.clear()
+    for _ in range(3):
+        np.testing.assert_array_equal(spec.transform(Y), first)
+    assert indexer_calls == []  # a new pd.Index of the classes per call used to miss
+
+
+def test_live_lookups_survive_many_short_lived_indexes(indexer_calls):
+    from tabmtl.data.columns import label_codes
+
+    labels = pd.Index(["a", "b", "c"], dtype=object)
+    column = pd.Series(pd.Categorical(["c", "a", None, "b"]))
+    expected = label_codes(column, labels)
+    for i in range(600):  # indexes that die at once must not evict the live pair
+        label_codes(column, pd.Index([f"x{i}", "a"], dtype=object))
+    indexer_calls.clear()
+    np.testing.assert_array_equal(label_codes(column, labels), expected)
+    assert indexer_calls == []
+    assert expected.tolist() == [2, 0, -1, 1]
+
+
+def test_a_new_index_never_gets_a_dead_ones_lookup():
+    from tabmtl.data.columns import label_codes
+
+    column = pd.Series(pd.Categorical(["p", "q", "r"]))
+    for i in range(200):  # ids of dead indexes are reused at once by CPython
+        labels = pd.Index(["r", "q", "p"] if i % 2 else ["q", "r", "p"], dtype=object)
+        expected = [2, 1, 0] if i % 2 else [2, 0, 1]
+        assert label_codes(column, labels).tolist() == expected
+        del labels

@@ -12,6 +12,7 @@ from skorch.callbacks import Callback
 from tabmtl import MultiTaskEstimator
 from tabmtl.data.features import FeaturePreprocessor
 from tabmtl.data.targets import TargetSpec
+from tabmtl.errors import InputError
 from tabmtl.io.parquet import parquet_dataset
 from tabmtl.io.prefetch import Prefetch
 from tabmtl.io.streaming import (
@@ -115,7 +116,11 @@ def test_predict_parquet_writes_batches_in_order(streamed, data_path, tmp_path):
     assert written["hour"].tolist() == X["hour"].tolist()
     pd.testing.assert_frame_equal(written[TARGETS], expected.reset_index(drop=True))
     proba = predict_parquet(streamed, data_path, method="predict_proba")
-    assert list(proba.columns) == ["late=False", "late=True", "band=short", "band=mid", "band=long"]
+    # issue 15, item 8: the names `tabmtl predict --proba` writes (was "late=False", ...)
+    assert list(proba.columns) == [
+        "late_proba_False", "late_proba_True", "band_proba_short", "band_proba_mid",
+        "band_proba_long",
+    ]
     np.testing.assert_allclose(proba.iloc[:, 2:].sum(axis=1), 1.0, rtol=1e-6)
 
 
@@ -279,6 +284,18 @@ def test_unsupported_and_invalid_inputs_are_named(data_path, tmp_path):
         from tabmtl import MultiTaskRegressor
 
         fit_parquet(MultiTaskRegressor(), data_path, ["eta"])
+
+
+def test_checkpoint_dir_and_integer_validation_are_refused_by_name(data_path, tmp_path):
+    # issue 15, item 4: checkpoint_dir was silently ignored (resume.pt written, never read);
+    # validation=0 or 1 fell into the "separate source" branch and failed obscurely
+    folder = tmp_path / "checkpoints"
+    with pytest.raises(InputError, match="does not support checkpoint_dir"):
+        fit_parquet(MultiTaskEstimator(**FAST, checkpoint_dir=str(folder)), data_path, TARGETS)
+    assert not folder.exists()
+    for validation in (0, 1, np.int64(1), True):
+        with pytest.raises(InputError, match=r"validation must be a fraction .* in \(0, 1\)"):
+            fit_parquet(MultiTaskEstimator(**FAST), data_path, TARGETS, validation=validation)
 
 
 def test_parquet_dataset_resolves_what_the_source_names(data_path, tmp_path):

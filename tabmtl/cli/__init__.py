@@ -15,7 +15,9 @@ stderr; results (tables, written paths) go to stdout.
 Exit codes (stable, for scripts):
 
 - 0: success (also ``fit`` stopped with Ctrl-C: the best epoch so far is saved);
-- 1: unexpected error (a bug: the traceback is printed);
+- 1: unexpected error (a bug: the traceback is printed), including a ValueError or
+  TypeError from inside the library that is not one of its input errors
+  (:class:`tabmtl.errors.InputError`);
 - 2: usage error or bad input: missing or unreadable file, unknown column, a column that
   cannot be a target, an invalid option or config value (one line naming the problem);
 - 3: training diverged (``fit`` still saves the best epoch before it, when there is one);

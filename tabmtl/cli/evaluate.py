@@ -18,6 +18,7 @@ from tabmtl.cli.options import (
 )
 from tabmtl.cli.runtime import say, thread_limit
 from tabmtl.cli.tables import find_column, read_table, split_columns, write_table
+from tabmtl.errors import InputError
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -137,7 +138,7 @@ def run_transfer(args: argparse.Namespace, command: str) -> tuple[object, list[s
             )
     except TrainingDiverged as exc:
         raise DivergedError(str(exc)) from None
-    except (ValueError, TypeError) as exc:
+    except InputError as exc:  # tabmtl rejected the data; any other error is a bug
         raise UsageError(str(exc)) from None
     header = [
         f"tabmtl {command}: {Path(args.data).name}: {len(X):,} rows, {X.shape[1]} features, "

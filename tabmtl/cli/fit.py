@@ -21,6 +21,7 @@ from tabmtl.cli.options import (
 )
 from tabmtl.cli.runtime import say, thread_limit
 from tabmtl.cli.tables import check_writable, read_parquet_head, read_table, split_columns
+from tabmtl.errors import InputError
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -81,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             say("interrupted before training started; nothing saved")
             return EXIT_INTERRUPTED
-        except (ValueError, TypeError) as exc:
+        except InputError as exc:  # tabmtl rejected the data; any other error is a bug
             raise UsageError(str(exc)) from None
     seconds = time.perf_counter() - t0
     note = ""

@@ -10,6 +10,7 @@ from tabmtl.cli.errors import EXIT_OK, UsageError
 from tabmtl.cli.options import positive_int
 from tabmtl.cli.runtime import thread_limit
 from tabmtl.cli.tables import check_writable, find_column, read_table, table_format, write_table
+from tabmtl.errors import InputError
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -42,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from tabmtl.io.persistence import ModelFileError, load_model
+    from tabmtl.io.prediction_columns import probability_columns
 
     if not Path(args.model).exists():
         raise UsageError(f"model file not found: {args.model!r}")
@@ -67,12 +69,12 @@ def run(args: argparse.Namespace) -> int:
         with thread_limit(args.threads):
             pred = est.predict(X)
             proba = est.predict_proba(X) if args.proba else {}
-    except (ValueError, TypeError) as exc:
+    except InputError as exc:  # tabmtl rejected the data; any other error is a bug
         raise UsageError(f"cannot predict on {args.data!r}: {exc}") from None
     parts = [frame[keep]] if keep else []
     parts.append(pred)
-    for name, p in proba.items():
-        parts.append(p.set_axis([f"{name}_proba_{c}" for c in p.columns], axis=1))
+    if proba:
+        parts.append(probability_columns(proba))
     out = pd.concat(parts, axis=1)
     clash = sorted({str(c) for c in out.columns[out.columns.duplicated()]})
     if clash:

@@ -220,13 +220,6 @@ def _parse_assignments(items: Sequence[str] | None, option: str) -> dict[str, st
     return out
 
 
-def _parquet_dataset(source: str):
-    """``source`` (a parquet file, folder or glob) as a pyarrow dataset."""
-    from tabmtl.io.parquet import parquet_dataset
-
-    return parquet_dataset(source)
-
-
 def read_parquet_head(source: str, rows: int = 10_000):
     """The first ``rows`` rows of a parquet file, folder or glob (for ``fit --stream``).
 
@@ -239,7 +232,11 @@ def read_parquet_head(source: str, rows: int = 10_000):
     >>> read_parquet_head("data/*.parquet")  # doctest: +SKIP
     """
     try:
-        return _parquet_dataset(source).head(rows).to_pandas()
+        from tabmtl.io.parquet import ParquetSource, to_frame
+
+        # bounded: the dataset's own head() reads row groups ahead, memory that grows
+        # with the file (the whole of a 10-row-group file for 10,000 rows)
+        return to_frame(ParquetSource(source).head(rows))
     except FileNotFoundError as exc:
         raise UsageError(str(exc)) from None
     except Exception as exc:  # pyarrow's errors for a non-parquet input vary

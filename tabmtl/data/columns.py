@@ -12,6 +12,8 @@ import weakref
 import numpy as np
 import pandas as pd
 
+from tabmtl.errors import InputError, InputTypeError
+
 DATETIME_PARTS = ("year", "month", "day", "day_of_week", "hour", "minute")
 
 
@@ -35,13 +37,13 @@ def dtype_kind(dtype, name: object) -> str:
         return "categorical"
     if pd.api.types.is_numeric_dtype(dtype):
         if pd.api.types.is_complex_dtype(dtype):
-            raise TypeError(f"Feature column {name!r} is complex; tabmtl needs real values.")
+            raise InputTypeError(f"Feature column {name!r} is complex; tabmtl needs real values.")
         return "numeric"
     if pd.api.types.is_datetime64_any_dtype(dtype):
         return "datetime"
     if pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype):
         return "categorical"
-    raise TypeError(
+    raise InputTypeError(
         f"Feature column {name!r} has dtype {dtype}, which tabmtl cannot encode; "
         "convert it to numbers, strings or a category."
     )
@@ -63,7 +65,7 @@ def check_unique_names(X: pd.DataFrame) -> None:
     """Raise a ValueError naming the duplicated column names of ``X``, if any."""
     if X.columns.duplicated().any():
         dup = list(X.columns[X.columns.duplicated()].unique())
-        raise ValueError(f"X has duplicated column names {dup!r}; names must be unique.")
+        raise InputError(f"X has duplicated column names {dup!r}; names must be unique.")
 
 
 def as_frame(X) -> pd.DataFrame:
@@ -76,7 +78,7 @@ def as_frame(X) -> pd.DataFrame:
     if arr.ndim == 1:
         arr = arr[:, None]
     if arr.ndim != 2:
-        raise ValueError(f"X must be 2-dimensional, got an array of shape {arr.shape}.")
+        raise InputError(f"X must be 2-dimensional, got an array of shape {arr.shape}.")
     return pd.DataFrame(arr, columns=[f"x{i}" for i in range(arr.shape[1])])
 
 
@@ -94,9 +96,12 @@ def label_codes(values: pd.Series, labels: pd.Index) -> np.ndarray:
 #: (labels, categories) -> lookup of :func:`label_codes`, for categorical columns whose
 #: dtype is reused from call to call (slices of one frame, a server's fixed dtype), where
 #: mapping the categories again would be most of a small predict's preprocessing. Both
-#: Index objects are immutable, so the pair's identity decides the lookup; the weak
-#: references tell the live pair from new objects that happen to reuse a dead one's id.
+#: Index objects are immutable, so the pair's identity decides the lookup. An entry
+#: leaves the moment either Index dies (the weak references' callback), before its id can
+#: be reused, so a new Index never meets a dead one's lookup, and dead entries never
+#: crowd out live ones; the bound only caps live pairs.
 _CATEGORY_LOOKUPS: dict[tuple[int, int], tuple[weakref.ref, weakref.ref, np.ndarray]] = {}
+_MAX_CATEGORY_LOOKUPS = 256
 
 
 def _category_lookup(labels: pd.Index, categories: pd.Index) -> np.ndarray:
@@ -107,9 +112,15 @@ def _category_lookup(labels: pd.Index, categories: pd.Index) -> np.ndarray:
         return hit[2]
     lookup = np.append(labels.get_indexer(categories), -1)
     lookup.flags.writeable = False  # shared between calls
-    if len(_CATEGORY_LOOKUPS) >= 256:  # bounded: entries of dead frames are dropped here
+    if len(_CATEGORY_LOOKUPS) >= _MAX_CATEGORY_LOOKUPS:
         _CATEGORY_LOOKUPS.clear()
-    _CATEGORY_LOOKUPS[key] = (weakref.ref(labels), weakref.ref(categories), lookup)
+
+    def forget(ref: weakref.ref) -> None:  # this entry only, never a later one
+        entry = _CATEGORY_LOOKUPS.get(key)
+        if entry is not None and ref in (entry[0], entry[1]):
+            del _CATEGORY_LOOKUPS[key]
+
+    _CATEGORY_LOOKUPS[key] = (weakref.ref(labels, forget), weakref.ref(categories, forget), lookup)
     return lookup
 
 

@@ -158,6 +158,37 @@ class ParquetSource:
                 index_columns.add(col)
         return [n for n in self.schema.names if n not in index_columns]
 
+    def head(self, rows: int = 10_000, columns: Sequence[str] | None = None) -> pa.Table:
+        """The first ``rows`` rows (of ``columns``, default all), read like any other batch.
+
+        Unlike ``pyarrow.dataset.Dataset.head``, which reads several row groups ahead in
+        parallel (so its memory grows with the file up to that read-ahead), this reads
+        only the record batches it returns, through the same buffered reader as
+        :meth:`read`.
+
+        Examples
+        --------
+        >>> import pandas as pd, tempfile, os
+        >>> path = os.path.join(tempfile.mkdtemp(), "t.parquet")
+        >>> pd.DataFrame({"x": range(10)}).to_parquet(path, row_group_size=4)
+        >>> ParquetSource(path).head(6)["x"].to_pylist()
+        [0, 1, 2, 3, 4, 5]
+        """
+        columns = self.column_names if columns is None else list(columns)
+        batches, held = [], 0
+        reader = self.read(self.row_groups, columns, rows)
+        try:
+            for batch in reader:
+                batches.append(batch.slice(0, rows - held))
+                held += batches[-1].num_rows
+                if held >= rows:
+                    break
+        finally:
+            reader.close()  # closes the open file now, not when the generator is collected
+        if not batches:
+            return self.schema.empty_table().select(columns)
+        return pa.Table.from_batches(batches)
+
     def read(
         self,
         row_groups: Iterable[RowGroup],

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from tabmtl.errors import InputError
 from tabmtl.io.parquet import RowGroup
 from tabmtl.io.parquet_stream import ParquetStream
 from tabmtl.io.prefetch import Prefetch
@@ -146,7 +147,7 @@ class ParquetBatchIterator:
         mine = [groups[i] for i in dealt[self.rank]]
         most = max(sum(groups[i].num_rows for i in part) for part in dealt)
         if self.shuffle and not mine:
-            raise ValueError(
+            raise InputError(
                 f"The training data has {n} row group(s), fewer than the {self.world_size} "
                 "processes, so some process would have no rows; write the parquet with "
                 "smaller row groups (e.g. row_group_size=65_536) or more files."
@@ -188,7 +189,7 @@ class ParquetBatchIterator:
                 read += len(X_enc)
                 yield X_enc, y_enc
             if read == 0:
-                raise ValueError("A process's row groups hold no labelled row at all.")
+                raise InputError("A process's row groups hold no labelled row at all.")
 
     def _to_device(self, t: torch.Tensor) -> torch.Tensor:
         return t.to(self.device) if self.device is not None else t

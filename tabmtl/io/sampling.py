@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 import pyarrow as pa
 
+from tabmtl.errors import InputError
 from tabmtl.io.parquet import ParquetSource, RowGroup
 
 __all__ = ["reservoir_sample"]
@@ -43,7 +44,7 @@ def reservoir_sample(
     (50, True)
     """
     if n_rows < 1:
-        raise ValueError(f"sample_rows must be a positive integer, got {n_rows!r}.")
+        raise InputError(f"sample_rows must be a positive integer, got {n_rows!r}.")
     # salted: keys must not replay a stream the data itself may have been drawn from
     # (a table generated with default_rng(0) and sampled with seed 0 would be sorted)
     rng = np.random.default_rng([int(seed), 0x5A3D1E])
@@ -79,7 +80,7 @@ def reservoir_sample(
         if held >= 2 * n_rows:
             compact()
     if not pieces:
-        raise ValueError("The parquet source has no rows.")
+        raise InputError("The parquet source has no rows.")
     compact()
     order = np.argsort(piece_keys[0], kind="stable")  # random, reproducible row order
     return pieces[0].take(pa.array(order))

@@ -62,9 +62,11 @@ from skorch.helper import predefined_split
 
 from tabmtl.data.features import FeaturePreprocessor
 from tabmtl.data.targets import TargetSpec
+from tabmtl.errors import InputError, InputTypeError
 from tabmtl.io.parquet import ParquetSource, RowGroup, parquet_dataset, to_frame
 from tabmtl.io.parquet_batches import ParquetBatchIterator, deal_row_groups
 from tabmtl.io.parquet_stream import ParquetStream
+from tabmtl.io.prediction_columns import probability_columns
 from tabmtl.io.sampling import reservoir_sample
 from tabmtl.training.distributed import (
     finish_data_parallel,
@@ -113,7 +115,8 @@ def fit_parquet(
         Its parameters are used as in ``fit`` (``batch_size`` is per process under
         ``torchrun``); ``targets`` (kind overrides) too. ``class_weight`` and
         ``calibration_fraction`` are not supported on a stream (they need every label or
-        held-out rows in memory) and raise.
+        held-out rows in memory) and raise, as does ``checkpoint_dir`` (a stream's
+        row-group order and shuffle buffer are not saved, so it cannot resume).
     source : str, path, list or pyarrow.dataset.Dataset
         Parquet file, folder, glob pattern or list of files.
     targets : list of str
@@ -121,9 +124,10 @@ def fit_parquet(
     features : list of str, optional
         Feature columns; default every other column.
     validation : float, source or None
-        A fraction of row groups held out (fixed for the whole fit), or a separate parquet
-        source. None: no validation, unless ``estimator.early_stopping`` is set, in which
-        case ``estimator.validation_fraction`` of the row groups are held out.
+        A fraction of row groups held out (fixed for the whole fit), in (0, 1), or a
+        separate parquet source; an integer (``0``, ``1``) raises. None: no validation,
+        unless ``estimator.early_stopping`` is set, in which case
+        ``estimator.validation_fraction`` of the row groups are held out.
     sample_rows : int, default=100_000
         Rows of the reservoir sample the preprocessing and targets are fitted on.
     batch_rows : int, default=16_384
@@ -158,24 +162,30 @@ def fit_parquet(
     from tabmtl.estimators import MultiTaskEstimator
 
     if not isinstance(estimator, MultiTaskEstimator):
-        raise TypeError(
+        raise InputTypeError(
             f"fit_parquet fits a MultiTaskEstimator (DataFrame targets), got "
             f"{type(estimator).__name__}."
         )
     seed = estimator._begin_fit()
     if estimator.class_weight:
-        raise ValueError(
+        raise InputError(
             "class_weight needs the class counts of every row; it is not supported by "
             "fit_parquet. Leave it None."
         )
+    if estimator.checkpoint_dir is not None:
+        raise InputError(
+            "fit_parquet does not support checkpoint_dir: a stream's row-group order and "
+            "shuffle buffer are not saved, so it could not resume the same fit. Leave it "
+            "None (or fit in memory to resume)."
+        )
     if float(getattr(estimator, "calibration_fraction", 0.0) or 0.0) > 0:
-        raise ValueError(
+        raise InputError(
             "calibration_fraction > 0 holds rows out in memory; it is not supported by "
             "fit_parquet. Leave it 0."
         )
     for name, value in (("batch_rows", batch_rows), ("sample_rows", sample_rows)):
         if not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+            raise InputError(f"{name} must be a positive integer, got {value!r}.")
 
     ctx = init_distributed(device=estimator.device)
     src = ParquetSource(source)
@@ -183,11 +193,11 @@ def fit_parquet(
     columns = src.column_names
     missing = [c for c in targets + list(features or []) if c not in columns]
     if missing:
-        raise ValueError(f"Columns {missing!r} are not in the parquet source {columns!r}.")
+        raise InputError(f"Columns {missing!r} are not in the parquet source {columns!r}.")
     features = [c for c in columns if c not in targets] if features is None else list(features)
     overlap = set(features) & set(targets)
     if overlap:
-        raise ValueError(f"Columns {sorted(overlap)!r} are both features and targets.")
+        raise InputError(f"Columns {sorted(overlap)!r} are both features and targets.")
 
     seed = ctx.broadcast(seed)  # one seed: the same deal of row groups
     train_groups, valid_source, valid_groups = _split_validation(
@@ -252,14 +262,20 @@ def _split_validation(src: ParquetSource, validation, estimator, seed: int):
     elif isinstance(validation, (float, np.floating)) and not isinstance(validation, bool):
         fraction = float(validation)
         if not 0.0 < fraction < 1.0:
-            raise ValueError(f"validation as a fraction must be in (0, 1), got {validation!r}.")
+            raise InputError(f"validation as a fraction must be in (0, 1), got {validation!r}.")
+    elif isinstance(validation, (bool, int, np.integer)):
+        # a number that is no fraction: 0 and 1 would hold out nothing or everything
+        raise InputError(
+            f"validation must be a fraction of the row groups in (0, 1) (e.g. 0.1), a "
+            f"parquet source or None; got {validation!r}."
+        )
     else:
         valid_src = ParquetSource(validation)
         return groups, valid_src, valid_src.row_groups
     if fraction is None:
         return groups, None, []
     if len(groups) < 2:
-        raise ValueError(
+        raise InputError(
             f"Holding out {fraction:.0%} of the row groups for validation needs at least 2 "
             f"row groups; the source has {len(groups)}. Write it with smaller row groups "
             "or pass validation='valid.parquet'."
@@ -311,7 +327,8 @@ def predict_parquet(
         The parquet file to write (one row per input row, in order). None returns one
         DataFrame instead, so only for outputs that fit in memory.
     method : str, default="predict"
-        ``"predict"``, or ``"predict_proba"`` (columns ``<target>=<class>``).
+        ``"predict"``, or ``"predict_proba"`` (columns ``<target>_proba_<class>``, as
+        ``tabmtl predict --proba`` writes them: :mod:`tabmtl.io.prediction_columns`).
     keep_columns : list of str
         Input columns copied in front of the predictions (e.g. an ID).
     batch_rows : int, default=65_536
@@ -339,14 +356,14 @@ def predict_parquet(
     """
     check_is_fitted(estimator, "net_")
     if method not in ("predict", "predict_proba"):
-        raise ValueError(f"method must be 'predict' or 'predict_proba', got {method!r}.")
+        raise InputError(f"method must be 'predict' or 'predict_proba', got {method!r}.")
     src = ParquetSource(source)
     features = [str(c) for c in estimator.feature_names_in_]
     keep_columns = list(keep_columns)
     columns = list(dict.fromkeys(features + keep_columns))
     missing = [c for c in columns if c not in src.column_names]
     if missing:
-        raise ValueError(f"Columns {missing!r} are not in the parquet source.")
+        raise InputError(f"Columns {missing!r} are not in the parquet source.")
     writer = None
     frames = []
     try:
@@ -354,10 +371,7 @@ def predict_parquet(
             frame = to_frame(batch)
             result = getattr(estimator, method)(frame[features])
             if method == "predict_proba":
-                result = pd.concat(
-                    {name: p for name, p in result.items()}, axis=1
-                )
-                result.columns = [f"{t}={c}" for t, c in result.columns]
+                result = probability_columns(result)
             result = pd.concat(
                 [frame[keep_columns].reset_index(drop=True), result.reset_index(drop=True)],
                 axis=1,
@@ -375,5 +389,5 @@ def predict_parquet(
     if out is None:
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if writer is None:
-        raise ValueError("The parquet source has no rows to predict.")
+        raise InputError("The parquet source has no rows to predict.")
     return os.fspath(out)

@@ -8,6 +8,7 @@ the predicted class back into the column's own labels and dtype.
 from __future__ import annotations
 
 import weakref
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -51,7 +52,7 @@ class _LabelTarget(TargetKind):
     def encode_known(self, y: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         """Class index of each value as float32 (NaN where missing or unseen in fit), and
         the mask of the present labels unseen in fit."""
-        idx = label_codes(y, pd.Index(self.classes_, dtype=object))
+        idx = label_codes(y, self._lookups().classes)
         codes = idx.astype(np.float32)
         codes[idx < 0] = np.nan
         return codes, (idx < 0) & y.notna().to_numpy()
@@ -95,20 +96,31 @@ class _LabelTarget(TargetKind):
     def _labels(self, idx: np.ndarray, index: pd.Index) -> pd.Series:
         if isinstance(self.dtype_, pd.CategoricalDtype):
             # from codes: building a Categorical from labels hashes them (~0.3 ms a call)
-            codes = self._category_codes()[idx]
+            codes = self._lookups().category_codes[idx]
             return pd.Series(
                 pd.Categorical.from_codes(codes, dtype=self.dtype_), index=index, name=self.name
             )
         return pd.Series(self.classes_[idx], index=index, name=self.name).astype(self.dtype_)
 
-    def _category_codes(self) -> np.ndarray:
-        """Code of each class in the target's CategoricalDtype, computed once per fit."""
-        cached = _CATEGORY_CODES.get(self)
-        if cached is None or cached[0] is not self.classes_ or cached[1] is not self.dtype_:
-            codes = self.dtype_.categories.get_indexer(self.classes_)
-            cached = (self.classes_, self.dtype_, codes)
-            _CATEGORY_CODES[self] = cached
-        return cached[2]
+    def _lookups(self) -> _ClassLookups:
+        """The fitted classes' Index and category codes, built once per fitted state.
+
+        One Index per fit (not per call) so that :func:`label_codes` finds its cached
+        category lookup for a categorical column from call to call.
+        """
+        cached = _CLASS_LOOKUPS.get(self)
+        if cached is None or cached.fitted_classes is not self.classes_ or (
+            cached.fitted_dtype is not self.dtype_
+        ):  # first call, or refitted
+            classes = pd.Index(self.classes_, dtype=object)
+            codes = (
+                self.dtype_.categories.get_indexer(self.classes_)
+                if isinstance(self.dtype_, pd.CategoricalDtype)
+                else None
+            )
+            cached = _ClassLookups(self.classes_, self.dtype_, classes, codes)
+            _CLASS_LOOKUPS[self] = cached
+        return cached
 
 
 class BinaryTarget(_LabelTarget):
@@ -174,6 +186,14 @@ class MulticlassTarget(_LabelTarget):
         )
 
 
-#: Per fitted classification task, its classes' category codes (derived state, kept out of
-#: the object so that saving and pickling never see it)
-_CATEGORY_CODES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+class _ClassLookups(NamedTuple):
+    fitted_classes: np.ndarray  # the ``classes_`` and ``dtype_`` these were built from
+    fitted_dtype: object
+    classes: pd.Index
+    category_codes: np.ndarray | None  # None unless the target is categorical
+
+
+#: Per fitted classification task, its classes' lookups (derived state, kept out of the
+#: object so that saving and pickling never see it; held weakly, so an entry dies with
+#: its task and a new task never meets a dead one's entry)
+_CLASS_LOOKUPS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

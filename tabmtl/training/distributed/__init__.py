@@ -6,7 +6,8 @@ CPU slot) on each node, and :func:`fit_distributed` (in-memory ``X``/``Y``) or
 network in each process:
 
 - the process group comes from torchrun's environment (``RANK``, ``WORLD_SIZE``,
-  ``MASTER_ADDR``...): gloo on CPU, NCCL on GPU (each process on ``cuda:LOCAL_RANK``);
+  ``MASTER_ADDR``...): gloo on CPU, NCCL on GPU (each process on ``cuda:LOCAL_RANK``,
+  whichever CUDA device the estimator names: ``"cuda"``, ``"cuda:0"``...);
 - every epoch the rows (or parquet row groups) are dealt out so that each process sees a
   disjoint share, and every process runs the *same number* of batches: a collective
   step that one process skips would hang the others. Training pads a short share with
@@ -27,7 +28,8 @@ network in each process:
   identical on all processes;
 - after fit, every process holds the same fitted estimator (with an ordinary
   ``History``); :func:`predict_distributed` splits a prediction over the processes and
-  gathers it once, on rank 0.
+  gathers it once, on rank 0 (inside a process group already started: predicting never
+  starts one).
 
 ``batch_size`` is per process: the effective batch is ``world_size * batch_size``.
 
@@ -54,9 +56,11 @@ Examples
 
 from tabmtl.training.distributed.context import (
     DistributedContext,
+    current_context,
     distributed_history,
     init_distributed,
     is_active,
+    local_device,
     process_rank,
 )
 from tabmtl.training.distributed.fingerprint import data_fingerprint
@@ -73,12 +77,14 @@ __all__ = [
     "DistributedContext",
     "DistributedSliceIterator",
     "ReplicaSync",
+    "current_context",
     "data_fingerprint",
     "distributed_history",
     "finish_data_parallel",
     "fit_distributed",
     "init_distributed",
     "is_active",
+    "local_device",
     "make_data_parallel",
     "parameter_digest",
     "predict_distributed",

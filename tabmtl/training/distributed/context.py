@@ -19,9 +19,11 @@ from skorch.history import DistributedHistory
 
 __all__ = [
     "DistributedContext",
+    "current_context",
     "distributed_history",
     "init_distributed",
     "is_active",
+    "local_device",
     "process_rank",
 ]
 
@@ -100,16 +102,7 @@ def init_distributed(
     """
     global _STORE
     if dist.is_available() and dist.is_initialized():
-        store = _STORE
-        if store is None:  # the caller made the group: use its store
-            store = dist.distributed_c10d._get_default_store()
-        return DistributedContext(
-            dist.get_rank(),
-            dist.get_world_size(),
-            int(os.environ.get("LOCAL_RANK", "0")),
-            dist.get_backend(),
-            store,
-        )
+        return current_context()
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return DistributedContext()
     if not dist.is_available():  # pragma: no cover - torch built without distributed
@@ -127,6 +120,51 @@ def init_distributed(
     )
     _STORE = store
     return DistributedContext(rank, world_size, local_rank, backend, store)
+
+
+def current_context() -> DistributedContext:
+    """The context of the process group already initialised, else a single process.
+
+    Starts nothing (unlike :func:`init_distributed`): for work that may use a group the
+    caller set up but must not join one as a side effect, such as predicting.
+
+    Examples
+    --------
+    >>> current_context()          # no process group
+    DistributedContext(rank=0, world_size=1, local_rank=0, backend=None)
+    """
+    if not (dist.is_available() and dist.is_initialized()):
+        return DistributedContext()
+    store = _STORE
+    if store is None:  # the caller made the group: use its store
+        store = dist.distributed_c10d._get_default_store()
+    return DistributedContext(
+        dist.get_rank(),
+        dist.get_world_size(),
+        int(os.environ.get("LOCAL_RANK", "0")),
+        dist.get_backend(),
+        store,
+    )
+
+
+def local_device(device, ctx: DistributedContext):
+    """The device this process trains on: any CUDA device becomes ``cuda:LOCAL_RANK``.
+
+    ``"cuda"``, ``"cuda:0"`` or ``torch.device("cuda", 3)`` name the GPUs the job runs
+    on, not one GPU for every process: each process of a data-parallel fit takes its own,
+    the one ``torchrun``'s ``LOCAL_RANK`` gives it. Other devices, and every device in a
+    single process, are returned as they are.
+
+    Examples
+    --------
+    >>> local_device("cuda:0", DistributedContext(rank=3, world_size=4, local_rank=1))
+    'cuda:1'
+    >>> local_device("cpu", DistributedContext(rank=3, world_size=4, local_rank=1))
+    'cpu'
+    """
+    if ctx.world_size > 1 and str(device).split(":")[0] == "cuda":
+        return f"cuda:{ctx.local_rank}"
+    return device
 
 
 def distributed_history(ctx: DistributedContext) -> DistributedHistory:

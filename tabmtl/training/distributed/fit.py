@@ -8,7 +8,13 @@ import numpy as np
 import pandas as pd
 import torch.distributed as dist
 
-from tabmtl.training.distributed.context import distributed_history, init_distributed
+from tabmtl.errors import InputError
+from tabmtl.training.distributed.context import (
+    current_context,
+    distributed_history,
+    init_distributed,
+    local_device,
+)
 from tabmtl.training.distributed.fingerprint import data_fingerprint
 from tabmtl.training.distributed.replicas import ReplicaSync, finish_data_parallel
 from tabmtl.training.distributed.sharding import DistributedSliceIterator
@@ -61,13 +67,13 @@ def fit_distributed(estimator, X, Y=None, *, timeout_s: float = 1800.0, **fit_pa
     if ctx.world_size == 1:
         return estimator.fit(X, Y, **fit_params)
     if estimator.checkpoint_dir is not None:
-        raise ValueError(
+        raise InputError(
             "fit_distributed does not support checkpoint_dir; add a skorch Checkpoint "
             "callback on rank 0 instead, or train in one process."
         )
     prints = ctx.all_gather(data_fingerprint(X, Y))
     if any(p != prints[0] for p in prints):
-        raise ValueError(
+        raise InputError(
             "fit_distributed needs the same X and Y on every process (each process takes "
             f"its share itself); the processes passed different data: {prints!r}."
         )
@@ -85,8 +91,7 @@ def fit_distributed(estimator, X, Y=None, *, timeout_s: float = 1800.0, **fit_pa
     }
     if not ctx.is_main:
         params["verbose"] = 0
-    if str(estimator.device) == "cuda":
-        params["device"] = f"cuda:{ctx.local_rank}"
+    params["device"] = local_device(estimator.device, ctx)
     with _temporary_params(estimator, params):
         estimator.fit(X, Y, **fit_params)
     finish_data_parallel(estimator.net_, ctx)
@@ -99,7 +104,8 @@ def predict_distributed(estimator, X, method: str = "predict"):
     Each process predicts a contiguous share of the rows; one ``gather`` brings the
     shares to rank 0, which returns the whole result in the order of ``X`` (the same
     type as ``estimator.<method>`` returns). Other ranks return None. In a single
-    process it is ``estimator.<method>(X)``.
+    process, or without a process group already initialised (by :func:`fit_distributed`
+    or the caller), it is ``estimator.<method>(X)``: predicting never starts a group.
 
     Examples
     --------
@@ -108,7 +114,7 @@ def predict_distributed(estimator, X, method: str = "predict"):
         pred = predict_distributed(model, X)            # rank 0: a DataFrame; others: None
         proba = predict_distributed(model, X, method="predict_proba")
     """
-    ctx = init_distributed(device=getattr(estimator, "device", "cpu"))
+    ctx = current_context()
     predict = getattr(estimator, method)
     if ctx.world_size == 1:
         return predict(X)

@@ -18,6 +18,7 @@ from tabmtl.training.distributed.context import (
     DistributedContext,
     distributed_history,
     is_active,
+    local_device,
 )
 from tabmtl.training.distributed.sharding import DistributedSliceIterator
 from tabmtl.training.iterators import SliceIterator
@@ -113,9 +114,12 @@ def make_data_parallel(net, ctx: DistributedContext) -> None:
     """Turn a freshly built (not yet initialised) skorch net into a data-parallel one.
 
     Adds :class:`ReplicaSync` (first, so gradient clipping and the like see the averaged
-    gradient), a :class:`~skorch.history.DistributedHistory`, and leaves printing,
-    progress bars and checkpoint files to rank 0.
+    gradient), a :class:`~skorch.history.DistributedHistory`, puts each process on its
+    own GPU (:func:`local_device`) and leaves printing, progress bars and checkpoint files
+    to rank 0.
     """
+    device = local_device(net.device, ctx)
+    net.set_params(device=device, iterator_train__device=device, iterator_valid__device=device)
     callbacks = [("replica_sync", ReplicaSync()), *(net.callbacks or [])]
     if not ctx.is_main:
         callbacks = [(n, cb) for n, cb in callbacks if n not in ("checkpoint", "progress_bar")]
