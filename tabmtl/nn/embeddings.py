@@ -55,7 +55,8 @@ class CategoricalEmbeddings(nn.Module):
 
     def forward(self, codes: torch.Tensor) -> torch.Tensor:
         """(batch, n_columns) integer codes -> (batch, sum of dims) embeddings."""
-        index = self.output_offset + codes.long()[:, self.output_column] * self.output_step
+        per_output = torch.index_select(codes.long(), 1, self.output_column)
+        index = self.output_offset + per_output * self.output_step
         return F.embedding(index, self.table.unsqueeze(1)).squeeze(2)
 
     def column_weights(self) -> list[torch.Tensor]:

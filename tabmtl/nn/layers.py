@@ -22,17 +22,17 @@ from torch import nn
 
 
 def dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
-    """Inverted dropout with one fused mask op.
+    """Inverted dropout with a cheap mask: each unit kept with probability ``1 - p`` and
+    scaled by ``1 / (1 - p)``, the distribution of ``torch.nn.functional.dropout``.
 
-    ``torch.nn.functional.dropout`` on CPU draws and scales through a generic Bernoulli
-    kernel that costs more than the 256x256 matmul it usually follows; a uniform draw
-    compared with ``p`` and one ``where`` keep the same distribution (each unit kept with
-    probability ``1 - p`` and scaled by ``1 / (1 - p)``) for less.
+    On CPU ``F.dropout`` draws through a generic Bernoulli kernel that costs more than
+    the 256x256 matmul it usually follows. Here the mask is one uniform draw turned in
+    place into ``0`` or ``1 / (1 - p)``, and the forward and backward are one multiply
+    each.
     """
     if not training or p == 0.0:
         return x
-    keep = torch.rand_like(x) >= p
-    return torch.where(keep, x * (1.0 / (1.0 - p)), 0.0)
+    return x * torch.rand_like(x).ge_(p).mul_(1.0 / (1.0 - p))
 
 
 def init_like_linear_(weight: torch.Tensor, bias: torch.Tensor) -> None:
@@ -81,7 +81,8 @@ class ParallelLinear(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() == 2:  # one shared input: all members in a single GEMM
             flat = F.linear(x, self.weight.reshape(-1, self.in_features), self.bias.reshape(-1))
-            return flat.view(len(x), self.n_members, self.out_features).transpose(0, 1)
+            # shapes from the layer, never the batch: exported graphs keep a dynamic batch
+            return flat.unflatten(-1, (self.n_members, self.out_features)).transpose(0, 1)
         return torch.baddbmm(self.bias.unsqueeze(1), x, self.weight.transpose(1, 2))
 
     def extra_repr(self) -> str:
@@ -114,7 +115,7 @@ class ParallelMLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not len(self.layers) and x.dim() == 2:
-            return x.expand(self.n_members, *x.shape)
+            return x.unsqueeze(0).expand(self.n_members, -1, -1)
         for layer in self.layers:
             x = dropout(torch.relu(layer(x)), self.dropout, self.training)
         return x
@@ -178,11 +179,10 @@ class TaskHeads(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() == 2:
             return F.linear(x, self.weight, self.bias)
-        n_tasks, batch, width = x.shape
         if self.equal_widths:
-            weight = self.weight.view(n_tasks, -1, width).transpose(1, 2)
-            out = torch.baddbmm(self.bias.view(n_tasks, 1, -1), x, weight)
-            return out.transpose(0, 1).reshape(batch, -1)
+            weight = self.weight.view(self.n_tasks, -1, self.weight.shape[1]).transpose(1, 2)
+            out = torch.baddbmm(self.bias.view(self.n_tasks, 1, -1), x, weight)
+            return out.transpose(0, 1).flatten(1)
         # (T, batch, K): every task's input through every head; keep each column's own
         every = torch.matmul(x, self.weight.t())
         return every[self.task_of_output, :, self.output_index].t() + self.bias

@@ -68,7 +68,7 @@ class ExtractionLevel(nn.Module):
             return task_out, None
         # the shared gate's columns: every task expert (task-major), then the shared ones
         weights = torch.softmax(self.shared_gate(shared_in), dim=-1).unsqueeze(0)
-        n_own = weights.shape[-1] - len(shared)
+        n_own = len(self.tasks) * n
         shared_out = weighted_sum(weights[..., n_own:], shared)
         if own is not None:
             shared_out = shared_out + weighted_sum(weights[..., :n_own], own)
