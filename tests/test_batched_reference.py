@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from tabmtl.nn.architectures import PLE, CrossStitch, HardSharing, MMoE, SoftSharing
+from tabmtl.nn.weighting import resolve_weighting
 
 TASKS = {"t0": 1, "t1": 1, "t2": 4}
 EQUAL = {"t0": 2, "t1": 2}  # equal head widths: the fused heads' batched path
@@ -137,3 +138,29 @@ def test_eval_mode_equals_reference_with_dropout_configured(arch, reference):
     body = arch.build(6, TASKS, (16, 8), 0.3).eval()
     h = torch.randn(16, 6)
     torch.testing.assert_close(body(h), reference(body, h, TASKS), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "arch", [SoftSharing(), MMoE(n_experts=3), PLE(n_levels=2)], ids=repr
+)
+def test_gradient_strategy_gives_each_task_part_its_own_gradient(arch):
+    # PCGrad combines task gradients on the shared parameters only; every batched
+    # parameter outside them must hold, slice by slice, its own task's plain gradient
+    torch.manual_seed(0)
+    body = arch.build(6, TASKS, (16, 8), 0.0)
+    h, slices = torch.randn(32, 6), [(0, 1), (1, 2), (2, 6)]
+    out = body(h)
+    losses = torch.stack([out[:, a:b].square().mean() for a, b in slices])
+    shared = list(body.shared_parameters())
+    shared_ids = {id(p) for p in shared}
+    others = [p for p in body.parameters() if id(p) not in shared_ids]
+    own_grads = [torch.autograd.grad(loss, others, retain_graph=True, allow_unused=True)
+                 for loss in losses]
+    weighting = resolve_weighting("pcgrad").build(list(TASKS))
+    weighting.backward(losses, torch.ones(N_TASKS, dtype=torch.bool), shared, others)
+    position = {id(p): i for i, p in enumerate(others)}
+    for t, task in enumerate(TASKS):
+        for p, index in body.task_parameters(task):
+            expected = own_grads[t][position[id(p)]]
+            torch.testing.assert_close(p.grad[index], expected[index])
+    assert all(p.grad is not None for p in shared)
