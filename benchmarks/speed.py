@@ -1,20 +1,23 @@
-"""Speed benchmark: tabmtl's training loop against the alternatives, as ratios.
+"""Speed benchmark: tabmtl's training epoch against hand-written loops, as ratios.
 
-1. Epoch time against a hand-written torch loop: the same network (a deep copy of the
-   estimator's module), criterion, optimizer, prebuilt tensors, batch size and threads.
-   The reference is what a careful user writes by hand: one permutation per epoch, slice
-   batches, forward, masked multi-task loss, backward, step. Plain skorch ``NeuralNet``
-   on the same module with its default Dataset + DataLoader is timed in the same
-   rotation. Epochs alternate (warm-up excluded); medians of per-repeat ratios.
-2. T tasks in one network against T single-task networks (same settings, same epochs).
+1. Default model (soft sharing, dropout 0.1) at hidden (256, 256), 2 regression targets,
+   100k x 32, batch 256, against a hand-written loop of one plain MLP of the same widths
+   (``nn.Sequential`` Linear-ReLU-Dropout blocks, one 2-output layer, MSE, AdamW): the
+   cost of the multi-task *body*. Also timed: a hand-written loop over the same module as
+   tabmtl's (tabmtl's loop overhead alone) and plain skorch ``NeuralNet`` on that module
+   with its default Dataset + DataLoader.
+2. Architectures against hard sharing: 8 regression targets, 50k rows, hidden (128, 64),
+   dropout 0.1; one epoch of each architecture's tabmtl fit loop.
 3. Predict latency for 1 row and 10k rows, and of the one-row ``predict_record``.
 4. Training throughput (rows/s) and peak resident memory as rows grow; each size runs
    in a fresh process so its peak RSS is its own.
 
-The machine is shared and noisy: read the ratios, not the absolute seconds.
+All epochs of one table run in one process and alternate (warm-up excluded); ratios are
+medians of per-repeat ratios. The machine is shared and noisy: read the ratios, not the
+absolute seconds.
 
-    python -m benchmarks.speed            # 100k rows for 1-3, 10k -> 1M for 4
-    python -m benchmarks.speed --quick    # small sizes, a couple of minutes
+    python -m benchmarks.speed --threads 2            # 100k rows for 1, 10k -> 1M for 4
+    python -m benchmarks.speed --quick                # small sizes, a couple of minutes
 """
 
 from __future__ import annotations
@@ -26,14 +29,19 @@ import os
 import resource
 import statistics
 import time
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 import torch
 from skorch import NeuralNet
+from torch import nn
 
-from tabmtl import MultiTaskEstimator
+from tabmtl import MultiTaskEstimator, MultiTaskRegressor
+from tabmtl.data.features import as_frame
 from tabmtl.training.iterators import TensorDataset
+
+ARCHITECTURE_NAMES = ("hard", "soft", "cross_stitch", "mmoe", "ple")
 
 
 def synthetic_table(n: int, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -53,7 +61,37 @@ def synthetic_table(n: int, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
     return X, Y
 
 
-def hand_written_epoch(module, criterion, optimizer, X, y, batch_size, generator) -> None:
+def regression_arrays(n: int, n_features: int, n_targets: int, seed: int = 0):
+    """Numeric features and ``n_targets`` related regression targets."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, n_features)).astype(np.float32)
+    z = X[:, 0] + 0.5 * X[:, 1] - X[:, 2] * X[:, 3]
+    y = np.stack(
+        [z * (1 + 0.1 * j) + np.sin(X[:, 4 + j % 8]) + rng.normal(0, 0.3, n)
+         for j in range(n_targets)],
+        axis=1,
+    )
+    return X, y.astype(np.float32)
+
+
+def encoded(model, X: np.ndarray, y: np.ndarray) -> TensorDataset:
+    """The tensors a fitted array estimator trains on (its preprocessor's and target spec's)."""
+    y_frame = pd.DataFrame(y, columns=[f"y{j}" for j in range(y.shape[1])])
+    return TensorDataset(model.preprocessor_.transform(as_frame(X)),
+                         model.target_spec_.transform(y_frame))
+
+
+def plain_mlp(n_inputs: int, sizes, n_outputs: int, dropout: float) -> nn.Sequential:
+    """The reference network: one MLP of the given widths, one linear output layer."""
+    layers: list[nn.Module] = []
+    width = n_inputs
+    for size in sizes:
+        layers += [nn.Linear(width, size), nn.ReLU(), nn.Dropout(dropout)]
+        width = size
+    return nn.Sequential(*layers, nn.Linear(width, n_outputs))
+
+
+def hand_written_epoch(module, loss_fn, optimizer, X, y, batch_size, generator) -> None:
     """The reference loop: what one would write without any framework."""
     module.train()
     perm = torch.randperm(len(X), generator=generator)
@@ -61,82 +99,94 @@ def hand_written_epoch(module, criterion, optimizer, X, y, batch_size, generator
     for start in range(0, len(X), batch_size):
         xb, yb = X[start : start + batch_size], y[start : start + batch_size]
         optimizer.zero_grad()
-        # the architecture's regulariser (soft sharing's tower penalty) is part of the loss
-        loss = criterion(module(xb), yb) + module.penalty()
+        loss = loss_fn(module(xb), yb)
         loss.backward()
         optimizer.step()
 
 
-def epoch_ratios(n_rows: int, repeats: int, batch_size: int) -> list[dict]:
-    X, Y = synthetic_table(n_rows)
-    model = MultiTaskEstimator(max_epochs=1, batch_size=batch_size, random_state=0).fit(X, Y)
-    net = model.net_
-    X_enc = model.preprocessor_.transform(X)
-    y_enc = model.target_spec_.transform(Y)
-    dataset = TensorDataset(X_enc, y_enc)
-
-    module = copy.deepcopy(net.module_)
-    criterion = copy.deepcopy(net.criterion_)
-    params = list(module.parameters()) + list(criterion.parameters())
-    optimizer = torch.optim.AdamW(params, lr=model.lr)
-    Xt, yt = dataset.X, dataset.y
-    gen = torch.Generator().manual_seed(0)
-
-    # what a skorch user writes: NeuralNet on numpy arrays, default Dataset + DataLoader
-    # (our loss module already has skorch's criterion(y_pred, y_true) signature)
-    plain = NeuralNet(
-        copy.deepcopy(net.module_), criterion=copy.deepcopy(net.criterion_),
-        optimizer=torch.optim.AdamW, lr=model.lr, batch_size=batch_size, max_epochs=1,
-        train_split=None, iterator_train__shuffle=True, verbose=0,
-    ).initialize()
-
-    def run_ours():
-        net.fit_loop(dataset, epochs=1)
-
-    def run_hand():
-        hand_written_epoch(module, criterion, optimizer, Xt, yt, batch_size, gen)
-
-    def run_plain():
-        plain.partial_fit(X_enc, y_enc)
-
-    runners = {"tabmtl": run_ours, "hand-written loop": run_hand, "plain skorch": run_plain}
+def alternate(runners: dict[str, Callable[[], None]], repeats: int) -> dict[str, list[float]]:
+    """Seconds of each runner, ``repeats`` times, in rotation after one warm-up each."""
     times: dict[str, list[float]] = {k: [] for k in runners}
-    for fn in runners.values():  # warm-up
+    for fn in runners.values():
         fn()
     for _ in range(repeats):
         for name, fn in runners.items():
             t0 = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - t0)
-    ref = times["hand-written loop"]
+    return times
+
+
+def ratio_rows(measure: str, times: dict[str, list[float]], reference: str) -> list[dict]:
+    ref = times[reference]
     return [
-        {
-            "measure": f"epoch, {n_rows:,} rows, batch {batch_size}",
-            "model": name,
-            "median seconds": statistics.median(t),
-            "ratio vs hand loop (median)": statistics.median(a / b for a, b in zip(t, ref)),
-        }
+        {"measure": measure, "model": name, "median seconds": statistics.median(t),
+         "ratio (median)": statistics.median(a / b for a, b in zip(t, ref)),
+         "reference": reference}
         for name, t in times.items()
     ]
 
 
-def joint_vs_single(n_rows: int, epochs: int) -> list[dict]:
-    X, Y = synthetic_table(n_rows)
-    kw = dict(max_epochs=epochs, random_state=0)
-    t0 = time.perf_counter()
-    MultiTaskEstimator(**kw).fit(X, Y)
-    joint = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    for col in Y.columns:
-        MultiTaskEstimator(**kw).fit(X, Y[[col]])
-    single = time.perf_counter() - t0
-    label = f"fit {Y.shape[1]} targets, {n_rows:,} rows, {epochs} epochs"
-    return [
-        {"measure": label, "model": "one multi-task net", "median seconds": joint,
-         "ratio vs hand loop (median)": float("nan")},
-        {"measure": label, "model": f"{Y.shape[1]} single-task nets", "median seconds": single,
-         "ratio vs hand loop (median)": float("nan")},
-    ]
+def epoch_ratios(n_rows: int, repeats: int, batch_size: int) -> list[dict]:
+    """Table 1: the default model against a plain MLP and against its own module."""
+    sizes, n_features = (256, 256), 32
+    X, y = regression_arrays(n_rows, n_features, 2)
+    model = MultiTaskRegressor(
+        hidden_layer_sizes=sizes, max_epochs=1, batch_size=batch_size, random_state=0
+    ).fit(X, y)
+    net = model.net_
+    dataset = encoded(model, X, y)
+    Xt, yt = dataset.X, dataset.y
+
+    mlp = plain_mlp(n_features, sizes, 2, float(model.dropout))
+    mlp_optimizer = torch.optim.AdamW(mlp.parameters(), lr=model.lr)
+    module = copy.deepcopy(net.module_)
+    criterion = copy.deepcopy(net.criterion_)
+    optimizer = torch.optim.AdamW([*module.parameters(), *criterion.parameters()], lr=model.lr)
+    gen = torch.Generator().manual_seed(0)
+
+    def same_module_loss(out, yb):
+        # the architecture's regulariser (soft sharing's tower penalty) is part of the loss
+        return criterion(out, yb) + module.penalty()
+
+    # what a skorch user writes: NeuralNet on numpy arrays, default Dataset + DataLoader
+    plain = NeuralNet(
+        copy.deepcopy(net.module_), criterion=copy.deepcopy(net.criterion_),
+        optimizer=torch.optim.AdamW, lr=model.lr, batch_size=batch_size, max_epochs=1,
+        train_split=None, iterator_train__shuffle=True, verbose=0,
+    ).initialize()
+    runners = {
+        "plain MLP, hand loop": lambda: hand_written_epoch(
+            mlp, nn.functional.mse_loss, mlp_optimizer, Xt, yt, batch_size, gen),
+        "tabmtl": lambda: net.fit_loop(dataset, epochs=1),
+        "same module, hand loop": lambda: hand_written_epoch(
+            module, same_module_loss, optimizer, Xt, yt, batch_size, gen),
+        "same module, plain skorch": lambda: plain.partial_fit(Xt.numpy(), yt.numpy()),
+    }
+    times = alternate(runners, repeats)
+    measure = f"epoch, default model, hidden {sizes}, 2 targets, {n_rows:,} x {n_features}"
+    rows = ratio_rows(measure, times, "plain MLP, hand loop")
+    own = ratio_rows(measure, {k: times[k] for k in ("tabmtl", "same module, hand loop")},
+                     "same module, hand loop")
+    return [*rows, {**own[0], "model": "tabmtl (loop overhead)"}]
+
+
+def architecture_ratios(n_rows: int, repeats: int, batch_size: int) -> list[dict]:
+    """Table 2: one epoch of each architecture over hard sharing's, 8 regression targets."""
+    X, y = regression_arrays(n_rows, 32, 8, seed=1)
+    nets, datasets = {}, {}
+    for name in ARCHITECTURE_NAMES:
+        model = MultiTaskRegressor(
+            architecture=name, hidden_layer_sizes=(128, 64), dropout=0.1, max_epochs=1,
+            batch_size=batch_size, random_state=0,
+        ).fit(X, y)
+        nets[name] = model.net_
+        datasets[name] = encoded(model, X, y)
+    runners = {name: (lambda n=name: nets[n].fit_loop(datasets[n], epochs=1))
+               for name in ARCHITECTURE_NAMES}
+    times = alternate(runners, repeats)
+    measure = f"epoch, 8 targets, {n_rows:,} rows, hidden (128, 64), dropout 0.1"
+    return ratio_rows(measure, times, "hard")
 
 
 def predict_latency(repeats: int) -> list[dict]:
@@ -161,8 +211,7 @@ def predict_latency(repeats: int) -> list[dict]:
             call()
             times.append(time.perf_counter() - t0)
         rows.append({"measure": label, "model": "tabmtl",
-                     "median seconds": statistics.median(times),
-                     "ratio vs hand loop (median)": float("nan")})
+                     "median seconds": statistics.median(times)})
     return rows
 
 
@@ -197,22 +246,26 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--rows", type=int, default=None)
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--only-epoch", action="store_true", help="just the epoch ratio")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--only-epoch", action="store_true",
+                        help="just the epoch and architecture tables")
+    parser.add_argument("--sizes", type=int, nargs="*", default=None,
+                        help="rows of the throughput table (default 10k, 100k, 1M)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     rows = args.rows or (20_000 if args.quick else 100_000)
     repeats = args.repeats or (3 if args.quick else 7)
     omp = os.environ.get("OMP_NUM_THREADS")
-    print(f"# speed, torch threads={args.threads}, OMP_NUM_THREADS={omp}\n")
+    print(f"# speed, torch threads={args.threads}, OMP_NUM_THREADS={omp}, "
+          f"load {os.getloadavg()[0]:.2f}\n")
     records = epoch_ratios(rows, repeats, args.batch_size)
+    records += architecture_ratios(rows // 2, repeats, args.batch_size)
     if not args.only_epoch:
-        records += joint_vs_single(rows // 5, 3)
         records += predict_latency(50 if args.quick else 200)
     table = pd.DataFrame(records).round(4)
     print(table.to_markdown(index=False))
     if not args.only_epoch:
-        sizes = [5_000, 20_000] if args.quick else [10_000, 100_000, 1_000_000]
+        sizes = args.sizes or ([5_000, 20_000] if args.quick else [10_000, 100_000, 1_000_000])
         scaling = pd.DataFrame(throughput(sizes, args.batch_size, args.threads)).round(1)
         print("\n# training throughput and peak memory (fresh process per size)\n")
         print(scaling.to_markdown(index=False))

@@ -55,34 +55,50 @@ def test_output_width_is_sum_of_heads(config, tasks):
     assert out.shape == (5, width) and torch.isfinite(out).all()
 
 
+def _coverage(body):
+    """Per parameter, how many tasks claim each index along its first dimension."""
+    cover = {id(p): torch.zeros(p.shape[0] if p.dim() else 1) for p in body.parameters()}
+    for task in TASKS:
+        for p, index in body.task_parameters(task):
+            cover[id(p)][index] += 1
+    return cover
+
+
 @pytest.mark.parametrize("config", CONFIGS, ids=IDS)
 def test_shared_and_task_parameters_partition_the_body(config):
     body = build(config, dropout=0.1)
     shared = {id(p) for p in body.shared_parameters()}
-    per_task = [{id(p) for p in body.task_parameters(t)} for t in TASKS]
+    per_task = [{id(p) for p, _ in body.task_parameters(t)} for t in TASKS]
     if isinstance(resolve_architecture(config), SHARES_NOTHING):
         assert not shared  # coupled by penalty() instead; see the soft-sharing tests
     else:
         assert shared, "an architecture that shares must say what"
     for ids in per_task:
         assert ids and not ids & shared
-    for i in range(len(per_task)):
-        for j in range(i):
-            assert not per_task[i] & per_task[j]
+    # batched parameters hold several tasks' members: the tasks' parts never overlap,
+    # and every part of a parameter that is not shared belongs to exactly one task
+    cover = _coverage(body)
+    for p in body.parameters():
+        if id(p) in shared:
+            assert not cover[id(p)].any()
+        else:
+            assert (cover[id(p)] == 1).all()
     everything = {id(p) for p in body.parameters()}
     assert shared.union(*per_task) == everything
 
 
 def _reached(body, x):
-    """Per task, the ids of the parameters its output puts a non-zero gradient on."""
+    """Per task, the gradient its output puts on each parameter (None: untouched)."""
     reached = []
     for a, b in SLICES:
         body.zero_grad()
         body(x)[:, a:b].sum().backward()
-        reached.append(
-            {id(p) for p in body.parameters() if p.grad is not None and p.grad.any()}
-        )
+        reached.append({id(p): p.grad for p in body.parameters()})
     return reached
+
+
+def _moves(grad, index) -> bool:
+    return grad is not None and bool(grad[index].any())
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=IDS)
@@ -90,14 +106,17 @@ def test_task_parameters_are_exactly_those_only_their_task_reaches(config):
     body = build(config)
     reached = _reached(body, torch.randn(64, 6))
     for i, task in enumerate(TASKS):
-        own = {id(p) for p in body.task_parameters(task)}
-        others = set().union(*(r for j, r in enumerate(reached) if j != i))
-        assert own <= reached[i], "a task parameter its own output does not use"
-        assert not own & others, "another task's output moves this task's parameters"
+        for p, index in body.task_parameters(task):
+            positions = [...] if index is ... else [int(k) for k in index]
+            for k in positions:  # each member (or head row) of the task, one by one
+                assert _moves(reached[i][id(p)], k), "a task part its own output does not use"
+                assert not any(
+                    _moves(r[id(p)], k) for j, r in enumerate(reached) if j != i
+                ), "another task's output moves this task's parameters"
     # ...and the partition is tight: what is called shared really is used by several
     # tasks, so gradient-weighting strategies see every parameter where tasks conflict.
     for p in body.shared_parameters():
-        assert sum(id(p) in r for r in reached) >= 2
+        assert sum(_moves(r[id(p)], ...) for r in reached) >= 2
 
 
 @pytest.mark.parametrize("name", sorted(ARCHITECTURES))
@@ -131,7 +150,9 @@ def test_invalid_hyper_parameters_fail_at_build(arch):
 
 def test_head_towers():
     body = HardSharing(head_layer_sizes=(5,)).build(4, {"a": 2}, (8,), 0.0)
-    sizes = [p.shape for p in body.task_parameters("a")]
+    # one member per task in the batched tower; the fused head's rows of the task
+    sizes = [p[index].squeeze(0).shape if index is not ... else p.shape
+             for p, index in body.task_parameters("a")]
     assert torch.Size([5, 8]) in sizes and torch.Size([2, 5]) in sizes
 
 
@@ -156,7 +177,8 @@ def _tower_spread(body) -> float:
     total = 0.0
     for layer in body.tied_layers():
         for name in ("weight", "bias"):
-            w = torch.stack([getattr(m, name).detach() for m in layer])
+            # one task's copy per index of the batched parameter, stacked one by one
+            w = torch.stack([member.detach() for member in getattr(layer, name)])
             total += float((w - w.mean(0)).square().sum())
     return total
 
@@ -167,9 +189,10 @@ def test_soft_penalty_is_zero_for_equal_towers_and_positive_otherwise():
     assert penalty.item() > 0
     assert penalty.item() == pytest.approx(0.5 * _tower_spread(body), rel=1e-5)
     # copy tower 0's hidden layers into the others (heads differ in width and stay)
-    first = body.towers["t0"][0].state_dict()
-    for task in ("t1", "t2"):
-        body.towers[task][0].load_state_dict(first)
+    with torch.no_grad():
+        for layer in body.tied_layers():
+            for stacked in (layer.weight, layer.bias):
+                stacked[1:] = stacked[0]
     assert body.penalty().item() == pytest.approx(0.0, abs=1e-10)  # mean's rounding
     # nothing to tie with one task, or with strength 0
     assert float(SoftSharing().build(6, {"t0": 2}, (8,), 0.0).penalty()) == 0.0
@@ -180,7 +203,7 @@ def test_soft_penalty_gradient_pulls_towers_together():
     body = SoftSharing(penalty=0.1).build(6, TASKS, (16, 8), 0.0)
     before = _tower_spread(body)
     body.penalty().backward()
-    heads = {id(body.towers[t][1].weight) for t in TASKS}
+    heads = {id(p) for p in body.heads.parameters()}
     for p in body.parameters():
         if id(p) in heads:
             assert p.grad is None  # heads are not tied
@@ -247,8 +270,8 @@ def test_nested_architecture_params_reach_the_body():
     assert model.get_params()["architecture__n_experts"] == 8
     model.set_params(architecture__n_experts=3, architecture__expert_layer_sizes=(4,))
     body = model.fit(X, Y).net_.module_.body
-    assert len(body.experts) == 3
-    assert body.experts[0][0].out_features == 4
+    assert body.experts.n_members == 3
+    assert body.experts.layers[0].out_features == 4
 
 
 def test_ple_levels():
@@ -256,8 +279,11 @@ def test_ple_levels():
     assert len(body.levels) == 3
     assert [lvl.shared_gate is None for lvl in body.levels] == [False, False, True]
     level = body.levels[0]
-    assert len(level.shared_experts) == 3 and len(level.task_experts["t1"]) == 2
-    assert level.task_gates["t1"].out_features == 2 + 3
+    # batched: task t's experts are members t*2 and t*2 + 1; one gate member per task
+    assert level.shared_experts.n_members == 3
+    assert level.task_experts.n_members == 2 * len(TASKS)
+    assert level.task_gates.n_members == len(TASKS)
+    assert level.task_gates.out_features == 2 + 3
     assert level.shared_gate.out_features == 3 + 2 * len(TASKS)
 
 

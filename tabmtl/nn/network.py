@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 from torch import nn
 
 from tabmtl.nn.architectures.base import MultiTaskBody
+from tabmtl.nn.embeddings import CategoricalEmbeddings
 
 
 class TabularNetwork(nn.Module):
@@ -15,6 +16,15 @@ class TabularNetwork(nn.Module):
 
     Input is the preprocessor's float32 matrix: ``n_numeric`` scaled columns followed by
     one column of integer codes per categorical feature.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from tabmtl.nn.architectures import HardSharing
+    >>> body = HardSharing().build(2 + 3, {"eta": 1, "mode": 3}, (8,), 0.0)
+    >>> net = TabularNetwork(2, [4], [3], body)
+    >>> net(torch.tensor([[0.5, -1.0, 2.0]])).shape
+    torch.Size([1, 4])
     """
 
     def __init__(
@@ -26,24 +36,20 @@ class TabularNetwork(nn.Module):
     ):
         super().__init__()
         self.n_numeric = n_numeric
-        self.embeddings = nn.ModuleList(
-            nn.Embedding(k, d) for k, d in zip(cardinalities, embedding_dims)
-        )
+        self.embeddings = CategoricalEmbeddings(cardinalities, embedding_dims)
         self.body = body
 
     @property
     def n_inputs(self) -> int:
-        return self.n_numeric + sum(e.embedding_dim for e in self.embeddings)
+        return self.n_numeric + self.embeddings.n_outputs
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.embeddings:
-            codes = x[:, self.n_numeric :].long()
-            parts = [x[:, : self.n_numeric]]
-            parts += [emb(codes[:, i]) for i, emb in enumerate(self.embeddings)]
-            x = torch.cat(parts, dim=1)
+        if self.embeddings.n_outputs:
+            embedded = self.embeddings(x[:, self.n_numeric :])
+            x = torch.cat([x[:, : self.n_numeric], embedded], dim=1)
         return self.body(x)
 
-    def shared_parameters(self):
+    def shared_parameters(self) -> Iterator[nn.Parameter]:
         """Embeddings and the body's shared parameters."""
         yield from self.embeddings.parameters()
         yield from self.body.shared_parameters()

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from sklearn.base import clone
 
-from .base import Architecture, MultiTaskBody
-from .cross_stitch import CrossStitch
-from .hard import HardSharing
-from .mmoe import MMoE
-from .ple import PLE
-from .soft import SoftSharing
+from tabmtl.nn.architectures.base import Architecture, MultiTaskBody
+from tabmtl.nn.architectures.cross_stitch import CrossStitch
+from tabmtl.nn.architectures.hard import HardSharing
+from tabmtl.nn.architectures.mmoe import MMoE
+from tabmtl.nn.architectures.ple import PLE
+from tabmtl.nn.architectures.soft import SoftSharing
 
 #: Name -> architecture class. A new architecture is one module plus one entry here.
 ARCHITECTURES: dict[str, type[Architecture]] = {

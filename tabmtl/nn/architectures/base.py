@@ -6,8 +6,12 @@ search) with one method, :meth:`Architecture.build`, that returns the torch body
 the input width and the tasks are known in ``fit``.
 
 A body maps the embedded input ``h`` (batch, n_inputs) to the concatenated task outputs
-(batch, sum of head widths) and says which of its parameters are shared by all tasks:
-gradient-based weighting strategies combine per-task gradients on exactly those.
+(batch, sum of head widths) and declares, per parameter, who uses it
+(:meth:`MultiTaskBody.parameter_owners`): every task (shared), or one task per slice
+along the parameter's first dimension (a batched parameter holding one member per task,
+or a fused head's rows). Gradient-based weighting strategies combine per-task gradients
+on exactly the shared parameters; every other parameter is reached slice by slice by
+one task only, so the gradient of the summed losses is each task's own gradient there.
 """
 
 from __future__ import annotations
@@ -18,26 +22,54 @@ import torch
 from sklearn.base import BaseEstimator
 from torch import nn
 
+#: Who uses a parameter: None = every task; a task name = that task alone; a tuple =
+#: the task that uses each index along the parameter's first dimension.
+Owners = str | tuple[str, ...] | None
+
+
+def owned_by(module: nn.Module, prefix: str, owners: Owners) -> dict[str, Owners]:
+    """``owners`` for every parameter of ``module`` (named as in the body, under ``prefix``)."""
+    return {f"{prefix}.{name}": owners for name, _ in module.named_parameters()}
+
 
 class MultiTaskBody(nn.Module):
     """Base of every architecture's torch module.
 
     Subclasses implement ``forward(h) -> Tensor`` returning the task outputs
-    concatenated in task order, and :meth:`task_modules` (task name -> the modules only
-    that task uses). Everything else is shared.
+    concatenated in task order, and declare who uses each parameter with
+    :meth:`parameter_owners` (or, the older way, :meth:`task_modules`: task name -> the
+    modules only that task uses, everything else shared).
     """
 
     def task_modules(self) -> dict[str, nn.Module]:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def task_parameters(self, task: str) -> Iterator[nn.Parameter]:
-        """Parameters that only ``task`` uses."""
-        return self.task_modules()[task].parameters()
+    def parameter_owners(self) -> dict[str, Owners]:
+        """Parameter name -> its :data:`Owners`; by default from :meth:`task_modules`."""
+        owner_of = {id(p): t for t, m in self.task_modules().items() for p in m.parameters()}
+        return {name: owner_of.get(id(p)) for name, p in self.named_parameters()}
 
     def shared_parameters(self) -> Iterator[nn.Parameter]:
         """Parameters used by every task (the ones task gradients conflict on)."""
-        owned = {id(p) for m in self.task_modules().values() for p in m.parameters()}
-        return (p for p in self.parameters() if id(p) not in owned)
+        owners = self.parameter_owners()
+        return (p for name, p in self.named_parameters() if owners[name] is None)
+
+    def task_parameters(self, task: str) -> list[tuple[nn.Parameter, object]]:
+        """The parts of the parameters only ``task`` uses, as ``(parameter, index)`` pairs.
+
+        ``parameter[index]`` is the task's part: ``index`` is ``...`` for a whole
+        parameter, else a tensor of positions along the first dimension.
+        """
+        owners = self.parameter_owners()
+        parts: list[tuple[nn.Parameter, object]] = []
+        for name, p in self.named_parameters():
+            owner = owners[name]
+            if owner == task:
+                parts.append((p, ...))
+            elif isinstance(owner, tuple) and task in owner:
+                positions = [i for i, t in enumerate(owner) if t == task]
+                parts.append((p, torch.tensor(positions, device=p.device)))
+        return parts
 
     def penalty(self) -> torch.Tensor | float:
         """Regulariser added to the training loss (e.g. soft sharing's tower distance)."""
@@ -57,22 +89,6 @@ class Architecture(BaseEstimator):
         raise NotImplementedError
 
 
-def mlp(n_inputs: int, sizes: Sequence[int], dropout: float) -> nn.Sequential:
-    """Linear -> ReLU -> Dropout blocks; an empty ``sizes`` is the identity."""
-    layers: list[nn.Module] = []
-    width = n_inputs
-    for size in sizes:
-        layers += [nn.Linear(width, size), nn.ReLU()]
-        if dropout > 0:
-            layers.append(nn.Dropout(dropout))
-        width = size
-    return nn.Sequential(*layers)
-
-
-def heads(n_inputs: int, task_outputs: dict[str, int]) -> nn.ModuleDict:
-    """One linear head per task (regression: 1 value, binary: 1 logit, K-class: K logits)."""
-    return nn.ModuleDict({t: nn.Linear(n_inputs, k) for t, k in task_outputs.items()})
-
-
-def concat_heads(module_dict: nn.ModuleDict, h: torch.Tensor) -> torch.Tensor:
-    return torch.cat([head(h) for head in module_dict.values()], dim=1)
+def repeat_each(tasks: Sequence[str], n: int) -> tuple[str, ...]:
+    """Owners of ``n`` batched members per task, task-major (``a, a, b, b`` for n=2)."""
+    return tuple(t for t in tasks for _ in range(n))

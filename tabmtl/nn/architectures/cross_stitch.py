@@ -8,7 +8,8 @@ from itertools import pairwise
 import torch
 from torch import nn
 
-from .base import Architecture, MultiTaskBody, heads, mlp
+from tabmtl.nn.architectures.base import Architecture, MultiTaskBody, Owners, owned_by
+from tabmtl.nn.layers import ParallelLinear, TaskHeads, dropout
 
 
 def stitch_init(n_tasks: int, self_weight: float) -> torch.Tensor:
@@ -23,7 +24,8 @@ def stitch_init(n_tasks: int, self_weight: float) -> torch.Tensor:
 
 
 class CrossStitchBody(MultiTaskBody):
-    """Task towers layer by layer, a learned TxT cross-stitch unit after each layer."""
+    """Task towers layer by layer (batched: member t of each layer is task t's), a
+    learned TxT cross-stitch unit after each layer, fused heads."""
 
     def __init__(
         self,
@@ -35,32 +37,31 @@ class CrossStitchBody(MultiTaskBody):
     ):
         super().__init__()
         widths = [n_inputs, *hidden_layer_sizes]
-        # towers[t][l] is task t's l-th Linear -> ReLU (-> Dropout) block.
-        self.towers = nn.ModuleDict(
-            {
-                t: nn.ModuleList(mlp(a, (b,), dropout) for a, b in pairwise(widths))
-                for t in task_outputs
-            }
+        n_tasks = len(task_outputs)
+        self.dropout = float(dropout)
+        self.layers = nn.ModuleList(
+            ParallelLinear(n_tasks, a, b) for a, b in pairwise(widths)
         )
-        init = stitch_init(len(task_outputs), self_weight)
+        init = stitch_init(n_tasks, self_weight)
         self.stitches = nn.ParameterList(
             nn.Parameter(init.clone()) for _ in hidden_layer_sizes
         )
-        self.heads = heads(widths[-1], task_outputs)
+        self.heads = TaskHeads(widths[-1], task_outputs)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        xs = [h] * len(self.towers)
-        for depth, stitch in enumerate(self.stitches):
-            out = torch.stack([tower[depth](x) for tower, x in zip(self.towers.values(), xs)])
+        x = h  # (batch, n_inputs), read by every tower's first layer
+        for layer, stitch in zip(self.layers, self.stitches):
+            out = dropout(torch.relu(layer(x)), self.dropout, self.training)
             # x'_t = sum_s A[t, s] x_s over the (T, batch, width) stack
-            xs = list(torch.einsum("ts,sbd->tbd", stitch, out).unbind(0))
-        return torch.cat([head(x) for head, x in zip(self.heads.values(), xs)], dim=1)
+            x = torch.einsum("ts,sbd->tbd", stitch, out)
+        return self.heads(x)
 
-    def task_modules(self) -> dict[str, nn.Module]:
+    def parameter_owners(self) -> dict[str, Owners]:
         # Only the heads: through the stitches every task's output depends on every
         # tower, so the towers receive (and conflict on) all tasks' gradients and count
         # as shared for the gradient-weighting strategies.
-        return dict(self.heads.items())
+        owners = {name: None for name, _ in self.named_parameters()}
+        return owners | owned_by(self.heads, "heads", self.heads.output_owners)
 
     def mixing_matrices(self) -> list[torch.Tensor]:
         """The current TxT cross-stitch matrices, one per hidden layer (detached)."""

@@ -5,35 +5,42 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from torch import nn
 
-from .base import Architecture, MultiTaskBody, concat_heads, heads, mlp
+from tabmtl.nn.architectures.base import Architecture, MultiTaskBody, Owners, owned_by
+from tabmtl.nn.layers import ParallelMLP, SharedMLP, TaskHeads
 
 
 class HardSharingBody(MultiTaskBody):
+    """Shared trunk; per-task towers (batched, optional) and the fused heads."""
+
     def __init__(self, n_inputs, task_outputs, hidden_layer_sizes, dropout, head_layer_sizes):
         super().__init__()
-        self.trunk = mlp(n_inputs, hidden_layer_sizes, dropout)
-        width = hidden_layer_sizes[-1] if len(hidden_layer_sizes) else n_inputs
-        towers = {}
-        for task, k in task_outputs.items():
-            tower = mlp(width, head_layer_sizes, dropout)
-            last = head_layer_sizes[-1] if len(head_layer_sizes) else width
-            towers[task] = nn.Sequential(tower, nn.Linear(last, k))
-        self.heads = nn.ModuleDict(towers) if head_layer_sizes else heads(width, task_outputs)
+        self.tasks = tuple(task_outputs)
+        self.trunk = SharedMLP(n_inputs, hidden_layer_sizes, dropout)
+        self.towers = (
+            ParallelMLP(len(task_outputs), self.trunk.out_features, head_layer_sizes, dropout)
+            if head_layer_sizes else None
+        )
+        width = self.towers.out_features if self.towers else self.trunk.out_features
+        self.heads = TaskHeads(width, task_outputs)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        return concat_heads(self.heads, self.trunk(h))
+        z = self.trunk(h)
+        return self.heads(self.towers(z) if self.towers else z)
 
-    def task_modules(self) -> dict[str, nn.Module]:
-        return dict(self.heads.items())
+    def parameter_owners(self) -> dict[str, Owners]:
+        owners = owned_by(self.trunk, "trunk", None)
+        if self.towers:
+            owners |= owned_by(self.towers, "towers", self.tasks)
+        return owners | owned_by(self.heads, "heads", self.heads.output_owners)
 
 
 class HardSharing(Architecture):
     """Hard parameter sharing (Caruana 1997): a shared trunk feeds one head per task.
 
     The trunk is the estimator's ``hidden_layer_sizes`` MLP; each head is a linear layer,
-    or a small per-task tower when ``head_layer_sizes`` is given.
+    or a small per-task tower when ``head_layer_sizes`` is given. The towers run batched
+    and the heads as one fused layer (:mod:`tabmtl.nn.layers`).
 
     Parameters
     ----------

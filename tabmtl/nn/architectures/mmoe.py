@@ -7,27 +7,50 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from .base import Architecture, MultiTaskBody, mlp
+from tabmtl.nn.architectures.base import Architecture, MultiTaskBody, Owners, owned_by
+from tabmtl.nn.layers import ParallelLinear, ParallelMLP, TaskHeads
 
 
-def towers(
-    n_inputs: int, task_outputs: dict[str, int], sizes: Sequence[int], dropout: float
-) -> nn.ModuleDict:
-    """Per task: an MLP of ``sizes`` (possibly empty) followed by its output layer."""
-    last = sizes[-1] if len(sizes) else n_inputs
-    return nn.ModuleDict(
-        {t: nn.Sequential(mlp(n_inputs, sizes, dropout), nn.Linear(last, k))
-         for t, k in task_outputs.items()}
-    )
+class TaskTowers(nn.Module):
+    """Per task: an MLP of ``sizes`` (possibly empty) and its output layer, batched.
+
+    Input (T, batch, width), task ``t``'s at ``[t]``; output the concatenated task outputs.
+    """
+
+    def __init__(
+        self, n_inputs: int, task_outputs: dict[str, int], sizes: Sequence[int], dropout: float
+    ):
+        super().__init__()
+        self.tasks = tuple(task_outputs)
+        self.towers = ParallelMLP(len(task_outputs), n_inputs, sizes, dropout)
+        self.heads = TaskHeads(self.towers.out_features, task_outputs)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.heads(self.towers(x))
+
+    def parameter_owners(self, prefix: str) -> dict[str, Owners]:
+        """Every parameter belongs to its task (member t, or head rows of task t)."""
+        return owned_by(self.towers, f"{prefix}.towers", self.tasks) | owned_by(
+            self.heads, f"{prefix}.heads", self.heads.output_owners
+        )
+
+
+def weighted_sum(weights: torch.Tensor, experts: torch.Tensor) -> torch.Tensor:
+    """Per gate, the weighted sum of the expert outputs.
+
+    (G, batch, E) weights x (E, batch, width) experts -> (G, batch, width).
+    """
+    return torch.einsum("gbe,ebd->gbd", weights, experts)
 
 
 def mix(gate_logits: torch.Tensor, experts: torch.Tensor) -> torch.Tensor:
-    """Softmax-weighted sum of expert outputs: (batch, E) x (batch, E, width) -> (batch, width)."""
-    return torch.einsum("be,bed->bd", torch.softmax(gate_logits, dim=1), experts)
+    """Softmax-weighted sums of expert outputs: (G, batch, E) logits -> (G, batch, width)."""
+    return weighted_sum(torch.softmax(gate_logits, dim=-1), experts)
 
 
 class MMoEBody(MultiTaskBody):
-    """Experts on the input; each task's gate mixes them for that task's tower."""
+    """Experts on the input (batched); each task's gate (one fused gate layer) mixes
+    them for that task's tower (batched) and head (fused)."""
 
     def __init__(
         self,
@@ -39,27 +62,26 @@ class MMoEBody(MultiTaskBody):
         tower_layer_sizes: Sequence[int],
     ):
         super().__init__()
-        width = expert_layer_sizes[-1] if len(expert_layer_sizes) else n_inputs
-        self.experts = nn.ModuleList(
-            mlp(n_inputs, expert_layer_sizes, dropout) for _ in range(n_experts)
+        self.tasks = tuple(task_outputs)
+        self.experts = ParallelMLP(n_experts, n_inputs, expert_layer_sizes, dropout)
+        self.gates = ParallelLinear(len(task_outputs), n_inputs, n_experts)
+        self.towers = TaskTowers(
+            self.experts.out_features, task_outputs, tower_layer_sizes, dropout
         )
-        self.gates = nn.ModuleDict({t: nn.Linear(n_inputs, n_experts) for t in task_outputs})
-        self.towers = towers(width, task_outputs, tower_layer_sizes, dropout)
 
     def gate_weights(self, h: torch.Tensor) -> torch.Tensor:
         """Each task's mixing weights over the experts, shape (batch, n_tasks, n_experts)."""
-        return torch.stack([torch.softmax(g(h), dim=1) for g in self.gates.values()], dim=1)
+        return torch.softmax(self.gates(h), dim=-1).transpose(0, 1)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        experts = torch.stack([e(h) for e in self.experts], dim=1)  # (batch, E, width)
-        return torch.cat(
-            [tower(mix(gate(h), experts))
-             for gate, tower in zip(self.gates.values(), self.towers.values())],
-            dim=1,
-        )
+        return self.towers(mix(self.gates(h), self.experts(h)))
 
-    def task_modules(self) -> dict[str, nn.Module]:
-        return {t: nn.ModuleList([self.gates[t], self.towers[t]]) for t in self.gates}
+    def parameter_owners(self) -> dict[str, Owners]:
+        return (
+            owned_by(self.experts, "experts", None)
+            | owned_by(self.gates, "gates", self.tasks)
+            | self.towers.parameter_owners("towers")
+        )
 
 
 class MMoE(Architecture):
@@ -69,7 +91,8 @@ class MMoE(Architecture):
     linear layer on the input) that weights the experts' outputs, and its own tower
     and head on that mixture. Tasks that disagree can use different experts instead
     of fighting over one trunk. Experts are shared; gates, towers and heads belong to
-    their task.
+    their task. Experts, gates and towers each run as one batched layer per depth
+    (:mod:`tabmtl.nn.layers`).
 
     Parameters
     ----------

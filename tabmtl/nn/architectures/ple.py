@@ -7,8 +7,15 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from .base import Architecture, MultiTaskBody, mlp
-from .mmoe import mix, towers
+from tabmtl.nn.architectures.base import (
+    Architecture,
+    MultiTaskBody,
+    Owners,
+    owned_by,
+    repeat_each,
+)
+from tabmtl.nn.architectures.mmoe import TaskTowers, weighted_sum
+from tabmtl.nn.layers import ParallelLinear, ParallelMLP
 
 
 class ExtractionLevel(nn.Module):
@@ -16,7 +23,9 @@ class ExtractionLevel(nn.Module):
 
     Task ``t``'s gate reads ``t``'s input and mixes ``t``'s own experts with the shared
     ones; unless the level is the last, a shared gate reads the shared input and mixes
-    *all* the level's experts into the next level's shared input.
+    *all* the level's experts into the next level's shared input. The shared experts,
+    the task experts (task-major: task t's are members ``t*n .. t*n+n-1``) and the task
+    gates each run as one batched layer per depth.
     """
 
     def __init__(
@@ -30,31 +39,62 @@ class ExtractionLevel(nn.Module):
         final: bool,
     ):
         super().__init__()
-        self.shared_experts = nn.ModuleList(mlp(n_inputs, sizes, dropout) for _ in range(n_shared))
-        self.task_experts = nn.ModuleDict(
-            {t: nn.ModuleList(mlp(n_inputs, sizes, dropout) for _ in range(n_task)) for t in tasks}
+        self.tasks = tuple(tasks)
+        self.n_task = n_task
+        self.shared_experts = ParallelMLP(n_shared, n_inputs, sizes, dropout)
+        self.task_experts = (
+            ParallelMLP(len(tasks) * n_task, n_inputs, sizes, dropout) if n_task else None
         )
-        self.task_gates = nn.ModuleDict({t: nn.Linear(n_inputs, n_task + n_shared) for t in tasks})
+        self.task_gates = ParallelLinear(len(tasks), n_inputs, n_task + n_shared)
         n_all = n_shared + n_task * len(tasks)
         self.shared_gate = None if final else nn.Linear(n_inputs, n_all)
 
     def forward(
-        self, task_in: list[torch.Tensor], shared_in: torch.Tensor
-    ) -> tuple[list[torch.Tensor], torch.Tensor | None]:
-        shared = [e(shared_in) for e in self.shared_experts]
-        own = [[e(x) for e in experts] for experts, x in zip(self.task_experts.values(), task_in)]
-        task_out = [
-            mix(gate(x), torch.stack(mine + shared, dim=1))
-            for gate, x, mine in zip(self.task_gates.values(), task_in, own)
-        ]
+        self, task_in: torch.Tensor, shared_in: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``task_in`` is (batch, in) when every task reads the same input, else
+        (T, batch, in); returns the next (T, batch, width) task inputs and shared input."""
+        n = self.n_task
+        shared = self.shared_experts(shared_in)  # (S, batch, width)
+        gates = torch.softmax(self.task_gates(task_in), dim=-1)  # (T, batch, n + S)
+        task_out = weighted_sum(gates[..., n:], shared)
+        own = None
+        if self.task_experts is not None:
+            per_member = task_in if task_in.dim() == 2 else task_in.repeat_interleave(n, dim=0)
+            own = self.task_experts(per_member)  # (T * n, batch, width)
+            mine = own.unflatten(0, (len(self.tasks), n))
+            task_out = task_out + torch.einsum("tbn,tnbd->tbd", gates[..., :n], mine)
         if self.shared_gate is None:
             return task_out, None
-        every = [out for mine in own for out in mine] + shared
-        return task_out, mix(self.shared_gate(shared_in), torch.stack(every, dim=1))
+        # the shared gate's columns: every task expert (task-major), then the shared ones
+        weights = torch.softmax(self.shared_gate(shared_in), dim=-1).unsqueeze(0)
+        n_own = len(self.tasks) * n
+        shared_out = weighted_sum(weights[..., n_own:], shared)
+        if own is not None:
+            shared_out = shared_out + weighted_sum(weights[..., :n_own], own)
+        return task_out, shared_out[0]
+
+    def parameter_owners(self, prefix: str, feeds_shared: bool, gates_feed_shared: bool):
+        """Owners of this level's parameters.
+
+        ``feeds_shared``: the level has a shared gate, so its task experts reach every
+        task; ``gates_feed_shared``: the task gates' outputs reach the shared path (through
+        the next level's task experts).
+        """
+        owners: dict[str, Owners] = {
+            name: None for name, _ in self.named_parameters(prefix=prefix)
+        }
+        if self.task_experts is not None and not feeds_shared:
+            owners |= owned_by(
+                self.task_experts, f"{prefix}.task_experts", repeat_each(self.tasks, self.n_task)
+            )
+        if not gates_feed_shared:
+            owners |= owned_by(self.task_gates, f"{prefix}.task_gates", self.tasks)
+        return owners
 
 
 class PLEBody(MultiTaskBody):
-    """``n_levels`` extraction levels, then one tower + head per task."""
+    """``n_levels`` extraction levels, then one tower + head per task (batched, fused)."""
 
     def __init__(
         self,
@@ -77,32 +117,27 @@ class PLEBody(MultiTaskBody):
             )
             for i in range(n_levels)
         )
-        self.towers = towers(width, task_outputs, tower_layer_sizes, dropout)
+        self.towers = TaskTowers(width, task_outputs, tower_layer_sizes, dropout)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        task_in, shared_in = [h] * len(self.towers), h
+        task_in, shared_in = h, h  # the first level's task gates and experts all read h
         for level in self.levels:
             task_in, shared_in = level(task_in, shared_in)
-        return torch.cat([tower(x) for tower, x in zip(self.towers.values(), task_in)], dim=1)
+        return self.towers(task_in)
 
-    def task_modules(self) -> dict[str, nn.Module]:
+    def parameter_owners(self) -> dict[str, Owners]:
         # Task-specific means "reached by that task's loss only". A non-final level's
         # shared gate mixes the task experts of that level into the shared path, so
         # those experts (and the gates feeding them) are used by every task and count
         # as shared; only what lies downstream of the last shared gate is truly owned.
         last = len(self.levels) - 1
-        owned: dict[str, list[nn.Module]] = {t: [self.towers[t]] for t in self.towers}
+        owners: dict[str, Owners] = {}
         for i, level in enumerate(self.levels):
-            experts_feed_shared_gate = i < last
-            for t in owned:
-                if not experts_feed_shared_gate:
-                    owned[t].append(level.task_experts[t])
-                # The task gate's output is the next level's task input; it reaches the
-                # shared path only through that level's task experts.
-                next_feeds_shared = len(level.task_experts[t]) > 0 and i + 1 < last
-                if not next_feeds_shared:
-                    owned[t].append(level.task_gates[t])
-        return {t: nn.ModuleList(mods) for t, mods in owned.items()}
+            # The task gate's output is the next level's task input; it reaches the
+            # shared path only through that level's task experts.
+            gates_feed_shared = level.n_task > 0 and i + 1 < last
+            owners |= level.parameter_owners(f"levels.{i}", i < last, gates_feed_shared)
+        return owners | self.towers.parameter_owners("towers")
 
 
 class PLE(Architecture):
@@ -115,7 +150,9 @@ class PLE(Architecture):
     non-final levels a shared gate mixes all experts into the next shared input. After
     the last level each task has its own tower and head. Separating task experts from
     shared ones lets tasks keep private features while sharing the rest, which reduces
-    the "seesaw" between tasks that MMoE can show.
+    the "seesaw" between tasks that MMoE can show. Each level's shared experts, task
+    experts and task gates, and the towers, run as one batched layer per depth
+    (:mod:`tabmtl.nn.layers`).
 
     Shared experts and shared gates are shared parameters. Task experts, task gates and
     towers are task parameters where only their task reaches them: with
@@ -141,7 +178,7 @@ class PLE(Architecture):
     >>> body = PLE(n_levels=2).build(8, {"eta": 1, "mode": 3}, (16,), 0.0)
     >>> body(torch.zeros(2, 8)).shape
     torch.Size([2, 4])
-    >>> [len(level.shared_experts) for level in body.levels]
+    >>> [level.shared_experts.n_members for level in body.levels]
     [2, 2]
     """
 

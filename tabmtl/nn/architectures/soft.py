@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from torch import nn
 
-from .base import Architecture, MultiTaskBody, mlp
+from tabmtl.nn.architectures.base import Architecture, MultiTaskBody, Owners, owned_by
+from tabmtl.nn.layers import ParallelLinear, ParallelMLP, TaskHeads
 
 
 class SoftSharingBody(MultiTaskBody):
-    """Independent per-task towers + heads; :meth:`penalty` ties the towers' layers."""
+    """Per-task towers run batched (member t is task t's), fused heads; :meth:`penalty`
+    ties the towers' layers."""
 
     def __init__(
         self,
@@ -23,40 +24,36 @@ class SoftSharingBody(MultiTaskBody):
     ):
         super().__init__()
         self.strength = float(strength)
-        width = hidden_layer_sizes[-1] if len(hidden_layer_sizes) else n_inputs
-        # One Sequential(tower, head) per task, so each task owns exactly one module.
-        self.towers = nn.ModuleDict(
-            {
-                t: nn.Sequential(mlp(n_inputs, hidden_layer_sizes, dropout), nn.Linear(width, k))
-                for t, k in task_outputs.items()
-            }
-        )
+        self.tasks = tuple(task_outputs)
+        self.towers = ParallelMLP(len(task_outputs), n_inputs, hidden_layer_sizes, dropout)
+        self.heads = TaskHeads(self.towers.out_features, task_outputs)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        return torch.cat([tower(h) for tower in self.towers.values()], dim=1)
+        return self.heads(self.towers(h))
 
-    def task_modules(self) -> dict[str, nn.Module]:
-        return dict(self.towers.items())
+    def parameter_owners(self) -> dict[str, Owners]:
+        return owned_by(self.towers, "towers", self.tasks) | owned_by(
+            self.heads, "heads", self.heads.output_owners
+        )
 
-    def tied_layers(self) -> list[list[nn.Linear]]:
-        """Per hidden layer, that layer of every task's tower (the layers the penalty ties).
+    def tied_layers(self) -> list[ParallelLinear]:
+        """The towers' hidden layers, each holding every task's copy (the tied layers).
 
         Heads are left out: their widths differ between tasks (1 value vs K logits) and
         their weights mean different things, so there is nothing to pull them toward.
         """
-        stacks = [
-            [m for m in tower[0] if isinstance(m, nn.Linear)] for tower in self.towers.values()
-        ]
-        return [list(layer) for layer in zip(*stacks)]
+        return list(self.towers.layers)
 
     def penalty(self) -> torch.Tensor | float:
-        """``strength * sum_layers sum_tasks ||W_t - mean_s W_s||²`` (biases included)."""
-        if self.strength == 0 or len(self.towers) < 2:
+        """``strength * sum_layers sum_tasks ||W_t - mean_s W_s||²`` (biases included).
+
+        Computed on the stacked (T, ...) parameters as they are: no copies.
+        """
+        if self.strength == 0 or len(self.tasks) < 2:
             return 0.0
         total = 0.0
         for layer in self.tied_layers():
-            for name in ("weight", "bias"):
-                stacked = torch.stack([getattr(m, name) for m in layer])
+            for stacked in (layer.weight, layer.bias):
                 total = total + (stacked - stacked.mean(dim=0)).square().sum()
         return self.strength * total
 
@@ -69,7 +66,8 @@ class SoftSharing(Architecture):
     ``penalty * sum_l sum_t ||W_t^l - mean_s W_s^l||²`` over the towers' hidden layers
     (weights and biases), which pulls corresponding layers toward their mean. Large
     values approach hard sharing, 0 gives independent networks (which then share only
-    the categorical embeddings).
+    the categorical embeddings). The towers run as one batched MLP and the heads as one
+    fused layer (:mod:`tabmtl.nn.layers`).
 
     Parameters
     ----------
