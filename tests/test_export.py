@@ -206,3 +206,21 @@ def test_missing_onnx_says_how_to_install(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "onnx", None)  # import onnx now raises ImportError
     with pytest.raises(ImportError, match=r"pip install 'tabmtl\[export\]'"):
         export_onnx(model, tmp_path / "model.onnx")
+
+
+@LEGACY_EXPORTER
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"numeric_embedding": "piecewise_linear", "numeric_scaling": "robust"},
+        {"numeric_embedding": "periodic", "ensemble_size": 3},
+    ],
+)
+def test_onnx_matches_predict_with_the_input_side_and_ensemble(params, tmp_path):
+    X, Y = serving_table()
+    model = MultiTaskEstimator(
+        TARGET_KINDS, hidden_layer_sizes=(8,), max_epochs=2, calibration_fraction=0.25,
+        random_state=0, **params,
+    ).fit(X, Y)
+    X = pd.concat([X, unseen_rows(X)], ignore_index=True)
+    check_session(export_onnx(model, tmp_path / "model.onnx", dynamo=False), model, X)

@@ -345,10 +345,18 @@ def check_error(
         assert (problem, None) in allowed, f"{msg!r} but the data has only {allowed!r}"
 
 
-def new_model(targets: dict | None = None, class_weight=None) -> MultiTaskEstimator:
+#: The network options of issue 14, switched on in some fitted cases.
+OPTIONS = (
+    {},
+    {"numeric_embedding": "piecewise_linear", "numeric_scaling": "robust"},
+    {"numeric_embedding": "periodic", "ensemble_size": 2, "label_smoothing": 0.1},
+)
+
+
+def new_model(targets: dict | None = None, class_weight=None, **options) -> MultiTaskEstimator:
     return MultiTaskEstimator(
         targets, class_weight=class_weight, max_epochs=2, hidden_layer_sizes=(8,),
-        random_state=0,
+        random_state=0, **options,
     )
 
 
@@ -377,13 +385,15 @@ def weights(draw, n: int) -> tuple[list | None, str | None]:
 
 
 def fit_or_explain(
-    X: pd.DataFrame, Y: pd.DataFrame, targets=None, sample_weight=None, class_weight=None
+    X: pd.DataFrame, Y: pd.DataFrame, targets=None, sample_weight=None, class_weight=None,
+    options: dict | None = None,
 ) -> MultiTaskEstimator | None:
     """The fitted model, or None after checking that the refusal is well explained."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "Dropping N rows that have no label" and such
         try:
-            return new_model(targets, class_weight).fit(X, Y, sample_weight=sample_weight)
+            model = new_model(targets, class_weight, **(options or {}))
+            return model.fit(X, Y, sample_weight=sample_weight)
         except (ValueError, TypeError) as exc:
             check_error(exc, X, Y, targets, sample_weight)
             return None
@@ -428,10 +438,13 @@ def test_fit_predicts_well_formed_frames_or_names_the_problem(data, draw):
     X, Y = data
     targets = draw.draw(overrides(Y), label="targets")
     sample_weight, class_weight = draw.draw(weights(len(Y)), label="weights")
-    model = fit_or_explain(X, Y, targets, sample_weight, class_weight)
+    options = draw.draw(st.sampled_from(OPTIONS), label="options")
+    model = fit_or_explain(X, Y, targets, sample_weight, class_weight, options)
     if model is None:
         return
     event("fitted" + (" with overrides" if targets else ""))
+    if options:
+        event("fitted with embeddings / robust scaling / ensemble")
     if sample_weight is not None or class_weight is not None:
         event("fitted with sample/class weights")
     allowed = problems(X, Y, targets, sample_weight)

@@ -220,3 +220,35 @@ def test_distribution_heads_and_calibration_round_trip(tmp_path):
     )
     pd.testing.assert_frame_equal(loaded.predict_proba(X)["c"], model.predict_proba(X)["c"])
     np.testing.assert_array_equal(loaded.temperatures_, model.temperatures_)
+
+
+def test_a_file_of_the_previous_format_is_a_clear_error(fitted, tmp_path):
+    # format 1 held per-module weights (before the batched layers): refused by name
+    path = save_model(fitted[0], tmp_path / "m.tabmtl")
+    old = tmp_path / "old.tabmtl"
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(old, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            if item.filename == "manifest.json":
+                manifest = json.loads(data)
+                manifest["format_version"] = 1
+                data = json.dumps(manifest).encode()
+            dst.writestr(item, data)
+    with pytest.raises(ModelFileError, match="format version 1; this tabmtl .* reads version 2"):
+        load_model(old)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"numeric_embedding": "piecewise_linear", "numeric_scaling": "robust"},
+        {"numeric_embedding": "periodic", "ensemble_size": 3, "label_smoothing": 0.1},
+    ],
+)
+def test_round_trip_with_the_input_side_and_ensemble(params, tmp_path):
+    X, Y = make_mixed(150, missing=0.1)
+    model = MultiTaskEstimator(**SMALL, **params).fit(X, Y)
+    loaded = load_model(save_model(model, tmp_path / "m.tabmtl"))
+    pd.testing.assert_frame_equal(loaded.predict(X), model.predict(X))
+    for name, proba in model.predict_proba(X).items():
+        pd.testing.assert_frame_equal(loaded.predict_proba(X)[name], proba)

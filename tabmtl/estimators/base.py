@@ -22,8 +22,9 @@ from sklearn.utils.validation import check_is_fitted
 from tabmtl.data.features import FeaturePreprocessor
 from tabmtl.data.targets import TargetSpec
 from tabmtl.nn.architectures import Architecture
+from tabmtl.nn.numeric_embedding import resolve_numeric_embedding
 from tabmtl.nn.weighting import Weighting
-from tabmtl.training.build import build_net, load_net, net_weights
+from tabmtl.training.build import build_net, fit_input_state, load_net, net_weights
 from tabmtl.training.callbacks import epoch_rows
 from tabmtl.training.iterators import SliceIterator, TensorDataset
 from tabmtl.training.net import MultiTaskNet, TrainingDiverged
@@ -57,6 +58,10 @@ class MultiTaskBase(BaseEstimator):
         batch_size: int = 256,
         lr: float = 1e-3,
         weight_decay: float = 0.0,
+        numeric_embedding=None,
+        numeric_scaling: str = "standard",
+        ensemble_size: int = 1,
+        label_smoothing: float = 0.0,
         early_stopping: bool = False,
         validation_fraction: float = 0.1,
         patience: int = 10,
@@ -76,6 +81,10 @@ class MultiTaskBase(BaseEstimator):
         self.batch_size = batch_size
         self.lr = lr
         self.weight_decay = weight_decay
+        self.numeric_embedding = numeric_embedding
+        self.numeric_scaling = numeric_scaling
+        self.ensemble_size = ensemble_size
+        self.label_smoothing = label_smoothing
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.patience = patience
@@ -154,7 +163,15 @@ class MultiTaskBase(BaseEstimator):
         return self._seed()
 
     def _fit_encoded(
-        self, dataset, preprocessor, target_spec, seed: int, *, configure=None, resume=None
+        self,
+        dataset,
+        preprocessor,
+        target_spec,
+        seed: int,
+        *,
+        configure=None,
+        resume=None,
+        numeric_sample: np.ndarray | None = None,
     ) -> None:
         """Train on encoded data (documented protected: the one training seam).
 
@@ -163,9 +180,15 @@ class MultiTaskBase(BaseEstimator):
         or any dataset the net's iterators read). Calibration is reset; ``net_`` is
         built and trained. ``configure(net)`` may adjust the built net before training
         (the streamed fit sets its iterators there); ``resume`` as in :meth:`_build_net`.
+        ``numeric_sample`` (encoded numeric block of training rows) fits the network's
+        input statistics (``input_state_``); by default ``dataset.X`` of a
+        :class:`TensorDataset` is used.
         """
         self.preprocessor_ = preprocessor
         self.target_spec_ = target_spec
+        if numeric_sample is None:  # the training rows themselves
+            numeric_sample = np.asarray(dataset.X[:, : preprocessor.n_numeric_])
+        self.input_state_ = fit_input_state(self.get_params(deep=False), numeric_sample)
         self.calibrator_ = Calibrator(len(target_spec.tasks_))
         self._train_net(dataset, seed, resume, configure)
 
@@ -228,7 +251,16 @@ class MultiTaskBase(BaseEstimator):
     def _check_params(self) -> None:
         if not (0.0 <= self.dropout < 1.0):
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}.")
-        for name in ("max_epochs", "batch_size", "patience"):
+        if not (0.0 <= self.label_smoothing < 1.0):
+            raise ValueError(
+                f"label_smoothing must be in [0, 1), got {self.label_smoothing!r}."
+            )
+        if self.numeric_scaling not in ("standard", "robust"):
+            raise ValueError(
+                f"numeric_scaling must be 'standard' or 'robust', got {self.numeric_scaling!r}."
+            )
+        resolve_numeric_embedding(self.numeric_embedding)  # a clear error for a bad value
+        for name in ("max_epochs", "batch_size", "patience", "ensemble_size"):
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}.")
@@ -263,7 +295,8 @@ class MultiTaskBase(BaseEstimator):
         state or None)`` when ``checkpoint_dir`` is set during fit.
         """
         return build_net(
-            self.get_params(deep=False), self.target_spec_, self.preprocessor_, seed, resume
+            self.get_params(deep=False), self.target_spec_, self.preprocessor_, seed, resume,
+            input_state=getattr(self, "input_state_", None),
         )
 
     # -- saved state ---------------------------------------------------------------------
@@ -315,7 +348,8 @@ class MultiTaskBase(BaseEstimator):
             else Calibrator.from_state(*calibration)
         )
         estimator.net_ = load_net(
-            estimator.get_params(deep=False), target_spec, preprocessor, weights, history
+            estimator.get_params(deep=False), target_spec, preprocessor, weights, history,
+            input_state=fitted.get("input_state_"),
         )
         return estimator
 

@@ -48,7 +48,7 @@ from sklearn.utils.validation import check_is_fitted
 from tabmtl.io.model_json import ModelFileError, decode, encode
 
 FORMAT = "tabmtl-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: batched layers (issue 13) and input statistics (issue 14)
 _MEMBERS = ("model.json", "weights.pt")
 __all__ = ["FORMAT_VERSION", "ModelFileError", "load_model", "save_model"]
 # Parameters that hold code (callbacks) are not saved; the loaded model has the default.

@@ -214,13 +214,16 @@ def fit_parquet(
             )
             spec = TargetSpec(targets=estimator.targets).fit(sample[targets])
             pre = FeaturePreprocessor().fit(sample[features])
-            fitted = (spec, pre, sample[features].iloc[:0])
+            # the network's input statistics (robust scaling, embedding bins) come from
+            # the same sample, encoded
+            numeric = pre.transform(sample[features])[:, : pre.n_numeric_]
+            fitted = (spec, pre, sample[features].iloc[:0], numeric)
         except Exception as exc:  # every process raises it, rather than waiting for rank 0
             fitted = exc
     fitted = ctx.broadcast(fitted)
     if isinstance(fitted, Exception):
         raise fitted
-    spec, pre, schema_frame = fitted
+    spec, pre, schema_frame, numeric = fitted
     validate_data(estimator, schema_frame, skip_check_array=True, reset=True)
 
     def stream(source_: ParquetSource, groups: Sequence[RowGroup]) -> ParquetStream:
@@ -241,7 +244,9 @@ def fit_parquet(
         if ctx.world_size > 1:
             make_data_parallel(net, ctx)
 
-    estimator._fit_encoded(train, pre, spec, seed, configure=configure)
+    estimator._fit_encoded(
+        train, pre, spec, seed, configure=configure, numeric_sample=numeric
+    )
     # an ordinary fitted net again: in-memory iterators, no reference to the streams
     # (plain attributes: skorch's set_params refuses these on an initialised net)
     net = estimator.net_

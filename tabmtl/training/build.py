@@ -11,15 +11,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import numpy as np
 import torch
 from sklearn.base import clone
 from skorch.callbacks import Checkpoint, EarlyStopping, ProgressBar
 from skorch.dataset import ValidSplit
 from skorch.history import History
 
+from tabmtl.data.targets import TARGET_KINDS
 from tabmtl.nn.architectures import resolve_architecture
+from tabmtl.nn.inputs import MemberAdapter, RobustNumeric
 from tabmtl.nn.loss import MultiTaskLoss
 from tabmtl.nn.network import TabularNetwork
+from tabmtl.nn.numeric_embedding import resolve_numeric_embedding
 from tabmtl.nn.weighting import resolve_weighting
 from tabmtl.training.callbacks import BestWeights
 from tabmtl.training.iterators import SliceIterator, TensorDataset
@@ -31,12 +35,73 @@ from tabmtl.training.resume import ResumeCheckpoint
 PREDICT_BATCH = 4096
 
 
+def fit_input_state(params: Mapping, X_numeric: np.ndarray) -> dict:
+    """Statistics of the encoded training numeric block that the network's input side
+    needs (robust scaling's centre and scale, a numeric embedding's bin edges), as a
+    JSON-able dict: the estimator keeps it as ``input_state_`` and saves it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> state = fit_input_state({"numeric_scaling": "robust", "numeric_embedding": None},
+    ...                         np.arange(10.0).reshape(5, 2))
+    >>> sorted(state["robust"])
+    ['center', 'clip', 'scale']
+    """
+    state: dict = {}
+    X = np.asarray(X_numeric, dtype=np.float32)
+    if X.shape[1] == 0:
+        return state
+    if params.get("numeric_scaling", "standard") == "robust":
+        robust = RobustNumeric.fit(X)
+        state["robust"] = robust.state()
+        X = robust(torch.from_numpy(X)).numpy()
+    embedding = resolve_numeric_embedding(params.get("numeric_embedding"))
+    if embedding is not None:
+        state["embedding"] = embedding.fit_state(X)
+    return state
+
+
+def build_network(
+    params: Mapping, target_spec, preprocessor, input_state: Mapping
+) -> TabularNetwork:
+    """The torch module: input side, the architecture's body and the fused heads."""
+    spec, pre = target_spec, preprocessor
+    keys = [f"t{i}" for i in range(len(spec.tasks_))]
+    robust = RobustNumeric.from_state(input_state["robust"]) if "robust" in input_state else None
+    n_numeric_out = pre.n_numeric_
+    embedding = None
+    spec_embedding = resolve_numeric_embedding(params.get("numeric_embedding"))
+    if spec_embedding is not None and pre.n_numeric_:
+        embedding = spec_embedding.build(pre.n_numeric_, input_state.get("embedding", {}))
+        n_numeric_out = embedding.n_out
+    n_inputs = n_numeric_out + sum(pre.embedding_dims_)
+    body = resolve_architecture(params["architecture"]).build(
+        n_inputs,
+        {k: t.n_outputs for k, t in zip(keys, spec.tasks_)},
+        tuple(int(h) for h in params["hidden_layer_sizes"]),
+        float(params["dropout"]),
+    )
+    k = int(params.get("ensemble_size", 1))
+    members = MemberAdapter(k, n_inputs) if k > 1 else None
+    combiners = [
+        (TARGET_KINDS[t.kind].combine_members, s.start, s.stop)
+        for t, s in zip(spec.tasks_, spec.slices_)
+    ]
+    return TabularNetwork(
+        pre.n_numeric_, pre.cardinalities_, pre.embedding_dims_, body,
+        robust=robust, numeric_embedding=embedding, members=members,
+        member_combiners=combiners,
+    )
+
+
 def build_net(
     params: Mapping,
     target_spec,
     preprocessor,
     seed: int,
     resume: tuple[str, dict | None] | None = None,
+    input_state: Mapping | None = None,
 ) -> MultiTaskNet:
     """The (uninitialised) skorch net for a fitted spec and preprocessor.
 
@@ -53,6 +118,8 @@ def build_net(
     resume : (str, dict or None), optional
         ``(fingerprint, saved state or None)`` when ``checkpoint_dir`` is set during
         fit: a :class:`ResumeCheckpoint` then saves (and restores) the fit's state.
+    input_state : dict, optional
+        What :func:`fit_input_state` fitted (robust scaling, numeric embedding bins).
 
     Returns
     -------
@@ -70,22 +137,14 @@ def build_net(
     >>> net.max_epochs, net.task_names
     (2, ['eta'])
     """
-    spec, pre = target_spec, preprocessor
-    keys = [f"t{i}" for i in range(len(spec.tasks_))]
-    architecture = resolve_architecture(params["architecture"])
+    spec = target_spec
+    module = build_network(params, spec, preprocessor, input_state or {})
     weighting = resolve_weighting(params["weighting"])
-    n_inputs = pre.n_numeric_ + sum(pre.embedding_dims_)
-    body = architecture.build(
-        n_inputs,
-        {k: t.n_outputs for k, t in zip(keys, spec.tasks_)},
-        tuple(int(h) for h in params["hidden_layer_sizes"]),
-        float(params["dropout"]),
-    )
-    module = TabularNetwork(pre.n_numeric_, pre.cardinalities_, pre.embedding_dims_, body)
     criterion = MultiTaskLoss(
         [t.kind for t in spec.tasks_],
         [(s.start, s.stop) for s in spec.slices_],
         weighting.build(list(spec.target_names_)),
+        label_smoothing=float(params.get("label_smoothing", 0.0)),
     )
     device, batch_size = params["device"], params["batch_size"]
     callbacks = [("best_weights", BestWeights())]
@@ -141,14 +200,20 @@ def build_net(
 
 
 def load_net(
-    params: Mapping, target_spec, preprocessor, weights: Mapping, history: list[dict]
+    params: Mapping,
+    target_spec,
+    preprocessor,
+    weights: Mapping,
+    history: list[dict],
+    input_state: Mapping | None = None,
 ) -> MultiTaskNet:
     """A trained net rebuilt from saved ``weights`` and ``history`` (loading a model).
 
     ``weights`` holds the ``state_dict`` of the module and of the criterion (keys
-    ``"module"`` and ``"criterion"``); ``history`` the per-epoch rows.
+    ``"module"`` and ``"criterion"``); ``history`` the per-epoch rows; ``input_state``
+    what :func:`fit_input_state` fitted.
     """
-    net = build_net(params, target_spec, preprocessor, seed=0)
+    net = build_net(params, target_spec, preprocessor, seed=0, input_state=input_state)
     net.initialize()
     net.module_.load_state_dict(weights["module"])
     net.criterion_.load_state_dict(weights["criterion"])

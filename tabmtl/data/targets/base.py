@@ -80,6 +80,15 @@ class TargetKind:
         """
         raise NotImplementedError
 
+    @staticmethod
+    def combine_members(out: torch.Tensor) -> torch.Tensor:
+        """Ensemble members' raw outputs ``(n, k, n_outputs)`` -> one raw output per row.
+
+        The mean for real-valued outputs; classification kinds override it to average
+        probabilities rather than logits (a parameter-efficient ensemble's prediction).
+        """
+        return out.mean(dim=1)
+
     def decoded(self, out: np.ndarray, temperature: float = 1.0) -> dict[str, np.ndarray]:
         """:meth:`decode_outputs` of a numpy array of raw outputs, as float64 arrays."""
         values = self.decode_outputs(as_tensor(out), temperature)

@@ -150,6 +150,12 @@ class BinaryTarget(_LabelTarget):
         return (out[:, 0] > 0).astype(np.intp)  # a tie (probability 0.5) -> first class
 
     @staticmethod
+    def combine_members(out: torch.Tensor) -> torch.Tensor:
+        """The logit of the members' mean probability."""
+        p = torch.sigmoid(out).mean(dim=1).clamp(1e-7, 1.0 - 1e-7)
+        return torch.log(p) - torch.log1p(-p)
+
+    @staticmethod
     def loss(out: torch.Tensor, t: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
         if label_smoothing:  # the two labels pulled towards 1/2 by label_smoothing / 2
             t = t * (1.0 - label_smoothing) + 0.5 * label_smoothing
@@ -178,6 +184,11 @@ class MulticlassTarget(_LabelTarget):
 
     def _class_indices(self, out: np.ndarray) -> np.ndarray:
         return out.argmax(axis=1)
+
+    @staticmethod
+    def combine_members(out: torch.Tensor) -> torch.Tensor:
+        """Logits whose softmax is the members' mean probabilities."""
+        return torch.log(torch.softmax(out, dim=2).mean(dim=1).clamp_min(1e-12))
 
     @staticmethod
     def loss(out: torch.Tensor, t: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:

@@ -156,6 +156,17 @@ class GaussianRegressionTarget(RegressionTarget):
         return LOG_VAR_BOUND * torch.tanh(raw / LOG_VAR_BOUND)
 
     @staticmethod
+    def combine_members(out: torch.Tensor) -> torch.Tensor:
+        """The members' mixture as one gaussian: the mean of their means, and the mean of
+        their variances plus the variance of their means (as a raw log-variance)."""
+        means = out[..., 0]
+        variances = torch.exp(GaussianRegressionTarget.log_variance(out[..., 1]))
+        total = variances.mean(dim=1) + means.var(dim=1, unbiased=False)
+        bounded = (torch.log(total) / LOG_VAR_BOUND).clamp(-1.0 + 1e-6, 1.0 - 1e-6)
+        atanh = 0.5 * (torch.log1p(bounded) - torch.log1p(-bounded))  # exporters lack atanh
+        return torch.stack([means.mean(dim=1), LOG_VAR_BOUND * atanh], dim=1)
+
+    @staticmethod
     def loss(out: torch.Tensor, t: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
         log_var = GaussianRegressionTarget.log_variance(out[:, 1])
         nll = log_var + (t - out[:, 0]).square() * torch.exp(-log_var)
