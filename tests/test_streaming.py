@@ -27,7 +27,8 @@ from tabmtl.io.streaming import (
 
 TARGETS = ["eta", "late", "band"]
 FEATURES = ["km", "hour", "zone", "rain"]
-FAST = dict(max_epochs=6, batch_size=32, lr=1e-2, random_state=0)
+# lr 3e-3 over 10 epochs: lr 1e-2 over 6 left one seed of the batched bodies at band 0.89
+FAST = dict(max_epochs=10, batch_size=32, lr=3e-3, random_state=0)
 
 
 def _table(n: int = 600, seed: int = 0) -> pd.DataFrame:
