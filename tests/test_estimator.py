@@ -10,6 +10,7 @@ from conftest import make_mixed
 from skorch.callbacks import Callback, LRScheduler
 
 from tabmtl import MultiTaskClassifier, MultiTaskEstimator, MultiTaskRegressor
+from tabmtl.errors import InputError
 
 FAST = dict(max_epochs=15, lr=1e-2, random_state=0)
 
@@ -241,6 +242,21 @@ def test_array_features_are_accepted():
 def test_bad_fit_input_is_named(mutate, error, match):
     X, Y = mutate(*make_mixed(50))
     with pytest.raises(error, match=match):
+        MultiTaskEstimator(max_epochs=1).fit(X, Y)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "match"),
+    [
+        (lambda X, Y: (X, Y.assign(band="same")), "'band' has only one class"),
+        (lambda X, Y: (X, pd.concat([Y, Y["eta"]], axis=1)), "duplicated column names"),
+        (lambda X, Y: (X, Y.to_numpy()), "Y must be a pandas DataFrame"),
+    ],
+)
+def test_bad_input_raises_tabmtls_own_input_error(mutate, match):
+    """The command line tells bad input (exit 2) from a bug by this class alone."""
+    X, Y = mutate(*make_mixed(50))
+    with pytest.raises(InputError, match=match):
         MultiTaskEstimator(max_epochs=1).fit(X, Y)
 
 

@@ -21,6 +21,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from tabmtl.data.features import FeaturePreprocessor
 from tabmtl.data.targets import TargetSpec
+from tabmtl.errors import InputError
 from tabmtl.nn.architectures import Architecture
 from tabmtl.nn.weighting import Weighting
 from tabmtl.training.build import build_net, load_net, net_weights
@@ -99,9 +100,9 @@ class MultiTaskBase(BaseEstimator):
     ) -> None:
         """Fit on validated frames; ``targets`` are the kind overrides to use."""
         if len(X) != len(Y):
-            raise ValueError(f"X has {len(X)} rows but Y has {len(Y)}; they must match.")
+            raise InputError(f"X has {len(X)} rows but Y has {len(Y)}; they must match.")
         if len(X) == 0:
-            raise ValueError("X and Y are empty (0 rows); fit needs at least one labelled row.")
+            raise InputError("X and Y are empty (0 rows); fit needs at least one labelled row.")
         seed = self._begin_fit()
         spec = TargetSpec(targets=targets).fit(Y)
         y_enc = spec.transform(Y)
@@ -218,7 +219,7 @@ class MultiTaskBase(BaseEstimator):
                 continue
             labels = Y[task.name]
             if labels.iloc[training].notna().sum() == 0:
-                raise ValueError(
+                raise InputError(
                     f"Every label of target {task.name!r} fell in the calibration rows; "
                     "lower calibration_fraction or give it more labels."
                 )

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from tabmtl.errors import InputError
+
 
 def row_task_weights(spec, Y, y_enc, sample_weight, class_weight) -> np.ndarray | None:
     """Per-row, per-task loss weights from ``sample_weight`` and ``class_weight``.
@@ -46,9 +48,9 @@ def row_task_weights(spec, Y, y_enc, sample_weight, class_weight) -> np.ndarray 
     if sample_weight is not None:
         sw = np.asarray(sample_weight, dtype=np.float64).reshape(-1)
         if len(sw) != n:
-            raise ValueError(f"sample_weight has {len(sw)} values but Y has {n} rows.")
+            raise InputError(f"sample_weight has {len(sw)} values but Y has {n} rows.")
         if not np.isfinite(sw).all() or (sw < 0).any():
-            raise ValueError("sample_weight must be finite and >= 0.")
+            raise InputError("sample_weight must be finite and >= 0.")
         weights *= sw[:, None].astype(np.float32)
     if class_weight:
         chosen = (
@@ -59,7 +61,7 @@ def row_task_weights(spec, Y, y_enc, sample_weight, class_weight) -> np.ndarray 
         tasks = {t.name: (j, t) for j, t in enumerate(spec.tasks_)}
         for name, rule in chosen.items():
             if name not in tasks or tasks[name][1].is_regression:
-                raise ValueError(
+                raise InputError(
                     f"class_weight names {name!r}, which is not a classification target; "
                     f"those are {[t.name for t in spec.tasks_ if not t.is_regression]!r}."
                 )
@@ -72,7 +74,7 @@ def row_task_weights(spec, Y, y_enc, sample_weight, class_weight) -> np.ndarray 
             else:
                 unknown = [c for c in dict(rule) if c not in list(task.classes_)]
                 if unknown:
-                    raise ValueError(
+                    raise InputError(
                         f"class_weight for {name!r} names labels {unknown!r} that are not "
                         f"among its classes {list(task.classes_)!r}."
                     )
