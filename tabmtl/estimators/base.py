@@ -27,7 +27,7 @@ from tabmtl.nn.weighting import Weighting
 from tabmtl.training.build import build_net, load_net, net_weights
 from tabmtl.training.callbacks import epoch_rows
 from tabmtl.training.iterators import SliceIterator, TensorDataset
-from tabmtl.training.net import MultiTaskNet, TrainingDiverged
+from tabmtl.training.net import MultiTaskNet, TrainingDiverged, seeded_rng
 from tabmtl.training.resume import fingerprint, read_resume_state
 from tabmtl.training.sample_weights import row_task_weights
 from tabmtl.uncertainty.calibrator import Calibrator, calibration_split
@@ -178,8 +178,8 @@ class MultiTaskBase(BaseEstimator):
         its best verified epoch, or no ``net_`` when no epoch finished; an interrupted
         one (Ctrl-C) its best finished epoch (``interrupted_``, ``best_epoch_``).
         """
-        with torch.random.fork_rng(devices=[]):  # leave the caller's global RNG untouched
-            torch.manual_seed(seed)
+        device = (self.net_kwargs or {}).get("device", self.device)
+        with seeded_rng(seed, device):  # leaves the caller's global generators untouched
             self.net_ = self._build_net(seed, resume)
             if configure is not None:
                 configure(self.net_)
