@@ -63,3 +63,25 @@ def test_a_cuda_fit_leaves_the_cuda_generators_alone_and_is_reproducible():
     assert all(torch.equal(a, b) for a, b in zip(before, after))
     torch.cuda.manual_seed_all(8)
     assert first.equals(MultiTaskEstimator(**kw).fit(X, Y).predict(X))
+
+
+def test_resuming_a_cpu_fit_touches_no_cuda_generator(tmp_path):
+    """A resume checkpoint saves and restores the generators of the fit's own device only."""
+    from skorch.callbacks import Callback
+
+    class InterruptAt(Callback):
+        def on_epoch_end(self, net, **kwargs):
+            if len(net.history) == 2:
+                raise KeyboardInterrupt
+
+    X, Y = make_mixed(60)
+    kw = dict(max_epochs=4, random_state=0, checkpoint_dir=str(tmp_path))
+    with (
+        mock.patch("torch.cuda.is_available", return_value=True),
+        mock.patch("torch.cuda.get_rng_state_all") as get_all,
+        mock.patch("torch.cuda.set_rng_state_all") as set_all,
+    ):
+        MultiTaskEstimator(callbacks=[InterruptAt()], **kw).fit(X, Y)
+        resumed = MultiTaskEstimator(**kw).fit(X, Y)
+    assert resumed.n_epochs_ == 4
+    assert not get_all.called and not set_all.called

@@ -73,7 +73,8 @@ class ResumeCheckpoint(Callback):
     """Save, after every epoch, the state an interrupted fit needs to continue exactly.
 
     The file (``<dirname>/resume.pt``) holds module, criterion and optimizer states, the
-    history, the CPU (and CUDA) RNG states, the shuffle generator of tabmtl's batch
+    history, the CPU RNG state (and the CUDA device's, when the net trains on one; no
+    other device's generator is read or set), the shuffle generator of tabmtl's batch
     iterator, and the state of early stopping and the divergence guard. It is written to
     a temporary file and renamed, so a kill leaves the previous epoch's file intact, and
     removed when training ends normally (all epochs run, or early stopping fired).
@@ -110,8 +111,11 @@ class ResumeCheckpoint(Callback):
         net.optimizer_.load_state_dict(state["optimizer"])
         net.history = History(json.loads(state["history"]))
         torch.set_rng_state(state["torch_rng"])
-        if state.get("cuda_rng") is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        cuda, saved = _cuda_index(net), state.get("cuda_rng")
+        if cuda is not None and saved is not None:
+            if isinstance(saved, list):  # files written before: every device's state
+                saved = saved[cuda]
+            torch.cuda.set_rng_state(saved, cuda)
         net.pending_shuffle_state_ = state.get("shuffle_rng")
         callbacks = dict(net.callbacks_)
         for name, saved in state["callbacks"].items():
@@ -124,6 +128,7 @@ class ResumeCheckpoint(Callback):
         from tabmtl.training.callbacks import epoch_rows
 
         history = epoch_rows(net.history)
+        cuda = _cuda_index(net)
         state = {
             "fingerprint": self.fingerprint,
             "module": net.module_.state_dict(),
@@ -131,7 +136,7 @@ class ResumeCheckpoint(Callback):
             "optimizer": net.optimizer_.state_dict(),
             "history": json.dumps(history, default=_plain),
             "torch_rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+            "cuda_rng": None if cuda is None else torch.cuda.get_rng_state(cuda),
             "shuffle_rng": None if generator is None else generator.get_state(),
             "callbacks": {
                 name: _callback_state(cb)
@@ -151,6 +156,14 @@ class ResumeCheckpoint(Callback):
         if len(net.history) >= net.max_epochs or stopped:
             (Path(self.dirname) / RESUME_FILE).unlink(missing_ok=True)
         # else Ctrl-C (KeyboardInterrupt, caught by skorch): keep the file to resume from
+
+
+def _cuda_index(net) -> int | None:
+    """The CUDA device the net trains on (its generator is the one dropout draws from)."""
+    device = torch.device("cpu" if net.device is None else net.device)
+    if device.type != "cuda":
+        return None
+    return torch.cuda.current_device() if device.index is None else device.index
 
 
 def _callback_state(cb) -> dict | None:
