@@ -119,3 +119,28 @@ def test_damaged_checkpoint_starts_fresh_with_a_warning(tmp_path):
     with pytest.warns(UserWarning, match="unreadable resume checkpoint"):
         model = MultiTaskEstimator(checkpoint_dir=str(tmp_path), **SETTINGS).fit(X, Y)
     assert model.n_epochs_ == SETTINGS["max_epochs"]
+
+
+def test_a_diverged_fit_drops_its_checkpoint_so_the_next_fit_starts_fresh(tmp_path):
+    from skorch.callbacks import LRScheduler
+
+    from tabmtl.training.net import TrainingDiverged
+
+    X, Y = make_mixed(120)
+    # two sane epochs, then a learning rate that blows the weights up
+    explode = LRScheduler(policy="LambdaLR", lr_lambda=lambda epoch: 1.0 if epoch < 2 else 1e30)
+    settings = dict(max_epochs=8, lr=1e-2, random_state=0, checkpoint_dir=str(tmp_path))
+    path = str(tmp_path / RESUME_FILE)
+    with pytest.warns(UserWarning, match=f"Removed the resume checkpoint {path!r}"):
+        with pytest.raises(TrainingDiverged) as first:
+            MultiTaskEstimator(callbacks=[explode], **settings).fit(X, Y)
+    assert not (tmp_path / RESUME_FILE).exists()
+    # the same fit again starts from epoch 1 (it does not resume into the divergence) ...
+    counter = CountEpochs()
+    with pytest.warns(UserWarning, match="Removed the resume checkpoint"):
+        with pytest.raises(TrainingDiverged) as again:
+            MultiTaskEstimator(callbacks=[explode, ("count", counter)], **settings).fit(X, Y)
+    assert str(again.value) == str(first.value)
+    # ... and a fixed one trains all its epochs from scratch
+    model = MultiTaskEstimator(callbacks=[("count", CountEpochs())], **settings).fit(X, Y)
+    assert dict(model.net_.callbacks_)["count"].epochs_run_ == 8

@@ -28,7 +28,7 @@ from tabmtl.training.build import build_net, load_net, net_weights
 from tabmtl.training.callbacks import epoch_rows
 from tabmtl.training.iterators import SliceIterator, TensorDataset
 from tabmtl.training.net import MultiTaskNet, TrainingDiverged, seeded_rng
-from tabmtl.training.resume import fingerprint, read_resume_state
+from tabmtl.training.resume import discard_resume_state, fingerprint, read_resume_state
 from tabmtl.training.sample_weights import row_task_weights
 from tabmtl.uncertainty.calibrator import Calibrator, calibration_split
 
@@ -193,6 +193,10 @@ class MultiTaskBase(BaseEstimator):
                 else:
                     self.net_.fit(dataset, y=None)
             except TrainingDiverged as exc:
+                if resume is not None:
+                    discard_resume_state(
+                        self.checkpoint_dir, "its epochs led into this divergence"
+                    )
                 self.n_epochs_ = len(self.net_.history)
                 self.interrupted_ = False
                 self.best_epoch_ = best = self.net_.restore_best()

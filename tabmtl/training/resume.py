@@ -69,6 +69,24 @@ def read_resume_state(directory: str | os.PathLike, expected: str) -> dict | Non
     return state
 
 
+def discard_resume_state(directory: str | os.PathLike, reason: str) -> None:
+    """Remove the saved state in ``directory``, with a warning that names it and ``reason``.
+
+    For a fit that ended in a way it must not be resumed from: after a divergence the
+    file holds the epochs that led into it, so resuming would diverge again (skorch runs
+    no ``on_train_end`` after an exception, so :class:`ResumeCheckpoint` cannot).
+    """
+    path = Path(directory) / RESUME_FILE
+    if path.is_file():
+        path.unlink()
+        warnings.warn(
+            f"Removed the resume checkpoint {str(path)!r}: {reason}; the next fit starts "
+            "from scratch.",
+            UserWarning,
+            stacklevel=2,
+        )
+
+
 class ResumeCheckpoint(Callback):
     """Save, after every epoch, the state an interrupted fit needs to continue exactly.
 
@@ -77,7 +95,8 @@ class ResumeCheckpoint(Callback):
     other device's generator is read or set), the shuffle generator of tabmtl's batch
     iterator, and the state of early stopping and the divergence guard. It is written to
     a temporary file and renamed, so a kill leaves the previous epoch's file intact, and
-    removed when training ends normally (all epochs run, or early stopping fired).
+    removed when training ends normally (all epochs run, or early stopping fired) and,
+    by the estimator (:func:`discard_resume_state`), when it diverges.
     Loaded with ``torch.load(weights_only=True)``: no pickled code.
 
     Parameters
