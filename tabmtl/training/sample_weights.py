@@ -11,7 +11,9 @@ import numpy as np
 from tabmtl.errors import InputError
 
 
-def row_task_weights(spec, Y, y_enc, sample_weight, class_weight) -> np.ndarray | None:
+def row_task_weights(
+    spec, Y, y_enc, sample_weight, class_weight, counted=None
+) -> np.ndarray | None:
     """Per-row, per-task loss weights from ``sample_weight`` and ``class_weight``.
 
     Parameters
@@ -26,6 +28,9 @@ def row_task_weights(spec, Y, y_enc, sample_weight, class_weight) -> np.ndarray 
         Each row's weight in every task (finite, >= 0).
     class_weight : "balanced", dict or None
         As :class:`~tabmtl.estimators.frame.MultiTaskEstimator`'s ``class_weight``.
+    counted : array of row positions, optional
+        The rows whose labels "balanced" counts (the training rows: held-out calibration
+        and validation rows are weighted but not counted). Default: every row.
 
     Returns
     -------
@@ -68,9 +73,11 @@ def row_task_weights(spec, Y, y_enc, sample_weight, class_weight) -> np.ndarray 
             j, task = tasks[name]
             codes = y_enc[:, j]
             present = ~np.isnan(codes)
-            counts = np.bincount(codes[present].astype(int), minlength=len(task.classes_))
+            seen = codes if counted is None else codes[counted]
+            seen = seen[~np.isnan(seen)].astype(int)
+            counts = np.bincount(seen, minlength=len(task.classes_))
             if rule == "balanced":
-                per_class = present.sum() / (len(task.classes_) * np.maximum(counts, 1))
+                per_class = len(seen) / (len(task.classes_) * np.maximum(counts, 1))
             else:
                 unknown = [c for c in dict(rule) if c not in list(task.classes_)]
                 if unknown:
