@@ -201,7 +201,11 @@ class MultiTaskNet(NeuralNet):
         return loss
 
     def train_step_single(self, batch, **fit_params):
-        """skorch's step, except that gradient-combining strategies do the backward."""
+        """skorch's step, except that gradient-combining strategies do the backward.
+
+        Either way the step's ``loss`` (``train_loss`` in the history) is the objective
+        optimised: the weighted task losses plus the architecture's penalty.
+        """
         weighting = self.criterion_.weighting
         if not isinstance(weighting, GradientWeighting):
             return super().train_step_single(batch, **fit_params)
@@ -212,5 +216,8 @@ class MultiTaskNet(NeuralNet):
         shared = [p for p in self.module_.shared_parameters() if p.requires_grad]
         shared_ids = {id(p) for p in shared}
         others = [p for _, p in self.get_all_learnable_params() if id(p) not in shared_ids]
-        weighting.backward(losses, counts > 0, shared, others, extra=self.module_.penalty())
-        return {"loss": weighting(losses.detach()), "y_pred": y_pred}
+        penalty = self.module_.penalty()
+        weighting.backward(losses, counts > 0, shared, others, extra=penalty)
+        # the objective optimised, as get_loss reports it for loss-level strategies
+        extra = penalty.detach() if torch.is_tensor(penalty) else penalty
+        return {"loss": weighting(losses.detach()) + extra, "y_pred": y_pred}
