@@ -4,10 +4,13 @@ skorch's ``Checkpoint`` saves the best parameters, optimizer and history, which 
 "keep the best model" needs. Continuing an interrupted fit so that it ends with exactly
 the weights an uninterrupted fit would have reached needs more: the random number
 generators (dropout, the shuffle order), the state of the callbacks that steer training
-(early stopping's patience counter and best weights, tabmtl's divergence guard), and a
-file that is never half-written when the process is killed. :class:`ResumeCheckpoint`
-writes all of it to one file with an atomic rename after every epoch; the estimator
-reads it back when ``checkpoint_dir`` holds one from the same configuration and data.
+(early stopping's patience counter and best weights, tabmtl's divergence guard, the
+learning-rate schedule, and any user callback that exposes ``state_dict()`` and
+``load_state_dict(state)``), and a file that is never half-written when the process is
+killed (other user callbacks start afresh on resume, as in every fit).
+:class:`ResumeCheckpoint` writes all of it to one file with an atomic rename after every
+epoch; the estimator reads it back when ``checkpoint_dir`` holds one from the same
+configuration and data.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from skorch.callbacks import Callback, EarlyStopping
+from skorch.callbacks import Callback, EarlyStopping, LRScheduler
 from skorch.history import History
 
 RESUME_FILE = "resume.pt"
@@ -93,7 +96,9 @@ class ResumeCheckpoint(Callback):
     The file (``<dirname>/resume.pt``) holds module, criterion and optimizer states, the
     history, the CPU RNG state (and the CUDA device's, when the net trains on one; no
     other device's generator is read or set), the shuffle generator of tabmtl's batch
-    iterator, and the state of early stopping and the divergence guard. It is written to
+    iterator, and the state of early stopping, the divergence guard, ``LRScheduler`` and
+    any callback with ``state_dict()``/``load_state_dict(state)`` (tensors and plain
+    Python values, which ``weights_only`` loading accepts). It is written to
     a temporary file and renamed, so a kill leaves the previous epoch's file intact, and
     removed when training ends normally (all epochs run, or early stopping fired) and,
     by the estimator (:func:`discard_resume_state`), when it diverges.
@@ -157,12 +162,12 @@ class ResumeCheckpoint(Callback):
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": None if cuda is None else torch.cuda.get_rng_state(cuda),
             "shuffle_rng": None if generator is None else generator.get_state(),
-            "callbacks": {
-                name: _callback_state(cb)
-                for name, cb in net.callbacks_
-                if _callback_state(cb) is not None
-            },
+            "callbacks": {},
         }
+        for name, cb in net.callbacks_:
+            saved = _callback_state(cb)
+            if saved is not None:
+                state["callbacks"][name] = saved
         directory = Path(self.dirname)
         directory.mkdir(parents=True, exist_ok=True)
         tmp = directory / f".{RESUME_FILE}.tmp"
@@ -186,9 +191,20 @@ def _cuda_index(net) -> int | None:
 
 
 def _callback_state(cb) -> dict | None:
-    """The training-steering state of the callbacks that have one."""
+    """What a resumed fit restores of a callback, or None: the state of any callback
+    with ``state_dict``/``load_state_dict``, of skorch's ``LRScheduler`` (its torch
+    scheduler: epoch count, base rates) and of the callbacks that steer training."""
     from tabmtl.training.callbacks import BestWeights
 
+    if _exposes_state(cb):
+        return {"state_dict": _plain_values(cb.state_dict())}
+    if isinstance(cb, LRScheduler):
+        if cb.lr_scheduler_ is None:
+            return None
+        return {
+            "lr_scheduler_": _plain_values(cb.lr_scheduler_.state_dict()),
+            "batch_idx_": int(cb.batch_idx_),
+        }
     if isinstance(cb, EarlyStopping):
         return {
             "misses_": int(cb.misses_),
@@ -210,10 +226,37 @@ def _callback_state(cb) -> dict | None:
 
 
 def _set_callback_state(cb, saved: dict) -> None:
+    if _exposes_state(cb):
+        cb.load_state_dict(saved["state_dict"])
+        return
+    if isinstance(cb, LRScheduler):
+        # after the scheduler's on_train_begin, which built it afresh (epoch 0)
+        cb.lr_scheduler_.load_state_dict(saved["lr_scheduler_"])
+        cb.batch_idx_ = saved["batch_idx_"]
+        return
     for name, value in saved.items():
         if name == "candidate_" and value is not None:
             value = tuple(value)
         setattr(cb, name, value)
+
+
+def _exposes_state(cb) -> bool:
+    """Whether a callback offers the ``state_dict()``/``load_state_dict(state)`` pair."""
+    return callable(getattr(cb, "state_dict", None)) and callable(
+        getattr(cb, "load_state_dict", None)
+    )
+
+
+def _plain_values(value):
+    """``value`` with numpy scalars as Python numbers (``weights_only`` loading refuses
+    them; schedulers such as ReduceLROnPlateau keep the monitored score as one)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {k: _plain_values(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain_values(v) for v in value)
+    return value
 
 
 def _plain(value):
