@@ -10,6 +10,7 @@ from conftest import make_mixed
 from skorch.callbacks import Callback, LRScheduler
 
 from tabmtl import MultiTaskClassifier, MultiTaskEstimator, MultiTaskRegressor
+from tabmtl.errors import InputError
 
 FAST = dict(max_epochs=15, lr=1e-2, random_state=0)
 
@@ -174,6 +175,50 @@ def test_early_stopping_uses_a_validation_split_and_stops():
     assert sum(model.net_.history[0, "batches", :, "train_batch_size"]) == 270
 
 
+class _TrainingData(Callback):
+    """Keeps the dataset skorch trains on (its ``y`` carries the per-row task weights)."""
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        self.dataset_ = X
+
+
+def _early_stopping_rows(n, fraction=0.2, seed=0):
+    """The early-stopping split of ``n`` rows: skorch's ValidSplit, seeded by random_state."""
+    from sklearn.model_selection import ShuffleSplit
+
+    return next(ShuffleSplit(test_size=fraction, random_state=seed).split(np.arange(n)))
+
+
+def test_early_stopping_rows_do_not_move_the_target_statistics():
+    X, Y = make_mixed(200)
+    train, valid = _early_stopping_rows(len(Y))
+    extreme = Y.copy()
+    extreme.loc[valid, "eta"] = 1e4  # what the net is judged on must not shape its targets
+    kw = dict(early_stopping=True, validation_fraction=0.2, max_epochs=1, random_state=0)
+    model = MultiTaskEstimator(**kw).fit(X, extreme)
+    eta = model.target_spec_.tasks_[0]
+    assert eta.mean_ == pytest.approx(Y["eta"].iloc[train].mean())
+    assert eta.scale_ == pytest.approx(Y["eta"].iloc[train].std(ddof=0))
+    # the validation rows are still scored in the network's (training) units
+    assert model.history_[-1]["valid_loss_eta"] > 100
+
+
+def test_early_stopping_rows_do_not_count_in_balanced_class_weights():
+    X, Y = make_mixed(200)
+    train, valid = _early_stopping_rows(len(Y))
+    Y.loc[valid, "late"] = True  # validation rows would tilt the class balance
+    model = MultiTaskEstimator(
+        early_stopping=True, validation_fraction=0.2, max_epochs=1, random_state=0,
+        class_weight="balanced", callbacks=[("spy", _TrainingData())],
+    ).fit(X, Y)
+    late = Y["late"].iloc[train].to_numpy()
+    expected = np.where(late, len(late) / (2 * late.sum()), len(late) / (2 * (~late).sum()))
+    dataset = dict(model.net_.callbacks_)["spy"].dataset_
+    weights = dataset.y[:, 3 + 1].numpy()  # after the 3 targets: the 'late' task's weights
+    assert len(weights) == len(train)
+    np.testing.assert_allclose(np.sort(weights), np.sort(expected.astype(np.float32)))
+
+
 def test_checkpoint_dir_receives_best_params(tmp_path):
     X, Y = make_mixed(80)
     model = MultiTaskEstimator(max_epochs=3, random_state=0, checkpoint_dir=tmp_path).fit(X, Y)
@@ -241,6 +286,21 @@ def test_array_features_are_accepted():
 def test_bad_fit_input_is_named(mutate, error, match):
     X, Y = mutate(*make_mixed(50))
     with pytest.raises(error, match=match):
+        MultiTaskEstimator(max_epochs=1).fit(X, Y)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "match"),
+    [
+        (lambda X, Y: (X, Y.assign(band="same")), "'band' has only one class"),
+        (lambda X, Y: (X, pd.concat([Y, Y["eta"]], axis=1)), "duplicated column names"),
+        (lambda X, Y: (X, Y.to_numpy()), "Y must be a pandas DataFrame"),
+    ],
+)
+def test_bad_input_raises_tabmtls_own_input_error(mutate, match):
+    """The command line tells bad input (exit 2) from a bug by this class alone."""
+    X, Y = mutate(*make_mixed(50))
+    with pytest.raises(InputError, match=match):
         MultiTaskEstimator(max_epochs=1).fit(X, Y)
 
 

@@ -149,3 +149,32 @@ def test_early_stopping_selects_on_the_fixed_objective_not_the_weighted_loss():
     assert stopper.best_epoch_ == history[best, "epoch"]
     assert history[best, "valid_objective_best"]
     assert model.n_epochs_ > best + 1  # it stopped after running past the best epoch
+
+
+@pytest.mark.parametrize("weighting", ["pcgrad", "mgda"])
+def test_train_loss_is_the_optimised_objective_for_every_strategy(weighting):
+    """Gradient-level strategies report what loss-level ones do: weighted loss + penalty."""
+    from conftest import make_mixed
+
+    from tabmtl import MultiTaskEstimator
+    from tabmtl.data.features import FeaturePreprocessor
+    from tabmtl.data.targets import TargetSpec
+    from tabmtl.training.build import build_net
+    from tabmtl.training.net import seeded_rng
+
+    X, Y = make_mixed(64)
+    spec, pre = TargetSpec().fit(Y), FeaturePreprocessor().fit(X)
+    batch = (torch.as_tensor(pre.transform(X)), torch.as_tensor(spec.transform(Y)))
+    reported = {}
+    for name in ("equal", weighting):
+        params = MultiTaskEstimator(
+            architecture="soft", weighting=name, dropout=0.0
+        ).get_params(deep=False)
+        with seeded_rng(0, "cpu"):
+            net = build_net(params, spec, pre, seed=0).initialize()
+        net.history.new_epoch()
+        net.history.new_batch()  # where the step records its per-task losses
+        penalty = float(net.module_.penalty())
+        reported[name] = float(net.train_step_single(batch)["loss"])
+    assert penalty > 0  # soft sharing's tower distance: the term that went missing
+    assert reported[weighting] == pytest.approx(reported["equal"], rel=1e-6)

@@ -119,3 +119,83 @@ def test_damaged_checkpoint_starts_fresh_with_a_warning(tmp_path):
     with pytest.warns(UserWarning, match="unreadable resume checkpoint"):
         model = MultiTaskEstimator(checkpoint_dir=str(tmp_path), **SETTINGS).fit(X, Y)
     assert model.n_epochs_ == SETTINGS["max_epochs"]
+
+
+def test_a_diverged_fit_drops_its_checkpoint_so_the_next_fit_starts_fresh(tmp_path):
+    from skorch.callbacks import LRScheduler
+
+    from tabmtl.training.net import TrainingDiverged
+
+    X, Y = make_mixed(120)
+    # two sane epochs, then a learning rate that blows the weights up
+    explode = LRScheduler(policy="LambdaLR", lr_lambda=lambda epoch: 1.0 if epoch < 2 else 1e30)
+    settings = dict(max_epochs=8, lr=1e-2, random_state=0, checkpoint_dir=str(tmp_path))
+    path = str(tmp_path / RESUME_FILE)
+    with pytest.warns(UserWarning, match=f"Removed the resume checkpoint {path!r}"):
+        with pytest.raises(TrainingDiverged) as first:
+            MultiTaskEstimator(callbacks=[explode], **settings).fit(X, Y)
+    assert not (tmp_path / RESUME_FILE).exists()
+    # the same fit again starts from epoch 1 (it does not resume into the divergence) ...
+    counter = CountEpochs()
+    with pytest.warns(UserWarning, match="Removed the resume checkpoint"):
+        with pytest.raises(TrainingDiverged) as again:
+            MultiTaskEstimator(callbacks=[explode, ("count", counter)], **settings).fit(X, Y)
+    assert str(again.value) == str(first.value)
+    # ... and a fixed one trains all its epochs from scratch
+    model = MultiTaskEstimator(callbacks=[("count", CountEpochs())], **settings).fit(X, Y)
+    assert dict(model.net_.callbacks_)["count"].epochs_run_ == 8
+
+
+class InterruptOnceAt(Callback):
+    """Ctrl-C at the end of epoch ``epoch`` (before that epoch's checkpoint is written)."""
+
+    def __init__(self, epoch=3):
+        self.epoch = epoch
+
+    def on_epoch_end(self, net, **kwargs):
+        if len(net.history) == self.epoch:
+            raise KeyboardInterrupt
+
+
+class StatefulCounter(Callback):
+    """A user callback whose state a resumed fit continues: it exposes ``state_dict``."""
+
+    def initialize(self):
+        self.epochs_seen_ = 0
+        return self
+
+    def on_epoch_end(self, net, **kwargs):
+        self.epochs_seen_ += 1
+
+    def state_dict(self):
+        return {"epochs_seen_": self.epochs_seen_}
+
+    def load_state_dict(self, state):
+        self.epochs_seen_ = state["epochs_seen_"]
+
+
+@pytest.mark.filterwarnings("ignore:Dropping")
+def test_resume_continues_the_lr_schedule_and_callbacks_that_expose_their_state(tmp_path):
+    from skorch.callbacks import LRScheduler
+
+    X, Y = make_mixed(300, missing=0.1)
+    # the lr of epoch e is lr * 0.5**e: right only if the scheduler's epoch count resumes
+    schedule = ("schedule", LRScheduler(policy="LambdaLR", lr_lambda=lambda e: 0.5**e))
+    settings = {**SETTINGS, "lr": 1e-2}
+    kw = dict(checkpoint_dir=str(tmp_path), **settings)
+    MultiTaskEstimator(
+        callbacks=[schedule, ("count", StatefulCounter()), ("stop", InterruptOnceAt())], **kw
+    ).fit(X, Y)
+    assert (tmp_path / RESUME_FILE).is_file()
+    resumed = MultiTaskEstimator(
+        callbacks=[schedule, ("count", StatefulCounter()), ("plain", CountEpochs())], **kw
+    ).fit(X, Y)
+    straight = MultiTaskEstimator(callbacks=[schedule], **settings).fit(X, Y)
+
+    lr = lambda model: model.net_.optimizer_.param_groups[0]["lr"]  # noqa: E731
+    assert lr(resumed) == lr(straight) == pytest.approx(1e-2 * 0.5**6)
+    got, want = resumed.net_.module_.state_dict(), straight.net_.module_.state_dict()
+    assert all(torch.equal(got[k], want[k]) for k in want)
+    callbacks = dict(resumed.net_.callbacks_)
+    assert callbacks["count"].epochs_seen_ == 6  # continued from the 2 saved epochs
+    assert callbacks["plain"].epochs_run_ == 4  # no state_dict: restarts (documented)

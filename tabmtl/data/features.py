@@ -35,6 +35,7 @@ from tabmtl.data.columns import (
     label_codes,
 )
 from tabmtl.data.numeric import fit_numeric_pipeline, numeric_pipeline, pipeline_statistics
+from tabmtl.errors import InputError, InputTypeError
 
 # the column helpers were defined here first; importable from here as before
 __all__ = ["DATETIME_PARTS", "FeaturePreprocessor", "as_frame", "check_unique_names",
@@ -81,7 +82,7 @@ class FeaturePreprocessor(TransformerMixin, BaseEstimator):
         X = as_frame(X)
         check_unique_names(X)
         if len(X) == 0:
-            raise ValueError("X is empty (0 rows); fit needs at least one row.")
+            raise InputError("X is empty (0 rows); fit needs at least one row.")
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         self.column_kinds_ = {c: column_kind(X[c]) for c in X.columns}
         self.categories_ = {}
@@ -162,14 +163,14 @@ class FeaturePreprocessor(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self, "column_kinds_")
         if not isinstance(record, Mapping):
-            raise TypeError(
+            raise InputTypeError(
                 f"record must be a mapping {{column: value}}, got {type(record).__name__}."
             )
         kinds = self.column_kinds_
         if len(record) != len(kinds) or any(c not in record for c in kinds):
             missing = [c for c in kinds if c not in record]
             extra = [c for c in record if c not in kinds]
-            raise ValueError(
+            raise InputError(
                 f"The record does not have the columns seen in fit: missing {missing!r}, "
                 f"unexpected {extra!r}."
             )
@@ -179,7 +180,7 @@ class FeaturePreprocessor(TransformerMixin, BaseEstimator):
             values = [_record_number(record[c], c) for c in numeric_cols]
             infinite = [c for c, v in zip(numeric_cols, values) if math.isinf(v)]
             if infinite:
-                raise ValueError(
+                raise InputError(
                     f"Feature column {infinite[0]!r} is infinite; pass NaN (imputed) or a "
                     "finite number."
                 )
@@ -283,7 +284,7 @@ class FeaturePreprocessor(TransformerMixin, BaseEstimator):
         infinite = np.isinf(parts[0]).any(axis=0)
         if infinite.any():
             bad = [c for c, flag in zip(numeric_cols, infinite) if flag]
-            raise ValueError(
+            raise InputError(
                 f"Feature column {bad[0]!r} contains infinite values (infinite columns: "
                 f"{bad!r}); replace them with NaN (imputed) or finite numbers."
             )
@@ -314,7 +315,7 @@ class FeaturePreprocessor(TransformerMixin, BaseEstimator):
         if not finite.all():
             names = self._numeric_names()
             bad = [names[j] for j in np.flatnonzero(~finite.all(axis=0))]
-            raise ValueError(
+            raise InputError(
                 f"Feature columns {bad!r} have values too large to scale (overflow); "
                 "rescale them."
             )
@@ -345,7 +346,7 @@ class FeaturePreprocessor(TransformerMixin, BaseEstimator):
                     parts.append(f"missing columns {missing!r}")
                 if extra:
                     parts.append(f"unexpected columns {extra!r}")
-                raise ValueError(
+                raise InputError(
                     "X does not have the columns seen in fit: " + "; ".join(parts) + "."
                 )
             X = X[expected]  # columns are matched by name, so a reordered frame is fine
@@ -353,7 +354,7 @@ class FeaturePreprocessor(TransformerMixin, BaseEstimator):
         for c, dtype in zip(expected, X.dtypes.tolist()):
             kind = dtype_kind(dtype, c)
             if kind != self.column_kinds_[c]:
-                raise ValueError(
+                raise InputError(
                     f"Feature column {c!r} was {self.column_kinds_[c]} in fit but is {kind} "
                     f"(dtype {dtype}) now."
                 )
@@ -377,7 +378,7 @@ def _record_number(value, column: object) -> float:
         return np.nan
     if isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)):
         return float(value)
-    raise ValueError(
+    raise InputError(
         f"Feature column {column!r} was numeric in fit but the record holds {value!r} "
         f"({type(value).__name__})."
     )
@@ -392,7 +393,7 @@ def _record_code(lookup: dict, value, column: object) -> int:
     try:
         return lookup.get(value, -1)
     except TypeError as exc:  # unhashable, e.g. a list
-        raise TypeError(
+        raise InputTypeError(
             f"Feature column {column!r} got {value!r}, which cannot be a category."
         ) from exc
 

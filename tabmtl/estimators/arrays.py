@@ -9,6 +9,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from tabmtl.data.features import as_frame
+from tabmtl.errors import InputError
 from tabmtl.estimators.base import MultiTaskBase
 
 
@@ -19,7 +20,7 @@ class _ArrayMultiTask(MultiTaskBase):
 
     def fit(self, X, y) -> _ArrayMultiTask:
         if y is None:
-            raise ValueError(
+            raise InputError(
                 f"{type(self).__name__} requires y to be passed, but the target y is None."
             )
         X = validate_data(self, X, ensure_all_finite="allow-nan", dtype="numeric", reset=True)
@@ -28,7 +29,7 @@ class _ArrayMultiTask(MultiTaskBase):
             ensure_min_samples=0,
         )
         if y.ndim > 2:
-            raise ValueError(f"y must be 1- or 2-dimensional, got shape {y.shape}.")
+            raise InputError(f"y must be 1- or 2-dimensional, got shape {y.shape}.")
         self._y_1d = y.ndim == 1
         Y = pd.DataFrame(y.reshape(len(y), -1))
         Y.columns = [f"y{j}" for j in range(Y.shape[1])]
@@ -78,7 +79,7 @@ class MultiTaskRegressor(RegressorMixin, _ArrayMultiTask):
             try:
                 Y[c] = pd.to_numeric(Y[c]).astype(np.float64)
             except (TypeError, ValueError) as exc:
-                raise ValueError(f"y column {c} is not numeric; regression needs numbers.") from exc
+                raise InputError(f"y column {c} is not numeric; regression needs numbers.") from exc
 
 
 class MultiTaskClassifier(ClassifierMixin, _ArrayMultiTask):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import warnings
 from collections.abc import Mapping, Sequence
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -18,17 +19,20 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
+from skorch.dataset import ValidSplit
+from skorch.helper import predefined_split
 
 from tabmtl.data.features import FeaturePreprocessor
 from tabmtl.data.targets import TargetSpec
+from tabmtl.errors import InputError
 from tabmtl.nn.architectures import Architecture
 from tabmtl.nn.numeric_embedding import resolve_numeric_embedding
 from tabmtl.nn.weighting import Weighting
 from tabmtl.training.build import build_net, fit_input_state, load_net, net_weights
 from tabmtl.training.callbacks import epoch_rows
 from tabmtl.training.iterators import SliceIterator, TensorDataset
-from tabmtl.training.net import MultiTaskNet, TrainingDiverged
-from tabmtl.training.resume import fingerprint, read_resume_state
+from tabmtl.training.net import MultiTaskNet, TrainingDiverged, seeded_rng
+from tabmtl.training.resume import discard_resume_state, fingerprint, read_resume_state
 from tabmtl.training.sample_weights import row_task_weights
 from tabmtl.uncertainty.calibrator import Calibrator, calibration_split
 
@@ -108,19 +112,16 @@ class MultiTaskBase(BaseEstimator):
     ) -> None:
         """Fit on validated frames; ``targets`` are the kind overrides to use."""
         if len(X) != len(Y):
-            raise ValueError(f"X has {len(X)} rows but Y has {len(Y)}; they must match.")
+            raise InputError(f"X has {len(X)} rows but Y has {len(Y)}; they must match.")
         if len(X) == 0:
-            raise ValueError("X and Y are empty (0 rows); fit needs at least one labelled row.")
+            raise InputError("X and Y are empty (0 rows); fit needs at least one labelled row.")
         seed = self._begin_fit()
         spec = TargetSpec(targets=targets).fit(Y)
         y_enc = spec.transform(Y)
-        weights = row_task_weights(spec, Y, y_enc, sample_weight, class_weight)
-        if weights is not None:  # carried as T more target columns (see MultiTaskLoss)
-            y_enc = np.hstack([y_enc, weights])
-        labelled = ~np.isnan(y_enc[:, : len(spec.tasks_)]).all(axis=1)
-        if not labelled.all():
+        labelled = np.flatnonzero(~np.isnan(y_enc).all(axis=1))
+        if len(labelled) < len(Y):
             warnings.warn(
-                f"Dropping {int((~labelled).sum())} rows of {len(Y)} that have no target "
+                f"Dropping {len(Y) - len(labelled)} rows of {len(Y)} that have no target "
                 "label at all.",
                 UserWarning,
                 stacklevel=3,
@@ -128,30 +129,39 @@ class MultiTaskBase(BaseEstimator):
         # features are fitted on every row, labelled or not: predict sees all of them too
         self.preprocessor_ = FeaturePreprocessor().fit(X)
         X_enc = self.preprocessor_.transform(X)
-        if not labelled.all():
-            X_enc, y_enc = X_enc[labelled], y_enc[labelled]
-        self.target_spec_ = spec
 
         # Split-conformal intervals need rows the net never saw, so calibration rows are
         # held out of training entirely (early stopping's split, if any, is then drawn from
         # the rest: those rows chose the epoch, so they are not exchangeable with new data).
-        calibration_rows, keep = calibration_split(
-            int(labelled.sum()), self.calibration_fraction, seed
-        )
-        if len(calibration_rows):
-            self._standardize_on_training_rows(spec, Y, y_enc, np.flatnonzero(labelled), keep)
-        y_calibration = y_enc[calibration_rows, : len(spec.tasks_)]
-        X_enc, y_enc = X_enc[keep], y_enc[keep]
+        calibration_rows, keep = calibration_split(len(labelled), self.calibration_fraction, seed)
+        fitted = labelled[keep]  # the rows the net trains and early-stops on
+        # Early stopping's validation rows judge the net: drawn here (as skorch would draw
+        # them), they stay out of the target statistics and class-balance counts too.
+        split = self._validation_split(len(fitted), seed)
+        training = fitted if split is None else fitted[split[0]]
+        if len(training) < len(labelled):
+            self._standardize_on_training_rows(spec, Y, y_enc, training)
+        weights = row_task_weights(spec, Y, y_enc, sample_weight, class_weight, training)
+        if weights is not None:  # carried as T more target columns (see MultiTaskLoss)
+            y_enc = np.hstack([y_enc, weights])
+        y_calibration = y_enc[labelled[calibration_rows], : len(spec.tasks_)]
+        if len(fitted) < len(Y):
+            X_enc, y_enc = X_enc[fitted], y_enc[fitted]
         resume = None
         if self.checkpoint_dir is not None:
             identity = fingerprint(self.get_params(deep=False), seed, X_enc, y_enc)
             resume = (identity, read_resume_state(self.checkpoint_dir, identity))
+        dataset, configure = TensorDataset(X_enc, y_enc), None
+        if split is not None:  # skorch is handed the split drawn above
+            rows, valid = split
+            dataset = TensorDataset(X_enc[rows], y_enc[rows])
+            valid = predefined_split(TensorDataset(X_enc[valid], y_enc[valid]))
+            configure = partial(MultiTaskNet.set_params, train_split=valid)
         self._fit_encoded(
-            TensorDataset(X_enc, y_enc), self.preprocessor_, spec, seed, resume=resume
+            dataset, self.preprocessor_, spec, seed, configure=configure, resume=resume
         )
         if len(calibration_rows):
-            rows_in_X = np.flatnonzero(labelled)[calibration_rows]
-            raw = self._raw_predict(X.iloc[rows_in_X])
+            raw = self._raw_predict(X.iloc[labelled[calibration_rows]])
             self.calibrator_ = Calibrator(len(spec.tasks_)).fit(raw, y_calibration, spec)
 
     def _begin_fit(self) -> int:
@@ -200,8 +210,8 @@ class MultiTaskBase(BaseEstimator):
         its best verified epoch, or no ``net_`` when no epoch finished; an interrupted
         one (Ctrl-C) its best finished epoch (``interrupted_``, ``best_epoch_``).
         """
-        with torch.random.fork_rng(devices=[]):  # leave the caller's global RNG untouched
-            torch.manual_seed(seed)
+        device = (self.net_kwargs or {}).get("device", self.device)
+        with seeded_rng(seed, device):  # leaves the caller's global generators untouched
             self.net_ = self._build_net(seed, resume)
             if configure is not None:
                 configure(self.net_)
@@ -215,6 +225,10 @@ class MultiTaskBase(BaseEstimator):
                 else:
                     self.net_.fit(dataset, y=None)
             except TrainingDiverged as exc:
+                if resume is not None:
+                    discard_resume_state(
+                        self.checkpoint_dir, "its epochs led into this divergence"
+                    )
                 self.n_epochs_ = len(self.net_.history)
                 self.interrupted_ = False
                 self.best_epoch_ = best = self.net_.restore_best()
@@ -230,23 +244,31 @@ class MultiTaskBase(BaseEstimator):
         self.interrupted_ = self.net_.interrupted_
         self.best_epoch_ = self.net_.best_epoch_
 
+    def _validation_split(self, n_rows: int, seed: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """Early stopping's (training, validation) positions among ``n_rows`` rows, as
+        skorch's ``ValidSplit`` draws them; None without (or with a user ``train_split``)."""
+        if not self.early_stopping or "train_split" in (self.net_kwargs or {}):
+            return None
+        split = ValidSplit(self.validation_fraction, stratified=False, random_state=seed)
+        return tuple(np.asarray(part.indices) for part in split(np.arange(n_rows)))
+
     @staticmethod
-    def _standardize_on_training_rows(spec, Y, y_enc, rows, keep) -> None:
-        """Refit the regression targets' mean and scale on the training rows only and
-        re-encode them in ``y_enc`` (whose rows are ``Y``'s ``rows``), so that nothing the
-        net learns depends on the calibration labels."""
-        training = rows[keep]
+    def _standardize_on_training_rows(spec, Y, y_enc, training) -> None:
+        """Refit the regression targets' mean and scale on ``Y``'s ``training`` rows only
+        and re-encode them in ``y_enc`` (one row per row of ``Y``), so that nothing the net
+        learns depends on the calibration or early-stopping validation labels."""
         for j, task in enumerate(spec.tasks_):
             if not task.is_regression:
                 continue
             labels = Y[task.name]
             if labels.iloc[training].notna().sum() == 0:
-                raise ValueError(
-                    f"Every label of target {task.name!r} fell in the calibration rows; "
-                    "lower calibration_fraction or give it more labels."
+                raise InputError(
+                    f"Every label of target {task.name!r} fell in the calibration or "
+                    "early-stopping validation rows; lower calibration_fraction (or "
+                    "validation_fraction) or give it more labels."
                 )
             task.fit(labels.iloc[training])
-            y_enc[:, j] = task.encode(labels.iloc[rows])
+            y_enc[:, j] = task.encode(labels)
 
     def _check_params(self) -> None:
         if not (0.0 <= self.dropout < 1.0):

@@ -9,6 +9,7 @@ import pandas as pd
 from sklearn.utils.validation import check_array, validate_data
 
 from tabmtl.data.features import as_frame, check_unique_names
+from tabmtl.errors import InputError, InputTypeError
 from tabmtl.estimators.base import MultiTaskBase
 from tabmtl.estimators.records import RecordPredictionMixin
 from tabmtl.evaluation.metrics import score_frame
@@ -187,7 +188,7 @@ class MultiTaskEstimator(RecordPredictionMixin, MultiTaskBase):
         if isinstance(Y, pd.Series):
             Y = Y.to_frame()
         if not isinstance(Y, pd.DataFrame):
-            raise TypeError(
+            raise InputTypeError(
                 "Y must be a pandas DataFrame with one column per target, got "
                 f"{type(Y).__name__}; use MultiTaskRegressor/MultiTaskClassifier for arrays."
             )
@@ -196,7 +197,7 @@ class MultiTaskEstimator(RecordPredictionMixin, MultiTaskBase):
 
     def _validate_features(self, X, reset: bool) -> pd.DataFrame:
         if X is None:
-            raise ValueError("X is None; pass a DataFrame or array of features.")
+            raise InputError("X is None; pass a DataFrame or array of features.")
         is_frame = isinstance(X, pd.DataFrame)
         if is_frame:
             check_unique_names(X)  # before sklearn's own check raises a less clear error
@@ -206,7 +207,7 @@ class MultiTaskEstimator(RecordPredictionMixin, MultiTaskBase):
             validate_data(self, X, skip_check_array=True, reset=True)
         elif not is_frame:
             if hasattr(self, "feature_names_in_"):
-                raise ValueError(
+                raise InputError(
                     "X is an array but the model was fitted on a DataFrame with columns "
                     f"{list(self.feature_names_in_)!r}; pass a DataFrame with those columns."
                 )
@@ -243,7 +244,7 @@ class MultiTaskEstimator(RecordPredictionMixin, MultiTaskBase):
         tasks, slices = self.target_spec_.tasks_, self.target_spec_.slices_
         gaussian = [(t, s) for t, s in zip(tasks, slices) if hasattr(t, "std")]
         if not gaussian:
-            raise ValueError(
+            raise InputError(
                 "return_std=True needs a target with a gaussian head, and none of "
                 f"{ {t.name: t.kind for t in tasks}!r} has one: declare it with "
                 "targets={name: 'gaussian'}, or use predict_interval for conformal or "

@@ -16,6 +16,8 @@ from sklearn.model_selection import (
     StratifiedKFold,
 )
 
+from tabmtl.errors import InputError
+
 #: Numeric columns with more distinct values than this are binned before stratifying.
 _MAX_STRATA = 20
 
@@ -77,9 +79,9 @@ def make_folds(
     if isinstance(cv, (int, np.integer)):
         k = int(cv)
         if k < 2:
-            raise ValueError(f"cv must be at least 2 folds, got {k}.")
+            raise InputError(f"cv must be at least 2 folds, got {k}.")
         if k > n_rows:
-            raise ValueError(f"cv={k} folds is more than the {n_rows} rows.")
+            raise InputError(f"cv={k} folds is more than the {n_rows} rows.")
         strata = None if stratify is None else _strata(stratify, k)
         if strata is not None and keys is not None:
             splitter = StratifiedGroupKFold(k, shuffle=True, random_state=random_state)
@@ -104,6 +106,6 @@ def make_folds(
         folds = [(np.asarray(tr), np.asarray(te)) for tr, te in cv]
         how = f"{len(folds)} given folds"
     if len(folds) < 2:
-        raise ValueError("Cross-validation needs at least 2 folds.")
+        raise InputError("Cross-validation needs at least 2 folds.")
     return [(np.asarray(tr), np.asarray(te)) for tr, te in folds], how
 

@@ -33,6 +33,7 @@ from sklearn.metrics import (
 )
 
 from tabmtl.data.targets import TARGET_KINDS, TargetKind, TargetSpec, is_regression_kind
+from tabmtl.errors import InputError, InputTypeError
 from tabmtl.uncertainty.calibration import expected_calibration_error
 
 #: The real-valued kinds (a value is predicted) and the label kinds (a class is).
@@ -124,7 +125,7 @@ def get_metric(name: str) -> Metric:
         For an unknown name; the message lists the valid ones.
     """
     if name not in METRICS:
-        raise ValueError(f"Unknown metric {name!r}; valid names are {metric_names()!r}.")
+        raise InputError(f"Unknown metric {name!r}; valid names are {metric_names()!r}.")
     return METRICS[name]
 
 
@@ -178,7 +179,7 @@ def resolve_metrics(
     for key, name in chosen.items():
         get_metric(name)
         if key not in names and key not in TARGET_KINDS:
-            raise ValueError(
+            raise InputError(
                 f"Metric key {key!r} is neither a target ({sorted(names)!r}) nor a kind "
                 f"({sorted(TARGET_KINDS)!r})."
             )
@@ -187,7 +188,7 @@ def resolve_metrics(
         keys = (str(task.name), task.kind, "regression" if task.is_regression else None)
         name = next((chosen[k] for k in keys if k in chosen), default_metric(task.kind))
         if not METRICS[name].applies_to(task.kind):
-            raise ValueError(f"Metric {name!r} does not apply to {task.kind} target {task.name!r}.")
+            raise InputError(f"Metric {name!r} does not apply to {task.kind} target {task.name!r}.")
         out[str(task.name)] = name
     return out
 
@@ -217,7 +218,7 @@ def score_task(
     """
     scorer = get_metric(metric)
     if not scorer.applies_to(task.kind):
-        raise ValueError(f"Metric {metric!r} does not apply to {task.kind} target {task.name!r}.")
+        raise InputError(f"Metric {metric!r} does not apply to {task.kind} target {task.name!r}.")
     present = y_true.notna().to_numpy()
     if not present.any():
         return float("nan")
@@ -301,7 +302,7 @@ def _fitted_multitask(estimator):
     est = getattr(estimator, "best_estimator_", estimator)
     est = getattr(est, "_final_estimator", est)
     if not hasattr(est, "target_spec_"):
-        raise TypeError(
+        raise InputTypeError(
             f"task_scorer needs a fitted tabmtl estimator (or a pipeline ending in one), "
             f"got {type(est).__name__}."
         )

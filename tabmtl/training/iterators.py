@@ -58,9 +58,12 @@ class SliceIterator:
         self.batch_size = int(batch_size)
         self.shuffle = shuffle
         self.generator = None
-        if shuffle:
+        if shuffle:  # its own generator: the global one is never drawn from nor reseeded
             self.generator = torch.Generator()
-            self.generator.manual_seed(int(seed) if seed is not None else int(torch.seed() % 2**63))
+            if seed is None:
+                self.generator.seed()  # fresh entropy from the OS
+            else:
+                self.generator.manual_seed(int(seed))
 
     def __len__(self) -> int:
         return -(-len(self.X) // self.batch_size)

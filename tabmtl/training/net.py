@@ -8,6 +8,9 @@ callbacks, and ``fit_loop``/``partial_fit`` (to keep the best epoch after Ctrl-C
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import numpy as np
 import torch
 from skorch import NeuralNet
@@ -24,6 +27,40 @@ class TrainingDiverged(ValueError):
     The estimator that raises it keeps the weights of its best epoch so far (lowest
     validation loss, or training loss without validation), so ``predict`` still works.
     """
+
+
+@contextmanager
+def seeded_rng(seed: int, device: str | torch.device | None) -> Iterator[None]:
+    """Seed the global torch generators a fit on ``device`` draws from; restore them after.
+
+    Weight initialisation draws from the CPU generator and dropout from the generator of
+    the device it runs on, so a seed decides a fit only if both are seeded. Only those
+    are forked and seeded: ``torch.manual_seed`` would also reseed every CUDA device's
+    generator, and ``fork_rng`` would not restore them, leaving the caller's state changed.
+
+    Examples
+    --------
+    >>> state = torch.get_rng_state()
+    >>> with seeded_rng(0, "cpu"):
+    ...     first = torch.rand(1)
+    >>> with seeded_rng(0, "cpu"):
+    ...     bool(torch.equal(first, torch.rand(1)))
+    True
+    >>> bool(torch.equal(torch.get_rng_state(), state))
+    True
+    """
+    device = torch.device("cpu" if device is None else device)
+    if device.type != "cuda":
+        with torch.random.fork_rng(devices=[]):
+            torch.default_generator.manual_seed(seed)
+            yield
+        return
+    index = torch.cuda.current_device() if device.index is None else device.index
+    with torch.random.fork_rng(devices=[index], device_type="cuda"):
+        torch.default_generator.manual_seed(seed)
+        with torch.cuda.device(index):
+            torch.cuda.manual_seed(seed)  # this device's generator only
+        yield
 
 
 class MultiTaskNet(NeuralNet):
@@ -164,7 +201,11 @@ class MultiTaskNet(NeuralNet):
         return loss
 
     def train_step_single(self, batch, **fit_params):
-        """skorch's step, except that gradient-combining strategies do the backward."""
+        """skorch's step, except that gradient-combining strategies do the backward.
+
+        Either way the step's ``loss`` (``train_loss`` in the history) is the objective
+        optimised: the weighted task losses plus the architecture's penalty.
+        """
         weighting = self.criterion_.weighting
         if not isinstance(weighting, GradientWeighting):
             return super().train_step_single(batch, **fit_params)
@@ -175,5 +216,8 @@ class MultiTaskNet(NeuralNet):
         shared = [p for p in self.module_.shared_parameters() if p.requires_grad]
         shared_ids = {id(p) for p in shared}
         others = [p for _, p in self.get_all_learnable_params() if id(p) not in shared_ids]
-        weighting.backward(losses, counts > 0, shared, others, extra=self.module_.penalty())
-        return {"loss": weighting(losses.detach()), "y_pred": y_pred}
+        penalty = self.module_.penalty()
+        weighting.backward(losses, counts > 0, shared, others, extra=penalty)
+        # the objective optimised, as get_loss reports it for loss-level strategies
+        extra = penalty.detach() if torch.is_tensor(penalty) else penalty
+        return {"loss": weighting(losses.detach()) + extra, "y_pred": y_pred}

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from tabmtl.errors import InputError
 
-def row_task_weights(spec, Y, y_enc, sample_weight, class_weight) -> np.ndarray | None:
+
+def row_task_weights(
+    spec, Y, y_enc, sample_weight, class_weight, counted=None
+) -> np.ndarray | None:
     """Per-row, per-task loss weights from ``sample_weight`` and ``class_weight``.
 
     Parameters
@@ -24,6 +28,9 @@ def row_task_weights(spec, Y, y_enc, sample_weight, class_weight) -> np.ndarray 
         Each row's weight in every task (finite, >= 0).
     class_weight : "balanced", dict or None
         As :class:`~tabmtl.estimators.frame.MultiTaskEstimator`'s ``class_weight``.
+    counted : array of row positions, optional
+        The rows whose labels "balanced" counts (the training rows: held-out calibration
+        and validation rows are weighted but not counted). Default: every row.
 
     Returns
     -------
@@ -46,9 +53,9 @@ def row_task_weights(spec, Y, y_enc, sample_weight, class_weight) -> np.ndarray 
     if sample_weight is not None:
         sw = np.asarray(sample_weight, dtype=np.float64).reshape(-1)
         if len(sw) != n:
-            raise ValueError(f"sample_weight has {len(sw)} values but Y has {n} rows.")
+            raise InputError(f"sample_weight has {len(sw)} values but Y has {n} rows.")
         if not np.isfinite(sw).all() or (sw < 0).any():
-            raise ValueError("sample_weight must be finite and >= 0.")
+            raise InputError("sample_weight must be finite and >= 0.")
         weights *= sw[:, None].astype(np.float32)
     if class_weight:
         chosen = (
@@ -59,20 +66,22 @@ def row_task_weights(spec, Y, y_enc, sample_weight, class_weight) -> np.ndarray 
         tasks = {t.name: (j, t) for j, t in enumerate(spec.tasks_)}
         for name, rule in chosen.items():
             if name not in tasks or tasks[name][1].is_regression:
-                raise ValueError(
+                raise InputError(
                     f"class_weight names {name!r}, which is not a classification target; "
                     f"those are {[t.name for t in spec.tasks_ if not t.is_regression]!r}."
                 )
             j, task = tasks[name]
             codes = y_enc[:, j]
             present = ~np.isnan(codes)
-            counts = np.bincount(codes[present].astype(int), minlength=len(task.classes_))
+            seen = codes if counted is None else codes[counted]
+            seen = seen[~np.isnan(seen)].astype(int)
+            counts = np.bincount(seen, minlength=len(task.classes_))
             if rule == "balanced":
-                per_class = present.sum() / (len(task.classes_) * np.maximum(counts, 1))
+                per_class = len(seen) / (len(task.classes_) * np.maximum(counts, 1))
             else:
                 unknown = [c for c in dict(rule) if c not in list(task.classes_)]
                 if unknown:
-                    raise ValueError(
+                    raise InputError(
                         f"class_weight for {name!r} names labels {unknown!r} that are not "
                         f"among its classes {list(task.classes_)!r}."
                     )

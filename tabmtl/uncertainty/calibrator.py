@@ -12,6 +12,7 @@ import warnings
 
 import numpy as np
 
+from tabmtl.errors import InputError
 from tabmtl.uncertainty.conformal import check_alpha, conformal_quantile
 from tabmtl.uncertainty.temperature import fit_temperature
 
@@ -107,14 +108,14 @@ class Calibrator:
         """
         alpha = check_alpha(alpha)
         if method not in INTERVAL_METHODS:
-            raise ValueError(f"method must be 'auto', 'conformal' or 'model', got {method!r}.")
+            raise InputError(f"method must be 'auto', 'conformal' or 'model', got {method!r}.")
         counts = self.calibration_counts_
         bounds, unbounded = {}, []
         for j, task in regression_tasks(spec, targets):
             out = raw[:, spec.slices_[j]]
             calibrated = counts[j] > 0
             if method == "conformal" and not calibrated:
-                raise ValueError(
+                raise InputError(
                     f"Target {task.name!r} has no conformal calibration: fit with "
                     "calibration_fraction > 0 (and labelled held-out rows for it)."
                 )
@@ -145,7 +146,7 @@ def regression_tasks(spec, targets=None) -> list[tuple[int, object]]:
     family = [(j, t) for j, t in enumerate(tasks) if t.is_regression]
     if targets is None:
         if not family:
-            raise ValueError(
+            raise InputError(
                 "This model has no regression target: intervals and standard deviations "
                 "are for regression, gaussian and quantile targets."
             )
@@ -154,10 +155,10 @@ def regression_tasks(spec, targets=None) -> list[tuple[int, object]]:
     names = [targets] if isinstance(targets, (str, int)) else list(targets)
     unknown = [n for n in names if n not in by_name]
     if unknown:
-        raise ValueError(f"Unknown targets {unknown!r}; the model has {list(by_name)!r}.")
+        raise InputError(f"Unknown targets {unknown!r}; the model has {list(by_name)!r}.")
     not_regression = [n for n in names if not by_name[n][1].is_regression]
     if not_regression:
-        raise ValueError(
+        raise InputError(
             f"Targets {not_regression!r} are classification targets, which have "
             "probabilities (predict_proba), not intervals."
         )
@@ -179,7 +180,7 @@ def calibration_split(n_rows: int, fraction: float, seed: int) -> tuple[np.ndarr
         return np.zeros(0, dtype=np.intp), slice(None)
     n_calibration = round(float(fraction) * n_rows)
     if n_calibration < 1 or n_rows - n_calibration < 1:
-        raise ValueError(
+        raise InputError(
             f"calibration_fraction={fraction!r} of {n_rows} labelled rows leaves "
             f"{n_calibration} calibration and {n_rows - n_calibration} training rows; "
             "each needs at least one."

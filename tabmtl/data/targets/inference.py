@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from tabmtl.data.targets.base import TARGET_KINDS
+from tabmtl.errors import InputError, InputTypeError
 
 #: Largest number of distinct values an integer column may have and still be read as
 #: class labels; above it the column is a count/amount and becomes a regression target.
@@ -52,7 +53,7 @@ def infer_kind(y: pd.Series) -> str:
         return "multiclass" if n_labels <= MAX_INT_CLASSES else "regression"
     if pd.api.types.is_float_dtype(dtype):
         return "regression"
-    raise TypeError(
+    raise InputTypeError(
         f"Target column {y.name!r} has dtype {dtype}, which tabmtl cannot read as a target; "
         "use float (regression), bool, category, string or integer labels."
     )
@@ -65,7 +66,7 @@ def resolve_kind(y: pd.Series, declared: str | None) -> str:
     if kind == "classification":
         kind = "binary" if y.nunique(dropna=True) == 2 else "multiclass"
     if kind not in TARGET_KINDS:
-        raise ValueError(
+        raise InputError(
             f"Unknown target kind {kind!r} for column {y.name!r}; "
             f"valid kinds are {list(KIND_NAMES)!r}."
         )

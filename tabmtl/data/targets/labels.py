@@ -17,6 +17,7 @@ import torch.nn.functional as F
 
 from tabmtl.data.features import label_codes
 from tabmtl.data.targets.base import TargetKind, as_python_scalar, decoding_constant
+from tabmtl.errors import InputError
 
 
 class _LabelTarget(TargetKind):
@@ -37,7 +38,7 @@ class _LabelTarget(TargetKind):
             except TypeError:  # mixed label types: keep first-seen order, still deterministic
                 pass
         if len(classes) < 2:
-            raise ValueError(
+            raise InputError(
                 f"Target column {self.name!r} has only one class ({classes!r}) among its "
                 "present labels; a classification target needs at least two classes."
             )
@@ -61,7 +62,7 @@ class _LabelTarget(TargetKind):
         codes, unknown = self.encode_known(y)
         if unknown.any():
             bad = pd.unique(y[unknown])[:5]
-            raise ValueError(
+            raise InputError(
                 f"Target column {self.name!r} contains labels not seen in fit: {list(bad)!r}."
             )
         return codes
@@ -138,7 +139,7 @@ class BinaryTarget(_LabelTarget):
 
     def _check_n_classes(self, n: int) -> None:
         if n != 2:
-            raise ValueError(
+            raise InputError(
                 f"Target column {self.name!r} was declared binary but has {n} classes."
             )
 

@@ -12,6 +12,7 @@ import pandas as pd
 import torch
 
 from tabmtl.data.targets.base import TargetKind, as_tensor, decoding_constant
+from tabmtl.errors import InputError
 
 #: Bound on the gaussian head's log-variance (standardised units), applied smoothly as
 #: ``B * tanh(raw / B)``: a variance can neither collapse to 0 nor blow up, and the
@@ -39,13 +40,13 @@ class RegressionTarget(TargetKind):
     def fit(self, y: pd.Series) -> RegressionTarget:
         values = _as_float(y)
         if np.isinf(values).any():
-            raise ValueError(
+            raise InputError(
                 f"Target column {self.name!r} contains infinite values; a regression target "
                 "must be finite (use NaN for a missing label)."
             )
         present = values[~np.isnan(values)]
         if present.size == 0:
-            raise ValueError(f"Target column {self.name!r} is entirely missing; drop it.")
+            raise InputError(f"Target column {self.name!r} is entirely missing; drop it.")
         # mean and std in units of the largest magnitude: the variance of values near 1e300
         # would overflow to inf (and a scale of inf would turn every label into 0)
         unit = float(np.abs(present).max())
@@ -62,11 +63,11 @@ class RegressionTarget(TargetKind):
     def encode(self, y: pd.Series) -> np.ndarray:
         values = _as_float(y)
         if np.isinf(values).any():
-            raise ValueError(f"Target column {self.name!r} contains infinite values.")
+            raise InputError(f"Target column {self.name!r} contains infinite values.")
         with np.errstate(over="ignore", invalid="ignore"):
             z = (values - self.mean_) / self.scale_
         if np.isinf(z).any():
-            raise ValueError(
+            raise InputError(
                 f"Target column {self.name!r} has values too large to standardise "
                 "(overflow); rescale it."
             )
@@ -121,7 +122,7 @@ class RegressionTarget(TargetKind):
 
     def model_interval(self, out: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
         """The head's own ``1 - alpha`` interval; a point head has none."""
-        raise ValueError(
+        raise InputError(
             f"Target {self.name!r} has a point-prediction head (kind {self.kind!r}), which "
             "gives no interval by itself: fit with calibration_fraction > 0 for conformal "
             "intervals, or declare it targets={name: 'gaussian'} or 'quantile'."
@@ -275,7 +276,7 @@ class QuantileRegressionTarget(RegressionTarget):
         """The outer levels, when they are the ``alpha / 2`` and ``1 - alpha / 2`` ones."""
         lo, hi = QUANTILE_LEVELS[0], QUANTILE_LEVELS[-1]
         if not (np.isclose(lo, alpha / 2.0) and np.isclose(hi, 1.0 - alpha / 2.0)):
-            raise ValueError(
+            raise InputError(
                 f"The quantile head of {self.name!r} predicts the levels "
                 f"{QUANTILE_LEVELS!r}, so its own interval has alpha={lo + 1.0 - hi:g}; "
                 f"alpha={alpha:g} needs conformal calibration (calibration_fraction > 0)."
@@ -288,13 +289,13 @@ def _as_float(y: pd.Series) -> np.ndarray:
     if pd.api.types.is_datetime64_any_dtype(y.dtype) or pd.api.types.is_timedelta64_dtype(
         y.dtype
     ):  # to_numeric would turn a missing NaT into -9.2e18, a silent bogus label
-        raise ValueError(
+        raise InputError(
             f"Regression target {y.name!r} must be numeric; it has dtype {y.dtype} "
             "(convert times to numbers, e.g. seconds, first)."
         )
     try:
         return pd.to_numeric(y, errors="raise").to_numpy(dtype=np.float64, na_value=np.nan)
     except (TypeError, ValueError) as exc:
-        raise ValueError(
+        raise InputError(
             f"Regression target {y.name!r} must be numeric; it has dtype {y.dtype}."
         ) from exc

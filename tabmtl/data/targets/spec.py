@@ -17,6 +17,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from tabmtl.data.targets.base import TARGET_KINDS
 from tabmtl.data.targets.inference import resolve_kind
+from tabmtl.errors import InputError, InputTypeError
 
 
 class TargetSpec(TransformerMixin, BaseEstimator):
@@ -59,7 +60,7 @@ class TargetSpec(TransformerMixin, BaseEstimator):
         overrides = dict(self.targets or {})
         unknown = [c for c in overrides if c not in Y.columns]
         if unknown:
-            raise ValueError(
+            raise InputError(
                 f"`targets` names columns that are not in Y: {unknown!r}; "
                 f"Y has {list(Y.columns)!r}."
             )
@@ -67,7 +68,7 @@ class TargetSpec(TransformerMixin, BaseEstimator):
         for name in Y.columns:
             col = Y[name]
             if col.notna().sum() == 0:
-                raise ValueError(f"Target column {name!r} is entirely missing; drop it.")
+                raise InputError(f"Target column {name!r} is entirely missing; drop it.")
             kind = resolve_kind(col, overrides.get(name))
             tasks.append(TARGET_KINDS[kind](name).fit(col))
         self.tasks_ = tasks
@@ -89,7 +90,7 @@ class TargetSpec(TransformerMixin, BaseEstimator):
         Y = _check_target_frame(Y)
         missing = [c for c in self.target_names_ if c not in Y.columns]
         if missing:
-            raise ValueError(f"Y is missing target columns {missing!r}.")
+            raise InputError(f"Y is missing target columns {missing!r}.")
         out = np.empty((len(Y), len(self.tasks_)), dtype=np.float32)
         for j, task in enumerate(self.tasks_):
             out[:, j] = task.encode(Y[task.name])
@@ -158,17 +159,17 @@ def _check_target_frame(Y) -> pd.DataFrame:
     if isinstance(Y, pd.Series):
         Y = Y.to_frame()
     if not isinstance(Y, pd.DataFrame):
-        raise TypeError(f"Y must be a pandas DataFrame or Series, got {type(Y).__name__}.")
+        raise InputTypeError(f"Y must be a pandas DataFrame or Series, got {type(Y).__name__}.")
     if Y.shape[1] == 0:
-        raise ValueError("Y has no columns; pass at least one target column.")
+        raise InputError("Y has no columns; pass at least one target column.")
     if Y.columns.duplicated().any():
         dup = list(Y.columns[Y.columns.duplicated()].unique())
-        raise ValueError(f"Y has duplicated column names {dup!r}; target names must be unique.")
+        raise InputError(f"Y has duplicated column names {dup!r}; target names must be unique.")
     as_text = pd.Series([str(c) for c in Y.columns])
     if as_text.duplicated().any():
         # the history (train_loss_<name>), exports and the CLI key tasks by their text
         clash = [c for c in Y.columns if as_text.tolist().count(str(c)) > 1]
-        raise ValueError(
+        raise InputError(
             f"Y has column names that read the same as text: {clash!r}; target names must "
             "be distinct as text (they key the per-task history and outputs)."
         )
