@@ -234,7 +234,7 @@ def test_a_file_of_the_previous_format_is_a_clear_error(fitted, tmp_path):
                 manifest["format_version"] = 1
                 data = json.dumps(manifest).encode()
             dst.writestr(item, data)
-    with pytest.raises(ModelFileError, match="format version 1; this tabmtl .* reads version 2"):
+    with pytest.raises(ModelFileError, match=r"format version 1; this tabmtl .* reads version 2"):
         load_model(old)
 
 

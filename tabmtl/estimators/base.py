@@ -19,16 +19,15 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
-from skorch.dataset import ValidSplit
 from skorch.helper import predefined_split
 
 from tabmtl.data.features import FeaturePreprocessor
 from tabmtl.data.targets import TargetSpec
 from tabmtl.errors import InputError
+from tabmtl.estimators.params import check_params
 from tabmtl.nn.architectures import Architecture
-from tabmtl.nn.numeric_embedding import resolve_numeric_embedding
 from tabmtl.nn.weighting import Weighting
-from tabmtl.training.build import build_net, fit_input_state, load_net, net_weights
+from tabmtl.training.build import build_net, fit_input_state, load_net, net_weights, validation_rows
 from tabmtl.training.callbacks import epoch_rows
 from tabmtl.training.iterators import SliceIterator, TensorDataset
 from tabmtl.training.net import MultiTaskNet, TrainingDiverged, seeded_rng
@@ -137,7 +136,7 @@ class MultiTaskBase(BaseEstimator):
         fitted = labelled[keep]  # the rows the net trains and early-stops on
         # Early stopping's validation rows judge the net: drawn here (as skorch would draw
         # them), they stay out of the target statistics and class-balance counts too.
-        split = self._validation_split(len(fitted), seed)
+        split = validation_rows(self.get_params(deep=False), len(fitted), seed)
         training = fitted if split is None else fitted[split[0]]
         if len(training) < len(labelled):
             self._standardize_on_training_rows(spec, Y, y_enc, training)
@@ -244,14 +243,6 @@ class MultiTaskBase(BaseEstimator):
         self.interrupted_ = self.net_.interrupted_
         self.best_epoch_ = self.net_.best_epoch_
 
-    def _validation_split(self, n_rows: int, seed: int) -> tuple[np.ndarray, np.ndarray] | None:
-        """Early stopping's (training, validation) positions among ``n_rows`` rows, as
-        skorch's ``ValidSplit`` draws them; None without (or with a user ``train_split``)."""
-        if not self.early_stopping or "train_split" in (self.net_kwargs or {}):
-            return None
-        split = ValidSplit(self.validation_fraction, stratified=False, random_state=seed)
-        return tuple(np.asarray(part.indices) for part in split(np.arange(n_rows)))
-
     @staticmethod
     def _standardize_on_training_rows(spec, Y, y_enc, training) -> None:
         """Refit the regression targets' mean and scale on ``Y``'s ``training`` rows only
@@ -271,39 +262,7 @@ class MultiTaskBase(BaseEstimator):
             y_enc[:, j] = task.encode(labels)
 
     def _check_params(self) -> None:
-        if not (0.0 <= self.dropout < 1.0):
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}.")
-        if not (0.0 <= self.label_smoothing < 1.0):
-            raise ValueError(
-                f"label_smoothing must be in [0, 1), got {self.label_smoothing!r}."
-            )
-        if self.numeric_scaling not in ("standard", "robust"):
-            raise ValueError(
-                f"numeric_scaling must be 'standard' or 'robust', got {self.numeric_scaling!r}."
-            )
-        resolve_numeric_embedding(self.numeric_embedding)  # a clear error for a bad value
-        for name in ("max_epochs", "batch_size", "patience", "ensemble_size"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-        if not (0.0 < self.validation_fraction < 1.0):
-            raise ValueError(
-                f"validation_fraction must be in (0, 1), got {self.validation_fraction!r}."
-            )
-        if any(int(h) < 1 for h in self.hidden_layer_sizes):
-            raise ValueError(
-                f"hidden_layer_sizes must be positive, got {self.hidden_layer_sizes!r}."
-            )
-        fraction = self.calibration_fraction
-        if (
-            isinstance(fraction, bool)
-            or not isinstance(fraction, (int, float, np.integer, np.floating))
-            or not (0.0 <= fraction < 1.0)
-        ):
-            raise ValueError(
-                f"calibration_fraction must be a number in [0, 1) (0 turns calibration "
-                f"off), got {fraction!r}."
-            )
+        check_params(self.get_params(deep=False))
 
     def _seed(self) -> int:
         if isinstance(self.random_state, (int, np.integer)):

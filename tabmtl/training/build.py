@@ -95,6 +95,23 @@ def build_network(
     )
 
 
+def validation_split(params: Mapping, seed: int) -> ValidSplit:
+    """Early stopping's split: ``validation_fraction`` of the rows, drawn with the seed."""
+    return ValidSplit(params["validation_fraction"], stratified=False, random_state=seed)
+
+
+def validation_rows(
+    params: Mapping, n_rows: int, seed: int
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Early stopping's (training, validation) positions among ``n_rows`` rows, as
+    :func:`validation_split` draws them; None without early stopping (or with a user
+    ``train_split`` in ``net_kwargs``)."""
+    if not params["early_stopping"] or "train_split" in (params["net_kwargs"] or {}):
+        return None
+    split = validation_split(params, seed)
+    return tuple(np.asarray(part.indices) for part in split(np.arange(n_rows)))
+
+
 def build_net(
     params: Mapping,
     target_spec,
@@ -150,7 +167,7 @@ def build_net(
     callbacks = [("best_weights", BestWeights())]
     train_split = None
     if params["early_stopping"]:
-        train_split = ValidSplit(params["validation_fraction"], stratified=False, random_state=seed)
+        train_split = validation_split(params, seed)
         callbacks.append(
             (
                 "early_stopping",
