@@ -50,7 +50,7 @@ REGIME = {"early_stopping": True, "max_epochs": 200, "patience": 16}
 
 #: Candidate name -> parameters over the defaults.
 CANDIDATES: dict[str, dict] = {
-    "0.1 defaults (soft, 100 epochs)": {
+    "0.1 defaults (soft; 100 epochs)": {
         "early_stopping": False, "max_epochs": 100, "architecture": "soft",
     },
     "soft": {**REGIME, "architecture": "soft"},
