@@ -164,14 +164,17 @@ def fit_predict_tabmtl_single(Xtr, Ytr, Xte, spec, settings) -> FoldOutput:
 # -- scikit-learn, one model per target ----------------------------------------------------
 
 
-def _per_target(make_regressor, make_classifier) -> FitPredict:
-    """A FitPredict that fits one sklearn model per target on its labelled rows.
+def _per_target(make_regressor, make_classifier, prepare=None) -> FitPredict:
+    """A FitPredict that fits one scikit-learn-style model per target on its labelled rows.
 
     ``make_*(settings, X_train)`` build an unfitted model (the frame tells a pipeline
-    which columns are categorical).
+    which columns are categorical); ``prepare(X_train, X_test)``, if given, turns the
+    frames into what the model reads first.
     """
 
     def fit_predict(Xtr, Ytr, Xte, spec, settings) -> FoldOutput:
+        if prepare is not None:
+            Xtr, Xte = prepare(Xtr, Xte)
         outputs, fit_s = {}, 0.0
         for task in _tasks(spec, Ytr):
             rows = _present(Ytr[task.name])
@@ -185,10 +188,13 @@ def _per_target(make_regressor, make_classifier) -> FitPredict:
                 warnings.simplefilter("ignore", ConvergenceWarning)  # epoch budget reached
                 # a batch larger than a small table is clipped to it, as in tabmtl
                 warnings.filterwarnings("ignore", "Got `batch_size`", UserWarning)
+                # lightning's (RealMLP's) notes on data-loader workers and logging
+                warnings.filterwarnings("ignore", module="lightning")
+                warnings.filterwarnings("ignore", module="pytorch_lightning")
                 model.fit(Xtr[rows], target)
             fit_s += time.perf_counter() - t0
             if regression:
-                outputs[task.name] = np.asarray(model.predict(Xte), dtype=np.float64)
+                outputs[task.name] = np.asarray(model.predict(Xte), dtype=np.float64).ravel()
             else:
                 proba = model.predict_proba(Xte)
                 outputs[task.name] = aligned_proba(proba, model.classes_, len(task.classes_))
@@ -211,72 +217,50 @@ def fit_predict_hgb(Xtr, Ytr, Xte, spec, settings) -> FoldOutput:
     return FoldOutput(outputs, fit_s)
 
 
-def _lgbm(regression: bool, s: Settings):
-    import lightgbm as lgb  # a benchmark-only dependency (extra "bench")
-
-    cls = lgb.LGBMRegressor if regression else lgb.LGBMClassifier
-    # LightGBM's defaults (100 trees, 31 leaves, lr 0.1), as a user fitting one model per
-    # target would run it; one thread like every other model
-    return cls(random_state=s.seed, n_jobs=1, verbose=-1)
+def _native_categories(Xtr: pd.DataFrame, Xte: pd.DataFrame) -> tuple[pd.DataFrame, ...]:
+    """Categorical columns as pandas categories (one encoding for train and test rows)."""
+    frame = hgb_frame(pd.concat([Xtr, Xte]))
+    return frame.iloc[: len(Xtr)], frame.iloc[len(Xtr) :]
 
 
-def fit_predict_lgbm(Xtr, Ytr, Xte, spec, settings) -> FoldOutput:
-    """LightGBM per target at its defaults, native categorical splits."""
-    frame = hgb_frame(pd.concat([Xtr, Xte]))  # categories as pandas categories
-    lXtr, lXte = frame.iloc[: len(Xtr)], frame.iloc[len(Xtr) :]
-    outputs, fit_s = {}, 0.0
-    for task in _tasks(spec, Ytr):
-        rows = _present(Ytr[task.name])
-        y = Ytr[task.name][rows]
-        regression = task.is_regression
-        target = y.to_numpy(dtype=np.float64) if regression else _class_codes(task, y)
-        model = _lgbm(regression, settings)
-        t0 = time.perf_counter()
-        model.fit(lXtr[rows], target)
-        fit_s += time.perf_counter() - t0
-        if regression:
-            outputs[task.name] = np.asarray(model.predict(lXte), dtype=np.float64)
-        else:
-            proba = model.predict_proba(lXte)
-            outputs[task.name] = aligned_proba(proba, model.classes_, len(task.classes_))
-    return FoldOutput(outputs, fit_s)
+def _lgbm(regression: bool):
+    def make(s: Settings, X: pd.DataFrame):
+        import lightgbm as lgb  # a benchmark-only dependency (extra "bench")
+
+        cls = lgb.LGBMRegressor if regression else lgb.LGBMClassifier
+        # LightGBM's defaults (100 trees, 31 leaves, lr 0.1), as a user fitting one model
+        # per target would run it; one thread like every other model
+        return cls(random_state=s.seed, n_jobs=1, verbose=-1)
+
+    return make
+
+
+fit_predict_lgbm = _per_target(_lgbm(True), _lgbm(False), prepare=_native_categories)
+fit_predict_lgbm.__doc__ = "LightGBM per target at its defaults, native categorical splits."
 
 
 def _realmlp_frames(Xtr: pd.DataFrame, Xte: pd.DataFrame) -> tuple[pd.DataFrame, ...]:
     """RealMLP's input: numerics median-imputed with the training medians (it does not
     take NaN), categories as pandas categories (it one-hot encodes or embeds them)."""
-    frame = hgb_frame(pd.concat([Xtr, Xte]))
-    numeric = [c for c in frame.columns if not isinstance(frame[c].dtype, pd.CategoricalDtype)]
-    frame[numeric] = frame[numeric].astype(np.float64)
-    medians = frame[numeric].iloc[: len(Xtr)].median().fillna(0.0)
-    frame[numeric] = frame[numeric].fillna(medians)
-    return frame.iloc[: len(Xtr)], frame.iloc[len(Xtr) :]
+    Xtr, Xte = _native_categories(Xtr, Xte)
+    numeric = [c for c in Xtr.columns if not isinstance(Xtr[c].dtype, pd.CategoricalDtype)]
+    medians = Xtr[numeric].astype(np.float64).median().fillna(0.0)
+    fill = lambda X: X.assign(**X[numeric].astype(np.float64).fillna(medians))  # noqa: E731
+    return fill(Xtr), fill(Xte)
 
 
-def fit_predict_realmlp(Xtr, Ytr, Xte, spec, settings) -> FoldOutput:
-    """RealMLP-TD (pytabkit) per target at its tuned defaults, on median-imputed numerics."""
-    from pytabkit import RealMLP_TD_Classifier, RealMLP_TD_Regressor  # benchmark-only
+def _realmlp(regression: bool):
+    def make(s: Settings, X: pd.DataFrame):
+        from pytabkit import RealMLP_TD_Classifier, RealMLP_TD_Regressor  # benchmark-only
 
-    rXtr, rXte = _realmlp_frames(Xtr, Xte)
-    outputs, fit_s = {}, 0.0
-    for task in _tasks(spec, Ytr):
-        rows = _present(Ytr[task.name])
-        y = Ytr[task.name][rows]
-        regression = task.is_regression
         cls = RealMLP_TD_Regressor if regression else RealMLP_TD_Classifier
-        model = cls(random_state=settings.seed, n_threads=1, device="cpu", verbosity=0)
-        target = y.to_numpy(dtype=np.float64) if regression else _class_codes(task, y)
-        t0 = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # lightning's chatter about workers and logging
-            model.fit(rXtr[rows], target)
-        fit_s += time.perf_counter() - t0
-        if regression:
-            outputs[task.name] = np.asarray(model.predict(rXte), dtype=np.float64).ravel()
-        else:
-            proba = model.predict_proba(rXte)
-            outputs[task.name] = aligned_proba(proba, model.classes_, len(task.classes_))
-    return FoldOutput(outputs, fit_s)
+        return cls(random_state=s.seed, n_threads=1, device="cpu", verbosity=0)
+
+    return make
+
+
+fit_predict_realmlp = _per_target(_realmlp(True), _realmlp(False), prepare=_realmlp_frames)
+fit_predict_realmlp.__doc__ = "RealMLP-TD (pytabkit) per target at its tuned defaults."
 
 
 def _mlp_kwargs(s: Settings) -> dict:
