@@ -516,3 +516,22 @@ def test_interrupt_before_any_epoch_finished_and_normal_fits():
     model = MultiTaskEstimator(max_epochs=3, random_state=0).fit(X, Y)
     assert model.interrupted_ is False and model.n_epochs_ == 3
     assert model.best_epoch_ == 1 + int(np.argmin([r["train_loss"] for r in model.history_]))
+
+
+def test_auto_early_stopping_holds_out_rows_only_on_tables_large_enough():
+    from tabmtl.training.build import AUTO_EARLY_STOPPING_ROWS
+
+    rng = np.random.default_rng(0)
+
+    def fit(n):
+        X = pd.DataFrame({"x": rng.normal(size=n)})
+        Y = pd.DataFrame({"y": X.x + rng.normal(size=n)})
+        return MultiTaskEstimator(early_stopping="auto", max_epochs=3, random_state=0).fit(X, Y)
+
+    small, large = fit(AUTO_EARLY_STOPPING_ROWS - 50), fit(AUTO_EARLY_STOPPING_ROWS + 50)
+    assert not small.early_stopping_ and "valid_objective" not in small.history_[-1]
+    assert large.early_stopping_ and "valid_objective" in large.history_[-1]
+    assert "early_stopping" in dict(large.net_.callbacks_)
+    with pytest.raises(ValueError, match="early_stopping must be True, False or 'auto'"):
+        MultiTaskEstimator(early_stopping="yes").fit(pd.DataFrame({"x": [1.0, 2.0]}),
+                                                     pd.DataFrame({"y": [1.0, 2.0]}))

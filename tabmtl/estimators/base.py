@@ -25,10 +25,15 @@ from tabmtl.data.features import FeaturePreprocessor
 from tabmtl.data.targets import TargetSpec
 from tabmtl.errors import InputError
 from tabmtl.estimators.params import check_params
+from tabmtl.estimators.state import SavedStateMixin
 from tabmtl.nn.architectures import Architecture
 from tabmtl.nn.weighting import Weighting
-from tabmtl.training.build import build_net, fit_input_state, load_net, net_weights, validation_rows
-from tabmtl.training.callbacks import epoch_rows
+from tabmtl.training.build import (
+    build_net,
+    fit_input_state,
+    resolve_early_stopping,
+    validation_rows,
+)
 from tabmtl.training.iterators import SliceIterator, TensorDataset
 from tabmtl.training.net import MultiTaskNet, TrainingDiverged, seeded_rng
 from tabmtl.training.resume import discard_resume_state, fingerprint, read_resume_state
@@ -36,10 +41,9 @@ from tabmtl.training.sample_weights import row_task_weights
 from tabmtl.uncertainty.calibrator import Calibrator, calibration_split
 
 #: The fitted calibration attributes, read through ``calibrator_`` (and saved by name).
-CALIBRATION_ATTRIBUTES = ("temperatures_", "conformal_scores_", "calibration_counts_")
 
 
-class MultiTaskBase(BaseEstimator):
+class MultiTaskBase(SavedStateMixin, BaseEstimator):
     """Shared fit/predict machinery. Subclasses decide how X and Y come in and go out.
 
     Fit entry points outside this class (``fit_parquet``, ``fit_distributed``, the command
@@ -136,7 +140,9 @@ class MultiTaskBase(BaseEstimator):
         fitted = labelled[keep]  # the rows the net trains and early-stops on
         # Early stopping's validation rows judge the net: drawn here (as skorch would draw
         # them), they stay out of the target statistics and class-balance counts too.
-        split = validation_rows(self.get_params(deep=False), len(fitted), seed)
+        early_stopping = resolve_early_stopping(self.early_stopping, len(fitted))
+        params = {**self.get_params(deep=False), "early_stopping": early_stopping}
+        split = validation_rows(params, len(fitted), seed)
         training = fitted if split is None else fitted[split[0]]
         if len(training) < len(labelled):
             self._standardize_on_training_rows(spec, Y, y_enc, training)
@@ -157,7 +163,8 @@ class MultiTaskBase(BaseEstimator):
             valid = predefined_split(TensorDataset(X_enc[valid], y_enc[valid]))
             configure = partial(MultiTaskNet.set_params, train_split=valid)
         self._fit_encoded(
-            dataset, self.preprocessor_, spec, seed, configure=configure, resume=resume
+            dataset, self.preprocessor_, spec, seed, configure=configure, resume=resume,
+            early_stopping=early_stopping,
         )
         if len(calibration_rows):
             raw = self._raw_predict(X.iloc[labelled[calibration_rows]])
@@ -181,6 +188,7 @@ class MultiTaskBase(BaseEstimator):
         configure=None,
         resume=None,
         numeric_sample: np.ndarray | None = None,
+        early_stopping: bool | None = None,
     ) -> None:
         """Train on encoded data (documented protected: the one training seam).
 
@@ -191,10 +199,17 @@ class MultiTaskBase(BaseEstimator):
         (the streamed fit sets its iterators there); ``resume`` as in :meth:`_build_net`.
         ``numeric_sample`` (encoded numeric block of training rows) fits the network's
         input statistics (``input_state_``); by default ``dataset.X`` of a
-        :class:`TensorDataset` is used.
+        :class:`TensorDataset` is used. ``early_stopping`` is whether this fit stops
+        early, as the caller resolved ``early_stopping="auto"`` (None: from the parameter
+        alone).
         """
         self.preprocessor_ = preprocessor
         self.target_spec_ = target_spec
+        self.early_stopping_ = (  # None: the caller knows no row count (a stream)
+            resolve_early_stopping(self.early_stopping, None)
+            if early_stopping is None
+            else bool(early_stopping)
+        )
         if numeric_sample is None:  # the training rows themselves
             numeric_sample = np.asarray(dataset.X[:, : preprocessor.n_numeric_])
         self.input_state_ = fit_input_state(self.get_params(deep=False), numeric_sample)
@@ -269,6 +284,12 @@ class MultiTaskBase(BaseEstimator):
             return int(self.random_state)
         return int(check_random_state(self.random_state).randint(0, 2**31 - 1))
 
+    def _resolved_params(self) -> dict:
+        """``get_params(deep=False)`` with ``early_stopping`` as this fit resolved it."""
+        params = self.get_params(deep=False)
+        params["early_stopping"] = getattr(self, "early_stopping_", params["early_stopping"])
+        return params
+
     def _build_net(self, seed: int, resume: tuple[str, dict | None] | None = None) -> MultiTaskNet:
         """The skorch net for the fitted spec and preprocessor (documented protected).
 
@@ -276,63 +297,9 @@ class MultiTaskBase(BaseEstimator):
         state or None)`` when ``checkpoint_dir`` is set during fit.
         """
         return build_net(
-            self.get_params(deep=False), self.target_spec_, self.preprocessor_, seed, resume,
+            self._resolved_params(), self.target_spec_, self.preprocessor_, seed, resume,
             input_state=getattr(self, "input_state_", None),
         )
-
-    # -- saved state ---------------------------------------------------------------------
-
-    def get_state(self) -> dict:
-        """The fitted estimator as plain parts, for :func:`tabmtl.io.persistence.save_model`.
-
-        Returns
-        -------
-        dict
-            ``params`` (``get_params(deep=False)``), ``fitted`` (every other fitted
-            attribute by name, the calibration arrays included), ``target_spec``,
-            ``preprocessor``, ``history`` (one dict per epoch) and ``weights`` (the
-            module's and the criterion's ``state_dict`` on the CPU).
-        """
-        check_is_fitted(self, "net_")
-        params = self.get_params(deep=False)
-        structured = ("net_", "target_spec_", "preprocessor_", "calibrator_")
-        fitted = {k: v for k, v in vars(self).items() if k not in params and k not in structured}
-        fitted.update({name: getattr(self, name) for name in CALIBRATION_ATTRIBUTES})
-        return {
-            "params": params,
-            "fitted": fitted,
-            "target_spec": self.target_spec_,
-            "preprocessor": self.preprocessor_,
-            "history": epoch_rows(self.net_.history),
-            "weights": net_weights(self.net_),
-        }
-
-    @classmethod
-    def from_state(
-        cls, params: Mapping, fitted: Mapping, target_spec, preprocessor, history, weights
-    ):
-        """The fitted estimator that :meth:`get_state` described; predictions are identical.
-
-        ``fitted`` may lack the calibration arrays (the model is then uncalibrated) and
-        ``interrupted_``/``best_epoch_`` (files saved before they existed).
-        """
-        estimator = cls(**params)
-        fitted = {"interrupted_": False, "best_epoch_": None, **fitted}
-        calibration = [fitted.pop(name, None) for name in CALIBRATION_ATTRIBUTES]
-        for name, value in fitted.items():
-            setattr(estimator, name, value)
-        estimator.target_spec_ = target_spec
-        estimator.preprocessor_ = preprocessor
-        estimator.calibrator_ = (
-            Calibrator(len(target_spec.tasks_))
-            if any(part is None for part in calibration)
-            else Calibrator.from_state(*calibration)
-        )
-        estimator.net_ = load_net(
-            estimator.get_params(deep=False), target_spec, preprocessor, weights, history,
-            input_state=fitted.get("input_state_"),
-        )
-        return estimator
 
     # -- predict -------------------------------------------------------------------------
 

@@ -34,6 +34,10 @@ def check_params(params: Mapping) -> None:
             f"numeric_scaling must be 'standard' or 'robust', got {params['numeric_scaling']!r}."
         )
     resolve_numeric_embedding(params["numeric_embedding"])  # a clear error for a bad value
+    if params["early_stopping"] not in (True, False, "auto"):
+        raise InputError(
+            f"early_stopping must be True, False or 'auto', got {params['early_stopping']!r}."
+        )
     for name in ("max_epochs", "batch_size", "patience", "ensemble_size"):
         value = params[name]
         if not isinstance(value, (int, np.integer)) or value < 1:

@@ -95,6 +95,20 @@ def build_network(
     )
 
 
+#: ``early_stopping="auto"`` holds out a validation split from this many training rows on;
+#: below it the whole epoch budget runs (a split of a few dozen rows is too noisy to pick
+#: an epoch with).
+AUTO_EARLY_STOPPING_ROWS = 300
+
+
+def resolve_early_stopping(value, n_rows: int | None) -> bool:
+    """Whether a fit on ``n_rows`` training rows stops early (``n_rows`` None: unknown,
+    as for a stream, which is large)."""
+    if isinstance(value, str) and value == "auto":
+        return n_rows is None or n_rows >= AUTO_EARLY_STOPPING_ROWS
+    return bool(value)
+
+
 def validation_split(params: Mapping, seed: int) -> ValidSplit:
     """Early stopping's split: ``validation_fraction`` of the rows, drawn with the seed."""
     return ValidSplit(params["validation_fraction"], stratified=False, random_state=seed)
@@ -106,7 +120,9 @@ def validation_rows(
     """Early stopping's (training, validation) positions among ``n_rows`` rows, as
     :func:`validation_split` draws them; None without early stopping (or with a user
     ``train_split`` in ``net_kwargs``)."""
-    if not params["early_stopping"] or "train_split" in (params["net_kwargs"] or {}):
+    if not resolve_early_stopping(params["early_stopping"], n_rows) or "train_split" in (
+        params["net_kwargs"] or {}
+    ):
         return None
     split = validation_split(params, seed)
     return tuple(np.asarray(part.indices) for part in split(np.arange(n_rows)))
@@ -166,7 +182,8 @@ def build_net(
     device, batch_size = params["device"], params["batch_size"]
     callbacks = [("best_weights", BestWeights())]
     train_split = None
-    if params["early_stopping"]:
+    early_stopping = resolve_early_stopping(params["early_stopping"], None)
+    if early_stopping:
         train_split = validation_split(params, seed)
         callbacks.append(
             (
@@ -177,7 +194,7 @@ def build_net(
             )
         )
     if params["checkpoint_dir"] is not None:
-        monitor = "valid_objective_best" if params["early_stopping"] else "train_objective_best"
+        monitor = "valid_objective_best" if early_stopping else "train_objective_best"
         callbacks.append(
             ("checkpoint", Checkpoint(monitor=monitor, dirname=str(params["checkpoint_dir"])))
         )
