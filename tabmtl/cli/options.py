@@ -107,7 +107,7 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
         help="JSON (or TOML) file of MultiTaskEstimator parameters, e.g. "
         '{"hidden_layer_sizes": [64, 32], "weighting": {"eta": 1.0, "fare": 0.5}}',
     )
-    g.add_argument("--architecture", choices=list(ARCHITECTURES), help="default: soft")
+    g.add_argument("--architecture", choices=list(ARCHITECTURES), help="default: hard")
     g.add_argument(
         "--weighting", choices=list(WEIGHTINGS),
         help="how task losses are combined (default: equal; fixed per-target weights via "
@@ -118,16 +118,17 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
         help="hidden layer widths (default: 128,64)",
     )
     g.add_argument("--dropout", type=float, help="default: 0.1")
-    g.add_argument("--max-epochs", type=positive_int, help="default: 100")
+    g.add_argument("--max-epochs", type=positive_int, help="default: 200")
     g.add_argument("--batch-size", type=positive_int, help="default: 256")
     g.add_argument("--lr", type=float, help="AdamW learning rate (default: 1e-3)")
     g.add_argument("--weight-decay", type=float, help="AdamW weight decay (default: 0)")
     g.add_argument(
         "--early-stopping", action=argparse.BooleanOptionalAction, default=None,
-        help="hold out --validation-fraction of the rows and stop when their loss stalls",
+        help="hold out --validation-fraction of the rows and stop when their loss stalls "
+        "(default: from 200 training rows on)",
     )
     g.add_argument("--validation-fraction", type=float, help="default: 0.1")
-    g.add_argument("--patience", type=positive_int, help="default: 10")
+    g.add_argument("--patience", type=positive_int, help="default: 16")
     g.add_argument(
         "--class-weight", choices=["balanced"],
         help="balance the classes of every classification target's loss",

@@ -23,11 +23,12 @@ class MultiTaskEstimator(RecordPredictionMixin, MultiTaskBase):
 
     Each target column becomes a task whose kind is read from its dtype (float ->
     regression; bool or two labels -> binary; category / string / small-cardinality
-    int -> multiclass) or set in ``targets``. By default (``architecture="soft"``, chosen
-    by ``benchmarks/methods.py``) each task has its own tower and an L2 penalty pulls the
-    towers together; ``"hard"`` shares one trunk, and the others share through mixing
-    units or experts. The weighted sum of per-task losses (or a combination of their
-    gradients) trains them together.
+    int -> multiclass) or set in ``targets``. By default (chosen by
+    ``benchmarks/defaults.py``) the tasks share one trunk (``architecture="hard"``) over
+    piecewise-linear embeddings of the numeric features, trained with early stopping on
+    a held-out validation split; ``"soft"`` gives each task its own tower pulled together
+    by a penalty, and the others share through mixing units or experts. The weighted sum
+    of per-task losses (or a combination of their gradients) trains them together.
     A missing label (NaN / None / pd.NA) drops out of its own task's loss only.
 
     Parameters
@@ -46,27 +47,45 @@ class MultiTaskEstimator(RecordPredictionMixin, MultiTaskBase):
         Widths of the trunk's (or each task tower's) layers.
     dropout : float, default=0.1
         Dropout after each hidden layer.
-    architecture : str or Architecture, default="soft"
+    architecture : str or Architecture, default="hard"
         How parameters are shared; a name from ``tabmtl.nn.architectures.ARCHITECTURES``
         ("soft", "hard", "cross_stitch", "mmoe", "ple") or an instance (whose parameters
         are then reachable as ``architecture__*``).
     weighting : str, dict or Weighting, default="equal"
         How task losses are combined: "equal", "uncertainty", a dict of fixed weights
         ``{target: lambda}`` (L = sum lambda_i L_i), or a Weighting instance.
-    max_epochs : int, default=100
-        Number of passes over the data (fewer with early stopping).
+    max_epochs : int, default=200
+        Most passes over the data (early stopping usually ends the fit far sooner).
     batch_size : int, default=256
         Mini-batch size.
     lr : float, default=1e-3
         AdamW learning rate.
     weight_decay : float, default=0.0
         AdamW weight decay.
-    early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the rows and stop when the validation loss
-        has not improved for ``patience`` epochs, keeping the best weights.
+    numeric_embedding : None, "piecewise_linear", "periodic" or NumericEmbedding, \
+default="piecewise_linear"
+        Embed each numeric feature before the body (Gorishniy et al., 2022, via
+        ``rtdl_num_embeddings``): piecewise-linear over quantile bins of the training
+        rows, or periodic (PLR). None feeds the scaled values directly. An instance's
+        settings are searchable as ``numeric_embedding__*``.
+    numeric_scaling : {"standard", "robust"}, default="standard"
+        "robust": RealMLP's robust scaling (median, IQR) with a smooth clip to ±3 on top
+        of the standard scaling, for heavy-tailed features (lab values, amounts).
+    ensemble_size : int, default=1
+        Members of a parameter-efficient ensemble (TabM-mini): each member scales the
+        input by its own learned vector and shares every other weight; each member's
+        loss counts in training, and predictions average their outputs (probabilities
+        for classification targets). 1 turns it off.
+    label_smoothing : float, default=0.0
+        Label smoothing of the classification losses.
+    early_stopping : bool or "auto", default="auto"
+        Hold out ``validation_fraction`` of the rows and stop when the selection
+        objective (each task's validation loss over its first-epoch value, averaged over
+        tasks) has not improved for ``patience`` epochs, keeping the best weights. "auto"
+        does so from 200 training rows on and runs the whole budget below that.
     validation_fraction : float, default=0.1
         Share of rows held out for early stopping.
-    patience : int, default=10
+    patience : int, default=16
         Epochs without validation improvement before stopping.
     calibration_fraction : float, default=0.0
         Share of the labelled rows (seeded by ``random_state``) held out of training to
@@ -112,6 +131,11 @@ class MultiTaskEstimator(RecordPredictionMixin, MultiTaskBase):
     best_epoch_ : int or None
         Finished epoch of lowest loss with finite weights (None: no epoch finished); an
         interrupted or diverged fit keeps its weights.
+    early_stopping_ : bool
+        Whether this fit stopped early on a validation split ("auto" resolved).
+    input_state_ : dict
+        Statistics of the training rows' numeric block the network's input side uses
+        (robust scaling, embedding bin edges); saved with the model.
     calibrator_ : Calibrator
         The fitted calibration; the three attributes below read it.
     temperatures_ : ndarray of shape (n_targets,)
@@ -143,19 +167,19 @@ class MultiTaskEstimator(RecordPredictionMixin, MultiTaskBase):
         class_weight: str | Mapping | None = None,
         hidden_layer_sizes: Sequence[int] = (128, 64),
         dropout: float = 0.1,
-        architecture: str | Architecture = "soft",
+        architecture: str | Architecture = "hard",
         weighting: str | Mapping[object, float] | Weighting = "equal",
-        max_epochs: int = 100,
+        max_epochs: int = 200,
         batch_size: int = 256,
         lr: float = 1e-3,
         weight_decay: float = 0.0,
-        numeric_embedding=None,
+        numeric_embedding="piecewise_linear",
         numeric_scaling: str = "standard",
         ensemble_size: int = 1,
         label_smoothing: float = 0.0,
-        early_stopping: bool = False,
+        early_stopping: bool | str = "auto",
         validation_fraction: float = 0.1,
-        patience: int = 10,
+        patience: int = 16,
         calibration_fraction: float = 0.0,
         callbacks: Sequence | None = None,
         checkpoint_dir: str | None = None,

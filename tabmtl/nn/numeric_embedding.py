@@ -16,6 +16,8 @@ matrix, the estimator keeps them as a fitted attribute (saved with the model), a
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import rtdl_num_embeddings as rtdl
 import torch
@@ -136,19 +138,22 @@ class PiecewiseLinearEmbedding(NumericEmbedding):
         self.activation = activation
 
     def fit_state(self, X_numeric: np.ndarray) -> dict:
-        """Quantile bin edges per column (a constant column gets one bin around its value)."""
-        X = np.asarray(X_numeric, dtype=np.float32)
-        if len(X) < 3:
-            raise ValueError(
-                f"piecewise_linear embeddings need at least 3 training rows, got {len(X)}."
-            )
-        n_bins = int(min(self.n_bins, len(X) - 1))
-        if n_bins < 2:
+        """Quantile bin edges per column of the encoded training block.
+
+        A constant column gets one bin around its value; with fewer than 3 rows every
+        column gets one bin spanning its values (quantile bins need more rows than bins).
+        """
+        if int(self.n_bins) < 2:
             raise ValueError(f"n_bins must be at least 2, got {self.n_bins!r}.")
-        constant = (X == X[:1]).all(axis=0)
-        edges: list[list[float]] = [[float(v) - 1.0, float(v) + 1.0] for v in X[0]]
-        varying = np.flatnonzero(~constant)
-        if len(varying):
+        X = np.asarray(X_numeric, dtype=np.float32)
+        low, high = X.min(axis=0), X.max(axis=0)
+        edges: list[list[float]] = [
+            [float(lo), float(hi)] if hi > lo else [float(lo) - 1.0, float(lo) + 1.0]
+            for lo, hi in zip(low, high)
+        ]
+        varying = np.flatnonzero(high > low)
+        if len(X) >= 3 and len(varying):
+            n_bins = int(min(self.n_bins, len(X) - 1))
             bins = rtdl.compute_bins(torch.from_numpy(X[:, varying]), n_bins=n_bins)
             for j, b in zip(varying, bins):
                 edges[j] = b.tolist()
@@ -158,9 +163,12 @@ class PiecewiseLinearEmbedding(NumericEmbedding):
         bins = [torch.tensor(b, dtype=torch.float32) for b in state["bins"]]
         if len(bins) != n_features:
             raise ValueError(f"{len(bins)} bin lists for {n_features} numeric features.")
-        module = rtdl.PiecewiseLinearEmbeddings(
-            bins, int(self.d_embedding), activation=bool(self.activation), version="B"
-        )
+        with warnings.catch_warnings():
+            # one bin is expected for constant and 0/1 columns (missing indicators)
+            warnings.filterwarnings("ignore", message=".*has just two bin edges")
+            module = rtdl.PiecewiseLinearEmbeddings(
+                bins, int(self.d_embedding), activation=bool(self.activation), version="B"
+            )
         return FlatEmbedding(module, n_features, int(self.d_embedding))
 
 
