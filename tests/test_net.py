@@ -168,7 +168,7 @@ def test_train_loss_is_the_optimised_objective_for_every_strategy(weighting):
     reported = {}
     for name in ("equal", weighting):
         params = MultiTaskEstimator(
-            architecture="soft", weighting=name, dropout=0.0
+            architecture="soft", weighting=name, dropout=0.0, numeric_embedding=None
         ).get_params(deep=False)
         with seeded_rng(0, "cpu"):
             net = build_net(params, spec, pre, seed=0).initialize()

@@ -15,11 +15,36 @@ from tabmtl import HardSharing, MultiTaskClassifier, MultiTaskEstimator, MultiTa
 from tabmtl.evaluation.metrics import task_scorer
 
 
+def _expected_failures(estimator) -> dict[str, str]:
+    if isinstance(estimator, MultiTaskRegressor):
+        return {
+            "check_methods_subset_invariance": (
+                "float32 rounding: the piecewise-linear embedding's per-feature batched "
+                "matmul (rtdl_num_embeddings) rounds by batch size, ~3e-7 apart, above the "
+                "check's 1e-7 (test_default_predictions_agree_across_batches bounds it)"
+            )
+        }
+    return {}
+
+
 @parametrize_with_checks(
     [MultiTaskRegressor(random_state=0), MultiTaskClassifier(random_state=0)],
+    expected_failed_checks=_expected_failures,
 )
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
+
+
+def test_default_predictions_agree_across_batches():
+    # what check_methods_subset_invariance asks, at float32 resolution
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 5))
+    y = X @ rng.normal(size=5) + rng.normal(scale=0.1, size=300)
+    model = MultiTaskRegressor(random_state=0, max_epochs=5).fit(X, y)
+    whole = model.predict(X)
+    parts = np.concatenate([model.predict(X[i : i + 7]) for i in range(0, 300, 7)])
+    np.testing.assert_allclose(parts, whole, rtol=1e-5, atol=1e-5)
+    assert not np.array_equal(whole, np.zeros_like(whole))
 
 
 def test_clone_and_nested_params():

@@ -27,6 +27,7 @@ from tabmtl.evaluation.folds import make_folds
 from tabmtl.evaluation.metrics import resolve_metrics, score_output
 from tabmtl.evaluation.outputs import tabmtl_outputs
 from tabmtl.evaluation.results import HISTGB, SINGLE_TASK
+from tabmtl.training.build import resolve_early_stopping
 from tabmtl.training.callbacks import epoch_rows
 from tabmtl.training.iterators import TensorDataset
 
@@ -227,7 +228,9 @@ class FoldRunner:
         est = _restricted(self.template, names)
         est.set_params(random_state=self.seed(fold, self.template.random_state))
         split = None
-        if not est.early_stopping:  # else the history already has its own validation split
+        fitted_rows = len(Xtr) - round(float(est.calibration_fraction or 0.0) * len(Xtr))
+        if not resolve_early_stopping(est.early_stopping, fitted_rows):
+            # else the history already has early stopping's own validation split
             split = _HeldOutSplit(self.X.iloc[test], self.Y.iloc[test])
             split.estimator = est
             est.set_params(net_kwargs={**(est.net_kwargs or {}), "train_split": split})

@@ -245,7 +245,9 @@ def fit_parquet(
             make_data_parallel(net, ctx)
 
     estimator._fit_encoded(
-        train, pre, spec, seed, configure=configure, numeric_sample=numeric
+        train, pre, spec, seed, configure=configure, numeric_sample=numeric,
+        # stopping early needs validation data: a held-out share or a separate source
+        early_stopping=bool(estimator.early_stopping) and valid is not None,
     )
     # an ordinary fitted net again: in-memory iterators, no reference to the streams
     # (plain attributes: skorch's set_params refuses these on an initialised net)
@@ -262,7 +264,8 @@ def _split_validation(src: ParquetSource, validation, estimator, seed: int):
     groups = src.row_groups
     fraction = None
     if validation is None:
-        if estimator.early_stopping:
+        auto = isinstance(estimator.early_stopping, str)  # "auto": only where it can
+        if estimator.early_stopping and not (auto and len(groups) < 2):
             fraction = float(estimator.validation_fraction)
     elif isinstance(validation, (float, np.floating)) and not isinstance(validation, bool):
         fraction = float(validation)

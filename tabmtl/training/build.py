@@ -73,7 +73,12 @@ def build_network(
     embedding = None
     spec_embedding = resolve_numeric_embedding(params.get("numeric_embedding"))
     if spec_embedding is not None and pre.n_numeric_:
-        embedding = spec_embedding.build(pre.n_numeric_, input_state.get("embedding", {}))
+        if "embedding" not in input_state:
+            raise ValueError(
+                f"numeric_embedding={params['numeric_embedding']!r} needs the statistics "
+                "fit_input_state computes from the training rows: pass input_state."
+            )
+        embedding = spec_embedding.build(pre.n_numeric_, input_state["embedding"])
         n_numeric_out = embedding.n_out
     n_inputs = n_numeric_out + sum(pre.embedding_dims_)
     body = resolve_architecture(params["architecture"]).build(
@@ -166,7 +171,7 @@ def build_net(
     >>> from tabmtl.data.features import FeaturePreprocessor
     >>> from tabmtl.data.targets import TargetSpec
     >>> X, Y = pd.DataFrame({"km": np.arange(9.0)}), pd.DataFrame({"eta": np.arange(9.0)})
-    >>> params = MultiTaskEstimator(max_epochs=2).get_params(deep=False)
+    >>> params = MultiTaskEstimator(max_epochs=2, numeric_embedding=None).get_params(deep=False)
     >>> net = build_net(params, TargetSpec().fit(Y), FeaturePreprocessor().fit(X), seed=0)
     >>> net.max_epochs, net.task_names
     (2, ['eta'])

@@ -102,7 +102,7 @@ class MultiTaskNet(NeuralNet):
     >>> from tabmtl import MultiTaskEstimator
     >>> X, Y = pd.DataFrame({"km": np.arange(9.0)}), pd.DataFrame({"eta": np.arange(9.0)})
     >>> spec, pre = TargetSpec().fit(Y), FeaturePreprocessor().fit(X)
-    >>> params = MultiTaskEstimator(max_epochs=2).get_params(deep=False)
+    >>> params = MultiTaskEstimator(max_epochs=2, numeric_embedding=None).get_params(deep=False)
     >>> net = build_net(params, spec, pre, seed=0)
     >>> net = net.fit(TensorDataset(pre.transform(X), spec.transform(Y)), y=None)
     >>> "train_loss_eta" in net.history[-1], net.interrupted_
