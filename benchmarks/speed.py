@@ -4,9 +4,9 @@
    features, dropout 0.1) at hidden (256, 256), 2 regression targets, 100k x 32, batch
    256, against a hand-written loop of one plain MLP of the same widths
    (``nn.Sequential`` Linear-ReLU-Dropout blocks, one 2-output layer, MSE, AdamW): the
-   cost of the default network, embeddings included. Also timed: a hand-written loop over the same module as
-   tabmtl's (tabmtl's loop overhead alone) and plain skorch ``NeuralNet`` on that module
-   with its default Dataset + DataLoader.
+   cost of the default network, embeddings included. Also timed: a hand-written loop
+   over the same module as tabmtl's (tabmtl's loop overhead alone) and plain skorch
+   ``NeuralNet`` on that module with its default Dataset + DataLoader.
 2. Architectures against hard sharing: 8 regression targets, 50k rows, hidden (128, 64),
    dropout 0.1, no numeric embedding (the bodies alone); one epoch of each
    architecture's tabmtl fit loop.
