@@ -11,6 +11,12 @@ from tabmtl.nn.architectures import (
     MMoE,
     SoftSharing,
 )
+from tabmtl.nn.numeric_embedding import (
+    NUMERIC_EMBEDDINGS,
+    NumericEmbedding,
+    PeriodicEmbedding,
+    PiecewiseLinearEmbedding,
+)
 from tabmtl.nn.weighting import (
     WEIGHTINGS,
     AlignedMTLWeighting,
@@ -32,6 +38,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ARCHITECTURES",
+    "NUMERIC_EMBEDDINGS",
     "PLE",
     "WEIGHTINGS",
     "AlignedMTLWeighting",
@@ -49,7 +56,10 @@ __all__ = [
     "MultiTaskClassifier",
     "MultiTaskEstimator",
     "MultiTaskRegressor",
+    "NumericEmbedding",
     "PCGradWeighting",
+    "PeriodicEmbedding",
+    "PiecewiseLinearEmbedding",
     "RLWWeighting",
     "SoftSharing",
     "TargetSpec",
