@@ -66,8 +66,8 @@ CANDIDATES: dict[str, dict] = {
     "hard + ensemble 4": {**REGIME, "architecture": "hard", "ensemble_size": 4},
     "current defaults": {},
     # larger batches on the 20k-row tables (a batch-size rule for large n?)
-    "current defaults, batch 512": {"batch_size": 512},
-    "current defaults, batch 1024": {"batch_size": 1024},
+    "current defaults; batch 512": {"batch_size": 512},
+    "current defaults; batch 1024": {"batch_size": 1024},
 }
 BASELINES = ("lgbm", "hgb")
 HEADLINE = ("R²", "ROC-AUC")
