@@ -214,8 +214,7 @@ def fit_parquet(
             )
             spec = TargetSpec(targets=estimator.targets).fit(sample[targets])
             pre = FeaturePreprocessor().fit(sample[features])
-            # the network's input statistics (robust scaling, embedding bins) come from
-            # the same sample, encoded
+            # the network's input statistics (scaling, embedding bins): the same sample
             numeric = pre.transform(sample[features])[:, : pre.n_numeric_]
             fitted = (spec, pre, sample[features].iloc[:0], numeric)
         except Exception as exc:  # every process raises it, rather than waiting for rank 0
