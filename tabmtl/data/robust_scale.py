@@ -15,9 +15,13 @@ from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 
-def smooth_clip(x: np.ndarray, bound: float = 3.0) -> np.ndarray:
-    """``x / sqrt(1 + (x / bound)^2)``: identity near 0, tends to ``±bound``."""
-    return x / np.sqrt(1.0 + (x / bound) ** 2)
+def smooth_clip(x, bound: float = 3.0):
+    """``x / sqrt(1 + (x / bound)^2)``: identity near 0, tends to ``±bound``.
+
+    Written in operators only, so it serves numpy arrays and torch tensors alike (the
+    network's :class:`~tabmtl.nn.inputs.RobustNumeric` applies it in the graph).
+    """
+    return x / (1.0 + (x / bound) ** 2) ** 0.5
 
 
 class RobustSmoothClipScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from tabmtl.data.robust_scale import RobustSmoothClipScaler
+from tabmtl.data.robust_scale import RobustSmoothClipScaler, smooth_clip
 
 
 class RobustNumeric(nn.Module):
@@ -53,9 +53,7 @@ class RobustNumeric(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         z = (x - self.center) / self.scale
-        if self.clip is None:
-            return z
-        return z * torch.rsqrt(1.0 + (z / self.clip).square())
+        return z if self.clip is None else smooth_clip(z, self.clip)
 
 
 class MemberAdapter(nn.Module):

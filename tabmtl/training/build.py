@@ -68,16 +68,19 @@ def build_network(
     """The torch module: input side, the architecture's body and the fused heads."""
     spec, pre = target_spec, preprocessor
     keys = [f"t{i}" for i in range(len(spec.tasks_))]
+    spec_embedding = resolve_numeric_embedding(params.get("numeric_embedding"))
+    robust_scaling = params.get("numeric_scaling", "standard") == "robust"
+    needed = {"robust": robust_scaling, "embedding": spec_embedding is not None}
+    missing = [key for key, wanted in needed.items() if wanted and key not in input_state]
+    if missing and pre.n_numeric_:
+        raise ValueError(
+            f"The network's numeric inputs need the statistics {missing!r} that "
+            "fit_input_state computes from the training rows: pass input_state."
+        )
     robust = RobustNumeric.from_state(input_state["robust"]) if "robust" in input_state else None
     n_numeric_out = pre.n_numeric_
     embedding = None
-    spec_embedding = resolve_numeric_embedding(params.get("numeric_embedding"))
     if spec_embedding is not None and pre.n_numeric_:
-        if "embedding" not in input_state:
-            raise ValueError(
-                f"numeric_embedding={params['numeric_embedding']!r} needs the statistics "
-                "fit_input_state computes from the training rows: pass input_state."
-            )
         embedding = spec_embedding.build(pre.n_numeric_, input_state["embedding"])
         n_numeric_out = embedding.n_out
     n_inputs = n_numeric_out + sum(pre.embedding_dims_)
