@@ -30,6 +30,7 @@ from tabmtl.evaluation.results import HISTGB, SINGLE_TASK
 from tabmtl.training.build import resolve_early_stopping
 from tabmtl.training.callbacks import epoch_rows
 from tabmtl.training.iterators import TensorDataset
+from tabmtl.uncertainty.calibrator import calibration_split
 
 Log = Callable[[str], None]
 
@@ -228,7 +229,8 @@ class FoldRunner:
         est = _restricted(self.template, names)
         est.set_params(random_state=self.seed(fold, self.template.random_state))
         split = None
-        fitted_rows = len(Xtr) - round(float(est.calibration_fraction or 0.0) * len(Xtr))
+        held_out, _ = calibration_split(len(Xtr), est.calibration_fraction, seed=0)
+        fitted_rows = len(Xtr) - len(held_out)  # the rows the fit may early-stop on
         if not resolve_early_stopping(est.early_stopping, fitted_rows):
             # else the history already has early stopping's own validation split
             split = _HeldOutSplit(self.X.iloc[test], self.Y.iloc[test])
