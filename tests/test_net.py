@@ -178,3 +178,60 @@ def test_train_loss_is_the_optimised_objective_for_every_strategy(weighting):
         reported[name] = float(net.train_step_single(batch)["loss"])
     assert penalty > 0  # soft sharing's tower distance: the term that went missing
     assert reported[weighting] == pytest.approx(reported["equal"], rel=1e-6)
+
+
+# -- host syncs ------------------------------------------------------------------------------
+
+
+def _host_reads_during_fit(monkeypatch, batch_size: int) -> int:
+    """How many times tabmtl's or skorch's code reads a tensor back to the host in a fit.
+
+    Reads are ``item``, ``tolist``, ``cpu``, ``float(t)``, ``bool(t)``...: each is a sync
+    point on an accelerator. torch's own (the optimizer's CPU step counters) don't count.
+    """
+    import sys
+
+    from conftest import make_mixed
+
+    from tabmtl import MultiTaskEstimator
+
+    X, Y = make_mixed(256)
+    model = MultiTaskEstimator(
+        max_epochs=3, batch_size=batch_size, early_stopping=True, patience=50,
+        numeric_embedding=None, random_state=0,
+    )
+    calls = []
+    for name in ("item", "tolist", "cpu", "numpy", "__float__", "__bool__", "__int__"):
+        original = getattr(torch.Tensor, name)
+
+        def counted(self, *args, _original=original, **kwargs):
+            caller = sys._getframe(1).f_globals.get("__name__", "")
+            if caller.split(".")[0] in ("tabmtl", "skorch"):
+                calls.append(caller)
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, name, counted)
+    model.fit(X, Y)
+    monkeypatch.undo()
+    assert model.n_epochs_ == 3
+    return len(calls)
+
+
+def test_training_reads_losses_back_once_per_pass_not_per_batch(monkeypatch):
+    # four times the batches, the same host reads: per-task sums stay on the device
+    assert _host_reads_during_fit(monkeypatch, 8) == _host_reads_during_fit(monkeypatch, 32)
+
+
+def test_epoch_losses_are_the_row_weighted_batch_means():
+    from conftest import make_mixed
+
+    from tabmtl import MultiTaskEstimator
+
+    X, Y = make_mixed(100)
+    model = MultiTaskEstimator(max_epochs=1, batch_size=32, numeric_embedding=None,
+                               dropout=0.0, random_state=0).fit(X, Y)
+    row = model.net_.history[-1]
+    (task_sums,) = [b["train_task_sums"] for b in row["batches"] if "train_task_sums" in b]
+    assert task_sums[1] == [float(Y[c].notna().sum()) for c in model.target_spec_.target_names_]
+    assert sum(b.get("train_batch_size", 0) for b in row["batches"]) == 100
+    assert np.isfinite(row["train_loss"]) and row["train_loss"] > 0

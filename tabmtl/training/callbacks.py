@@ -105,9 +105,11 @@ class BestWeights(Callback):
     Monitors ``valid_objective`` when there is a validation split, else
     ``train_objective`` (see :func:`normalised_objective`); used to
     hand back usable weights when training diverges. An epoch's state is a *candidate*
-    until a loss computed with exactly those weights (the next training batch's, taken
-    before its optimizer step) is finite: the epoch's own training losses were computed
-    before its last step, which may already have blown the weights up.
+    until a loss computed with exactly those weights is finite: the next epoch's training
+    pass, whose first batch starts from them, ended without divergence (the net raises
+    :class:`~tabmtl.training.net.TrainingDiverged` at the end of a pass, never per batch,
+    so as not to sync with the device every batch). The epoch's own training losses were
+    computed before its last step, which may already have blown the weights up.
     """
 
     def initialize(self):
@@ -117,6 +119,10 @@ class BestWeights(Callback):
 
     def on_epoch_end(self, net, **kwargs):
         row = net.history[-1]
+        if self.candidate_ is not None and row.get("train_batch_count", 0) > 0:
+            # this epoch's training pass began from the candidate's weights and ended finite
+            self.best_, self.epoch_, self.state_ = self.candidate_
+            self.candidate_ = None
         loss = row.get("valid_objective", row.get("train_objective"))
         if loss is not None and np.isfinite(loss) and loss < self.best_:
             state = {
@@ -124,12 +130,6 @@ class BestWeights(Callback):
                 "criterion": copy.deepcopy(net.criterion_.state_dict()),
             }
             self.candidate_ = (loss, row["epoch"], state)
-
-    def on_batch_end(self, net, training=False, **kwargs):
-        # reached only when the batch's losses were finite (else TrainingDiverged)
-        if training and self.candidate_ is not None:
-            self.best_, self.epoch_, self.state_ = self.candidate_
-            self.candidate_ = None
 
     def best_epoch(self, *, trust_finite_candidate: bool = False) -> int | None:
         """The best verified epoch, or None when no epoch finished with a finite loss.

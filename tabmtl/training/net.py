@@ -2,8 +2,10 @@
 
 skorch runs the training loop. tabmtl plugs into its documented extension points only:
 the criterion (masked per-task losses combined by the weighting module), ``get_loss``
-(which also logs each task's loss), ``get_iterator``, ``train_step_single``, the default
-callbacks, and ``fit_loop``/``partial_fit`` (to keep the best epoch after Ctrl-C).
+(which also sums each task's loss on the device), ``run_single_epoch`` (reads the sums
+and the loss back once per pass instead of once per batch), ``get_iterator``,
+``train_step_single``, the default callbacks, and ``fit_loop``/``partial_fit`` (to keep
+the best epoch after Ctrl-C).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 from skorch import NeuralNet
-from skorch.dataset import unpack_data
+from skorch.dataset import get_len, unpack_data
 from skorch.utils import to_tensor
 
 from tabmtl.nn.weighting.base import GradientWeighting
@@ -66,8 +68,9 @@ def seeded_rng(seed: int, device: str | torch.device | None) -> Iterator[None]:
 class MultiTaskNet(NeuralNet):
     """skorch ``NeuralNet`` whose loss is multi-task and logged per task.
 
-    ``get_loss`` computes the masked per-task losses once, records them for
-    :class:`~tabmtl.training.callbacks.TaskLogger`, and returns the weighted total. Two
+    ``get_loss`` computes the masked per-task losses once, adds them to the pass's sums
+    on the device (read once per pass for
+    :class:`~tabmtl.training.callbacks.TaskLogger`), and returns the weighted total. Two
     default callbacks follow skorch's own: ``task_logger`` (per-task history columns)
     and ``weighting_step`` (moves epoch-level weightings such as DWA on), so a
     ``callbacks`` list cannot drop them by accident.
@@ -158,24 +161,69 @@ class MultiTaskNet(NeuralNet):
         return next((cb for _, cb in self.callbacks_ if isinstance(cb, BestWeights)), None)
 
     def task_losses(self, y_pred, y_true, training: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-task losses and label counts of a batch, recorded for :class:`TaskLogger`.
+        """Per-task losses and label counts of a batch, added to the epoch's sums.
 
-        Raises :class:`TrainingDiverged`, naming the tasks, when a loss is not finite.
+        The sums stay on the device: :meth:`run_single_epoch` reads them once per pass
+        and raises :class:`TrainingDiverged` there, naming the tasks whose loss is not
+        finite.
         """
         y_true = to_tensor(y_true, device=self.device)
         losses, counts = self.criterion_.task_losses(y_pred, y_true)
-        prefix = "train" if training else "valid"
-        record = torch.stack([losses.detach() * counts, counts.to(losses.dtype)]).cpu().tolist()
-        if not all(np.isfinite(record[0])):  # checked on values already on the host
-            names = self.task_names
-            bad = {names[j]: v for j, v in enumerate(record[0]) if not np.isfinite(v)}
+        sums = getattr(self, "pass_sums_", None)
+        if sums is not None:  # inside run_single_epoch; no host sync per batch
+            sums.add_(torch.stack([losses.detach() * counts, counts.to(losses.dtype)]))
+        return losses, counts
+
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        """skorch's pass over one iterator, with one host transfer per pass, not per batch.
+
+        skorch reads each batch's loss with ``.item()``, a sync point on an accelerator.
+        Here the loss (times the batch's rows) and the per-task sums accumulate on the
+        device; at the end of the pass they are recorded on the last batch's row:
+        ``<prefix>_loss`` (the pass's mean, weighted by rows as skorch weights its batch
+        losses), ``<prefix>_batch_size`` (the pass's rows) and ``<prefix>_task_sums``
+        (loss times labels and labels per task, what :func:`epoch_task_losses` adds up).
+        With skorch's ``DistributedHistory`` every process records its own, so epoch
+        losses stay global. A loss that is not finite raises :class:`TrainingDiverged`
+        at the end of the pass in which it happened.
+        """
+        if iterator is None:
+            return
+        batch_count, rows, loss_sum = 0, 0, None
+        self.pass_sums_ = torch.zeros(2, len(self.task_names), device=self.device)
+        try:
+            for batch in iterator:
+                self.notify("on_batch_begin", batch=batch, training=training)
+                step = step_fn(batch, **fit_params)
+                n = get_len(batch[0]) if isinstance(batch, (tuple, list)) else get_len(batch)
+                weighted = step["loss"].detach() * n
+                loss_sum = weighted if loss_sum is None else loss_sum + weighted
+                rows += n
+                self.notify("on_batch_end", batch=batch, training=training, **step)
+                batch_count += 1
+        finally:
+            sums, self.pass_sums_ = self.pass_sums_, None
+        if batch_count:
+            self._record_pass(prefix, loss_sum, rows, sums)
+        self.history.record(prefix + "_batch_count", batch_count)
+
+    def _record_pass(self, prefix: str, loss_sum, rows: int, sums) -> None:
+        values = torch.cat([loss_sum.reshape(1).float(), sums.flatten()]).tolist()
+        n_tasks = len(self.task_names)
+        task_sums = [values[1 : 1 + n_tasks], values[1 + n_tasks :]]
+        if not all(np.isfinite(values)):
+            bad = {
+                name: v for name, v in zip(self.task_names, task_sums[0]) if not np.isfinite(v)
+            }
             raise TrainingDiverged(
                 f"Training diverged in epoch {len(self.history)}: the {prefix} loss of "
-                f"task(s) {list(bad)!r} became {list(bad.values())!r}. Lower `lr`, check "
-                "those targets for extreme values, or use early_stopping."
+                f"task(s) {list(bad) or list(self.task_names)!r} became "
+                f"{list(bad.values()) or [values[0]]!r}. Lower `lr`, check those targets "
+                "for extreme values, or use early_stopping."
             )
-        self.history.record_batch(f"{prefix}_task_sums", record)
-        return losses, counts
+        self.history.record_batch(prefix + "_loss", values[0] / max(rows, 1))
+        self.history.record_batch(prefix + "_batch_size", rows)
+        self.history.record_batch(f"{prefix}_task_sums", task_sums)
 
     def get_iterator(self, dataset, training=False):
         """skorch's iterator; the training one is kept so its shuffle state can be saved.
