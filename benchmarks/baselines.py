@@ -52,7 +52,7 @@ class Settings:
     ``adam`` solver an iteration is one epoch) and skorch's ``max_epochs``.
     """
 
-    epochs: int
+    epochs: int | None
     seed: int = 0
     hidden_layer_sizes: tuple[int, ...] = (128, 64)
     batch_size: int = 256
@@ -121,8 +121,11 @@ def _tasks(spec: TargetSpec, Y: pd.DataFrame) -> list:
 
 
 def _tabmtl(settings: Settings, **params) -> MultiTaskEstimator:
-    """tabmtl with default settings except the epoch budget (shared with the baselines)."""
-    return MultiTaskEstimator(max_epochs=settings.epochs, random_state=settings.seed, **params)
+    """tabmtl with default settings except the epoch budget (shared with the baselines);
+    ``settings.epochs`` None keeps tabmtl's own regime (early stopping, ``max_epochs``)."""
+    if settings.epochs is not None:
+        params = {"max_epochs": settings.epochs, **params}
+    return MultiTaskEstimator(random_state=settings.seed, **params)
 
 
 def _fit_tabmtl(model: MultiTaskEstimator, Xtr, Ytr, Xte, spec) -> FoldOutput:
