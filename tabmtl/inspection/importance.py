@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from sklearn.utils import check_random_state
 
-from tabmtl.errors import InputError
+from tabmtl.errors import InputError, InputTypeError
 from tabmtl.evaluation.metrics import resolve_metrics, task_scorer
 
 #: Role of a feature in :meth:`TaskImportance.shared_drivers`.
@@ -84,6 +84,17 @@ class TaskImportance:
             for i, f in enumerate(self.features) for j, t in enumerate(self.tasks)
         ]
         return pd.DataFrame(rows, columns=["feature", "task", "metric", "mean", "std"])
+
+    def subset(self, tasks: Sequence[str]) -> TaskImportance:
+        """The same importances for ``tasks`` only (in that order)."""
+        unknown = [t for t in tasks if t not in self.tasks]
+        if unknown:
+            raise InputError(f"Unknown task(s) {unknown!r}; the tasks are {self.tasks!r}.")
+        keep = [self.tasks.index(t) for t in tasks]
+        return TaskImportance(
+            self.importances[:, keep], list(self.features), list(tasks),
+            {t: self.metrics[t] for t in tasks}, self.baseline[list(tasks)],
+        )
 
     def relative(self) -> pd.DataFrame:
         """:attr:`matrix` divided by each task's largest importance (tasks are scored
@@ -207,14 +218,18 @@ def task_importance(
     """
     if isinstance(n_repeats, bool) or int(n_repeats) != n_repeats or n_repeats < 1:
         raise InputError(f"n_repeats must be a positive integer, got {n_repeats!r}.")
-    scorer = task_scorer(metrics)
-    baseline = scorer(model, X, Y)  # also checks that the model is fitted
     spec = _target_spec(model)
     tasks = [str(name) for name in spec.target_names_]
     chosen = resolve_metrics(spec, metrics)
     if len(X) != len(Y):
         raise InputError(f"X has {len(X)} rows but Y has {len(Y)}.")
+    if isinstance(Y, pd.DataFrame):
+        lacking = [t for t in tasks if t not in map(str, Y.columns)]
+        if lacking:
+            raise InputError(f"Y lacks the model's target column(s) {lacking!r}.")
     columns = _columns_to_shuffle(model, X, features)
+    scorer = task_scorer(metrics)
+    baseline = scorer(model, X, Y)
     # as sklearn: one seed drawn from random_state, then a fresh RandomState(seed) per column
     seed = check_random_state(random_state).randint(np.iinfo(np.int32).max + 1)
     work = X.copy()
@@ -237,8 +252,15 @@ def task_importance(
 
 
 def _target_spec(model):
+    """The fitted target spec behind a tabmtl estimator, search or pipeline."""
     est = getattr(model, "best_estimator_", model)
-    return getattr(est, "_final_estimator", est).target_spec_
+    est = getattr(est, "_final_estimator", est)
+    if not hasattr(est, "target_spec_"):
+        raise InputTypeError(
+            f"task_importance needs a fitted tabmtl estimator (or a pipeline ending in "
+            f"one), got {type(est).__name__}."
+        )
+    return est.target_spec_
 
 
 def _columns_to_shuffle(model, X, features) -> list[tuple[str, int]]:
