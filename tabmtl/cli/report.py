@@ -21,6 +21,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     add_data_options(p)
     add_cv_options(p)
     p.add_argument("--out", "-o", required=True, metavar="DIR", help="output folder")
+    p.add_argument(
+        "--importance", metavar="DIR",
+        help="a folder written by tabmtl explain: add its feature-importance panel",
+    )
     add_model_options(p)
     p.set_defaults(handler=run)
 
@@ -36,11 +40,17 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {args.out!r} exists and is not a directory")
+    if args.importance is not None:  # before the cross-validation, not after it
+        from tabmtl.inspection.output import IMPORTANCE_FILES
+
+        if not (Path(args.importance) / IMPORTANCE_FILES["drivers"]).is_file():
+            raise UsageError(f"--importance {args.importance!r} is not a folder written by "
+                             "tabmtl explain (no drivers.csv)")
     result, header = run_transfer(args, "report")
     print_result(result, header)
     command = "tabmtl " + " ".join(shlex.quote(a) for a in args.argv)
     files = write_report(result, out, title=f"tabmtl report: {Path(args.data).name}",
-                         command=command, details=header)
+                         command=command, details=header, importance=args.importance)
     print()
     print(f"report: {files['html']}")
     print("files: " + ", ".join(str(p.name) for k, p in files.items() if k != "html"))

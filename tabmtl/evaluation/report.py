@@ -91,6 +91,7 @@ def write_report(
     title: str = "tabmtl transfer report",
     command: str | None = None,
     details: Sequence[str] = (),
+    importance: str | Path | None = None,
 ) -> dict[str, Path]:
     """Write the plots, ``overview.png``, ``report.html`` and the tables to ``out_dir``.
 
@@ -106,6 +107,10 @@ def write_report(
         The command that produced the result, shown on the page for reproducibility.
     details : sequence of str
         Lines describing the data, folds and models.
+    importance : str or Path, optional
+        A folder written by ``tabmtl explain`` (:func:`tabmtl.inspection.output.
+        write_importance`): its heat map, bar charts and feature roles become a
+        "Feature importance per task" section of the page.
 
     Returns
     -------
@@ -145,11 +150,12 @@ def write_report(
     files["table"] = out / "table.md"
     files["table"].write_text(result.to_markdown() + "\n", encoding="utf-8")
     files["html"] = out / "report.html"
-    files["html"].write_text(_page(result, plots, title, command, details), encoding="utf-8")
+    page = _page(result, plots, title, command, details, importance)
+    files["html"].write_text(page, encoding="utf-8")
     return files
 
 
-def _page(result, plots, title, command, details) -> str:
+def _page(result, plots, title, command, details, importance=None) -> str:
     headers, rows = result.table_rows()
     verdict_class = "verdict neg-text" if result.negative_transfer else "verdict"
     parts = [
@@ -191,6 +197,36 @@ def _page(result, plots, title, command, details) -> str:
                       f"<figcaption>{html.escape(_CAPTIONS['affinity'])}</figcaption>",
                       "</figure>"]
         parts.append(f"<pre>{html.escape(g.describe())}</pre>")
+    if importance is not None:
+        parts += _importance_section(Path(importance))
     parts.append("<p>Produced by tabmtl; every image is embedded in this file.</p>")
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def _importance_section(folder: Path) -> list[str]:
+    """The page's feature-importance section from a ``tabmtl explain`` folder."""
+    import pandas as pd
+
+    from tabmtl.inspection.output import IMPORTANCE_FILES
+
+    drivers = pd.read_csv(folder / IMPORTANCE_FILES["drivers"], index_col=0)
+    shared = drivers.index[drivers["role"] == "shared"].astype(str).tolist()
+    parts = ["<h2>Feature importance per task</h2>",
+             f"<p>Shared drivers: {html.escape(', '.join(shared) or 'none')}.</p>"]
+    captions = {
+        "heatmap": "The drop of each task's score when one feature column is shuffled "
+        "(before preprocessing, so derived inputs move with it); colour: share of the task's "
+        "top importance; bold: the feature drives the task.",
+        "bars": "A feature drives a task when it is in the task's top k and reaches 10% of "
+        "its top importance; a shared driver drives two tasks or more (bars: ± std over "
+        "the shuffles).",
+    }
+    for key, caption in captions.items():
+        if (folder / IMPORTANCE_FILES[key]).exists():
+            parts += ["<figure>", _img(folder / IMPORTANCE_FILES[key]),
+                      f"<figcaption>{html.escape(caption)}</figcaption></figure>"]
+    rows = [[str(f), r["role"], r["tasks"] if isinstance(r["tasks"], str) else ""]
+            for f, r in drivers.iterrows() if r["role"] != "minor"]
+    parts.append(_html_table(["feature", "role", "drives"], rows))
+    return parts
