@@ -47,7 +47,7 @@ def _check_metrics(spec, metrics: dict[str, str]) -> None:
 # -- evaluate --------------------------------------------------------------------------------
 
 
-def _parse_metrics(specs: Sequence[str] | None, spec) -> dict[str, str]:
+def parse_metrics(specs: Sequence[str] | None, spec) -> dict[str, str]:
     """``--metric`` values -> ``resolve_metrics`` input.
 
     ``NAME`` applies to every target kind it fits (``roc_auc``: the classification
@@ -112,7 +112,7 @@ def run_transfer(args: argparse.Namespace, command: str) -> tuple[object, list[s
     est = build_estimator(args, kinds)
     try:
         spec = TargetSpec(targets=est.targets).fit(Y)
-        metrics = _parse_metrics(args.metric, spec)
+        metrics = parse_metrics(args.metric, spec)
         _check_metrics(spec, metrics)  # before hours of fitting
     except ValueError as exc:
         raise UsageError(str(exc)) from None

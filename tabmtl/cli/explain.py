@@ -12,7 +12,7 @@ import argparse
 from pathlib import Path
 
 from tabmtl.cli.errors import EXIT_OK, UsageError
-from tabmtl.cli.evaluate import _parse_metrics
+from tabmtl.cli.evaluate import parse_metrics
 from tabmtl.cli.options import positive_int
 from tabmtl.cli.runtime import say, thread_limit
 from tabmtl.cli.tables import find_column, read_table
@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     for name in spec.target_names_:  # every task is scored; one not explained has no label
         Y[name] = frame[find_column(frame, str(name), "--target")] if str(name) in targets \
             else pd.Series(float("nan"), index=frame.index)
-    metrics = _parse_metrics(args.metric, spec)
+    metrics = parse_metrics(args.metric, spec)
     try:
         with thread_limit(args.threads):
             say(f"shuffling {len(features)} column(s) x {args.n_repeats} on {len(X):,} rows")

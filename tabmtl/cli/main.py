@@ -13,12 +13,12 @@ import os
 import sys
 import traceback
 
-from tabmtl.cli import evaluate, fit, predict, report
+from tabmtl.cli import evaluate, explain, fit, predict, report
 from tabmtl.cli.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, CommandError
 from tabmtl.cli.runtime import say
 
 #: The command modules, in the order ``tabmtl --help`` lists them.
-COMMANDS = (fit, predict, evaluate, report)
+COMMANDS = (fit, predict, evaluate, report, explain)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -27,9 +27,14 @@ from tabmtl.evaluation.drawing import (
 from tabmtl.evaluation.results import HISTGB, MULTI_TASK, SINGLE_TASK, TransferResult
 
 
-def _pyplot():
-    import matplotlib
-
+def pyplot():
+    """matplotlib's pyplot on the file-only Agg backend; a clear error without it."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise ImportError(
+            "tabmtl's figures need matplotlib: pip install 'tabmtl[report]'"
+        ) from None
     matplotlib.use("Agg")  # files only: never needs a display
     import matplotlib.pyplot as plt
 
@@ -43,7 +48,7 @@ def _grid(n: int, max_cols: int = 4) -> tuple[int, int]:
 
 def _save(fig, path: Path) -> Path:
     fig.savefig(path, dpi=100)  # tight_layout already fitted it: no second draw
-    _pyplot().close(fig)
+    pyplot().close(fig)
     return path
 
 
@@ -51,7 +56,7 @@ def _panels(result: TransferResult, tasks: Sequence[str], draw: Callable, path: 
             title: str, size: tuple[float, float], max_cols: int = 4,
             legend: bool = False) -> Path:
     """One ``draw(ax, result, task)`` panel per task on a grid, saved to ``path``."""
-    plt = _pyplot()
+    plt = pyplot()
     rows, cols = _grid(len(tasks), max_cols)
     fig, axes = plt.subplots(rows, cols, figsize=(size[0] * cols, size[1] * rows),
                              squeeze=False)
@@ -119,7 +124,7 @@ def plot_task_weights(result: TransferResult, path: Path) -> Path:
     >>> plot_task_weights(result, Path("task_weights.png"))  # doctest: +SKIP
     PosixPath('task_weights.png')
     """
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 3.4))
     draw_task_weights(ax, result)
     fig.tight_layout()
@@ -146,7 +151,7 @@ def plot_gains(result: TransferResult, path: Path) -> Path:
     >>> plot_gains(result, Path("gain.png"))  # doctest: +SKIP
     PosixPath('gain.png')
     """
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7.0, 0.45 * len(result.summary) + 1.6))
     draw_gains(ax, result)
     fig.tight_layout()
@@ -258,7 +263,7 @@ def plot_affinity(result: TransferResult, path: Path) -> Path | None:
     """
     if result.grouping is None:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     n = len(result.grouping.affinity)
     fig, ax = plt.subplots(figsize=(0.9 * n + 2.8, 0.75 * n + 2.2))
     image = draw_affinity(ax, result)
@@ -291,7 +296,7 @@ def plot_overview(result: TransferResult, path: Path, title: str) -> Path:
     >>> plot_overview(result, Path("overview.png"), "my report")  # doctest: +SKIP
     PosixPath('overview.png')
     """
-    plt = _pyplot()
+    plt = pyplot()
     tasks = result.task_names
     cols = 4
     task_rows = math.ceil(len(tasks) / cols)

@@ -297,13 +297,14 @@ def score_frame(
     return pd.Series(scores, name="score", dtype=float)
 
 
-def _fitted_multitask(estimator):
-    """The fitted MultiTaskEstimator behind a search or a pipeline."""
+def fitted_multitask(estimator, caller: str = "task_scorer"):
+    """The fitted tabmtl estimator behind a search or a pipeline (``caller`` names the
+    function in the error raised for anything else)."""
     est = getattr(estimator, "best_estimator_", estimator)
     est = getattr(est, "_final_estimator", est)
     if not hasattr(est, "target_spec_"):
         raise InputTypeError(
-            f"task_scorer needs a fitted tabmtl estimator (or a pipeline ending in one), "
+            f"{caller} needs a fitted tabmtl estimator (or a pipeline ending in one), "
             f"got {type(est).__name__}."
         )
     return est
@@ -337,7 +338,7 @@ def task_scorer(metrics: Mapping[str, str] | None = None) -> Callable:
         get_metric(name)
 
     def scorer(estimator, X, Y) -> dict[str, float]:
-        spec = _fitted_multitask(estimator).target_spec_
+        spec = fitted_multitask(estimator).target_spec_
         resolved = resolve_metrics(spec, chosen)
         Y = _as_target_frame(Y, spec.target_names_)
         pred = _as_target_frame(estimator.predict(X), spec.target_names_)

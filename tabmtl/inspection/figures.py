@@ -15,23 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
+from tabmtl.evaluation.figures import pyplot
 from tabmtl.inspection.importance import MINOR, SHARED, SPECIFIC, TaskImportance
 
 #: Bar colour of each feature role.
 ROLE_COLORS = {SHARED: "#1f77b4", SPECIFIC: "#ff7f0e", MINOR: "#9e9e9e"}
-
-
-def _pyplot():
-    try:
-        import matplotlib
-    except ImportError:
-        raise ImportError(
-            "tabmtl's importance figures need matplotlib: pip install 'tabmtl[report]'"
-        ) from None
-    matplotlib.use("Agg")  # files only: never needs a display
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def _ordered(result: TaskImportance, max_features: int | None, **rule):
@@ -75,7 +63,7 @@ def plot_importance_heatmap(
     >>> plot_importance_heatmap(result, "heatmap.png")  # doctest: +SKIP
     PosixPath('heatmap.png')
     """
-    plt = _pyplot()
+    plt = pyplot()
     rule = dict(top_k=top_k, min_share=min_share, min_tasks=min_tasks)
     roles = _ordered(result, max_features, **rule)
     features = list(roles.index)
@@ -123,7 +111,7 @@ def plot_importance_bars(
     >>> plot_importance_bars(result, "bars.png")  # doctest: +SKIP
     PosixPath('bars.png')
     """
-    plt = _pyplot()
+    plt = pyplot()
     rule = dict(top_k=top_k, min_share=min_share, min_tasks=min_tasks)
     role = result.shared_drivers(**rule)["role"]
     table = result.table
@@ -159,5 +147,5 @@ def plot_importance_bars(
 def _save(fig, path: str | Path) -> Path:
     path = Path(path)
     fig.savefig(path, dpi=100)
-    _pyplot().close(fig)
+    pyplot().close(fig)
     return path

@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 from sklearn.utils import check_random_state
 
-from tabmtl.errors import InputError, InputTypeError
-from tabmtl.evaluation.metrics import resolve_metrics, task_scorer
+from tabmtl.errors import InputError
+from tabmtl.evaluation.metrics import fitted_multitask, resolve_metrics, task_scorer
 
 #: Role of a feature in :meth:`TaskImportance.shared_drivers`.
 SHARED, SPECIFIC, MINOR = "shared", "task-specific", "minor"
@@ -218,7 +218,7 @@ def task_importance(
     """
     if isinstance(n_repeats, bool) or int(n_repeats) != n_repeats or n_repeats < 1:
         raise InputError(f"n_repeats must be a positive integer, got {n_repeats!r}.")
-    spec = _target_spec(model)
+    spec = fitted_multitask(model, "task_importance").target_spec_
     tasks = [str(name) for name in spec.target_names_]
     chosen = resolve_metrics(spec, metrics)
     if len(X) != len(Y):
@@ -249,18 +249,6 @@ def task_importance(
         metrics={t: chosen[t] for t in tasks},
         baseline=pd.Series({t: baseline[t] for t in tasks}, name="score", dtype=float),
     )
-
-
-def _target_spec(model):
-    """The fitted target spec behind a tabmtl estimator, search or pipeline."""
-    est = getattr(model, "best_estimator_", model)
-    est = getattr(est, "_final_estimator", est)
-    if not hasattr(est, "target_spec_"):
-        raise InputTypeError(
-            f"task_importance needs a fitted tabmtl estimator (or a pipeline ending in "
-            f"one), got {type(est).__name__}."
-        )
-    return est.target_spec_
 
 
 def _columns_to_shuffle(model, X, features) -> list[tuple[str, int]]:
