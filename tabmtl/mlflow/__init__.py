@@ -26,8 +26,8 @@ from pathlib import Path
 
 try:
     import mlflow
+    import mlflow.pyfunc  # by its full name: `pyfunc` here is tabmtl.mlflow.pyfunc
     import yaml
-    from mlflow import pyfunc
     from mlflow.models import Model, ModelSignature
     from mlflow.models.model import MLMODEL_FILE_NAME, ModelInfo
     from mlflow.models.utils import _save_example
@@ -162,7 +162,7 @@ def save_model(
     if metadata is not None:
         mlflow_model.metadata = dict(metadata)
     persistence.save_model(model, path / MODEL_FILE)
-    pyfunc.add_to_model(
+    mlflow.pyfunc.add_to_model(
         mlflow_model,
         loader_module="tabmtl.mlflow.pyfunc",
         data=MODEL_FILE,
