@@ -17,7 +17,15 @@ from __future__ import annotations
 
 import pandas as pd
 from mlflow.models import ModelSignature, infer_signature
-from mlflow.types.schema import AnyType, ColSpec, ParamSchema, ParamSpec, Schema
+from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
+
+try:
+    from mlflow.types.schema import AnyType
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        "tabmtl.mlflow needs MLflow 2.19 or newer (its `Any` column type); upgrade with "
+        "pip install -U 'tabmtl[mlflow]'."
+    ) from exc
 
 from tabmtl.errors import InputTypeError
 
