@@ -12,7 +12,7 @@ its tasks and the mean fit seconds per fold; the last columns are each configura
 mean rank over all tasks of all datasets (1 = best) and how many tasks it beats
 single-task on. The best value per column is in bold.
 
-    python -m benchmarks.methods --jobs 2        # 5 architectures x 4 strategies, 3 folds
+    python -m benchmarks.methods --jobs 2        # 6 architectures x 4 strategies, 3 folds
     python -m benchmarks.methods --quick         # 2 architectures x 2 strategies, tiny data
 
 Writes ``methods.md``, ``methods_scores.csv`` and ``methods.png`` to ``--out``
@@ -47,7 +47,7 @@ from benchmarks.speed import synthetic_table  # noqa: E402
 from tabmtl import MultiTaskEstimator, TargetSpec  # noqa: E402
 from tabmtl.evaluation.outputs import tabmtl_outputs  # noqa: E402
 
-ARCHITECTURES = ("hard", "soft", "cross_stitch", "mmoe", "ple")
+ARCHITECTURES = ("hard", "soft", "cross_stitch", "mmoe", "ple", "sluice")
 WEIGHTINGS = ("equal", "uncertainty", "dwa", "pcgrad")
 #: Epochs per dataset for this table (smaller than the quality plan: 21 configurations per
 #: fold, and PLE with framingham's 8 tasks trains ~7x slower than hard sharing).
