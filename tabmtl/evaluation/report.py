@@ -81,6 +81,11 @@ _CAPTIONS = {
     "bins): on the diagonal, a predicted 30% happens 30% of the time.",
     "affinity": "Pairwise affinity: the row task's score when trained with the column task, "
     "minus its score alone.",
+    "sluice_sharing": "Sharing learned by the sluice network: per hidden layer, the share of "
+    "the row task's mixed activations taken from each column task (rows sum to 1).",
+    "efficiency": "Multi-task gain by training size: the comparison repeated on nested "
+    "subsamples of each training fold (same folds, same seeds); mean ± std over folds, "
+    "points are single folds.",
 }
 
 
@@ -91,6 +96,8 @@ def write_report(
     title: str = "tabmtl transfer report",
     command: str | None = None,
     details: Sequence[str] = (),
+    efficiency=None,
+    sharing=None,
 ) -> dict[str, Path]:
     """Write the plots, ``overview.png``, ``report.html`` and the tables to ``out_dir``.
 
@@ -106,6 +113,13 @@ def write_report(
         The command that produced the result, shown on the page for reproducibility.
     details : sequence of str
         Lines describing the data, folds and models.
+    efficiency : EfficiencyResult, optional
+        From :func:`tabmtl.evaluation.efficiency.data_efficiency`: adds the gain by
+        training size (``efficiency``).
+    sharing : pandas.DataFrame, optional
+        A sluice network's learned sharing
+        (:func:`tabmtl.evaluation.sluice_figures.learned_sharing`): adds its heat map
+        (``sluice_sharing``), shown beside the affinity matrix.
 
     Returns
     -------
@@ -136,7 +150,19 @@ def write_report(
         "affinity": plot_affinity(result, out / "affinity.png"),
     }
     plots = {k: v for k, v in plots.items() if v is not None}
+    # -- learned sluice sharing and data efficiency, when given (drawn on demand) -----------
+    if sharing is not None:
+        from tabmtl.evaluation.sluice_figures import plot_sluice_sharing
+
+        plots["sluice_sharing"] = plot_sluice_sharing(sharing, out / "sluice_sharing.png")
+    if efficiency is not None:
+        from tabmtl.evaluation.efficiency_figures import plot_efficiency
+
+        plots["efficiency"] = plot_efficiency(efficiency, out / "efficiency.png")
+        efficiency.summary.to_csv(out / "efficiency.csv", index=False)
     files: dict[str, Path] = dict(plots)
+    if efficiency is not None:
+        files["efficiency_summary"] = out / "efficiency.csv"
     files["overview"] = plot_overview(result, out / "overview.png", title)
     files["summary"] = out / "summary.csv"
     result.summary.to_csv(files["summary"])
@@ -191,6 +217,11 @@ def _page(result, plots, title, command, details) -> str:
                       f"<figcaption>{html.escape(_CAPTIONS['affinity'])}</figcaption>",
                       "</figure>"]
         parts.append(f"<pre>{html.escape(g.describe())}</pre>")
+    for key, heading in (("sluice_sharing", "Sharing learned by sluice"),
+                         ("efficiency", "Multi-task gain by training size")):
+        if key in plots:
+            parts += [f"<h2>{heading}</h2>", "<figure>", _img(plots[key]),
+                      f"<figcaption>{html.escape(_CAPTIONS[key])}</figcaption></figure>"]
     parts.append("<p>Produced by tabmtl; every image is embedded in this file.</p>")
     parts.append("</body></html>")
     return "\n".join(parts)
