@@ -206,6 +206,7 @@ def data_efficiency(
             full.X, full.Y, full.template, full.spec, full.metrics, folds,
             full.cv_description, random_state, log,
         )
+        runner.started = full.started  # one clock for the progress lines of every size
         say(f"training size {size:g}: {[len(train) for train, _ in folds]} rows per fold")
         for fold, (train, _) in enumerate(folds):
             together = runner.tabmtl(names, fold)
