@@ -58,7 +58,7 @@ from benchmarks.quality import PLAN, dataset_folds, score_outputs  # noqa: E402
 from benchmarks.speed import synthetic_table  # noqa: E402
 from tabmtl import MultiTaskEstimator, TargetSpec  # noqa: E402
 
-ARCHITECTURES = ("hard", "soft", "cross_stitch", "mmoe", "ple")
+ARCHITECTURES = ("hard", "soft", "cross_stitch", "mmoe", "ple", "sluice")
 WEIGHTINGS = ("equal", "uncertainty", "dwa", "pcgrad")
 SINGLE = "single-task"
 HEADLINE = ("R²", "ROC-AUC")

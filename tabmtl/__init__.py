@@ -9,6 +9,7 @@ from tabmtl.nn.architectures import (
     CrossStitch,
     HardSharing,
     MMoE,
+    Sluice,
     SoftSharing,
 )
 from tabmtl.nn.numeric_embedding import (
@@ -61,6 +62,7 @@ __all__ = [
     "PeriodicEmbedding",
     "PiecewiseLinearEmbedding",
     "RLWWeighting",
+    "Sluice",
     "SoftSharing",
     "TargetSpec",
     "UPGradWeighting",

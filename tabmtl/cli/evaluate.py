@@ -33,8 +33,43 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     add_data_options(p)
     add_cv_options(p)
     p.add_argument("--scores-csv", metavar="FILE", help="also write every fold's scores")
+    add_train_sizes_option(p)
     add_model_options(p)
     p.set_defaults(handler=run)
+
+
+def parse_train_sizes(text: str) -> list[float]:
+    """``--train-sizes`` value: comma-separated fractions in (0, 1], sorted.
+
+    Examples
+    --------
+    >>> parse_train_sizes("0.5,0.1,1")
+    [0.1, 0.5, 1.0]
+    """
+    from tabmtl.evaluation.efficiency import check_train_sizes
+
+    try:
+        return check_train_sizes([part.strip() for part in text.split(",") if part.strip()])
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc).replace("train_sizes", "--train-sizes")) from None
+
+
+def add_train_sizes_option(p: argparse.ArgumentParser) -> None:
+    """Add ``--train-sizes`` (the data-efficiency analysis) to a parser.
+
+    Examples
+    --------
+    >>> parser = argparse.ArgumentParser()
+    >>> add_train_sizes_option(parser)
+    >>> parser.parse_args(["--train-sizes", "0.1,1"]).train_sizes
+    [0.1, 1.0]
+    """
+    p.add_argument(
+        "--train-sizes", type=parse_train_sizes, metavar="F1,F2,...",
+        help="repeat the multi-task vs single-task comparison on nested subsamples of each "
+        "training fold (fractions in (0, 1], e.g. 0.1,0.25,0.5,1.0; same folds and seeds) "
+        "and report each task's gain at each size",
+    )
 
 
 def _check_metrics(spec, metrics: dict[str, str]) -> None:
@@ -73,29 +108,10 @@ def parse_metrics(specs: Sequence[str] | None, spec) -> dict[str, str]:
     return out
 
 
-def run_transfer(args: argparse.Namespace, command: str) -> tuple[object, list[str]]:
-    """The cross-validation ``evaluate`` and ``report`` share, from their options.
-
-    Parameters
-    ----------
-    args : argparse.Namespace
-        Parsed data, model and cross-validation options.
-    command : str
-        ``"evaluate"`` or ``"report"``, for messages.
-
-    Returns
-    -------
-    result : tabmtl.evaluation.transfer.TransferResult
-    header : list of str
-        Lines describing the data, the models and the scores, printed above the table.
-
-    Examples
-    --------
-    >>> result, header = run_transfer(args, "evaluate")  # doctest: +SKIP
-    """
+def prepare_run(args: argparse.Namespace, command: str) -> dict:
+    """Read the table and check the options ``evaluate``, ``report`` and the data-efficiency
+    run share: features, targets, the estimator, folds' inputs and metrics."""
     from tabmtl.data.targets import TargetSpec
-    from tabmtl.evaluation.transfer import cross_validate_transfer
-    from tabmtl.training.net import TrainingDiverged
 
     frame = read_table(args.data)
     groups = stratify = None
@@ -116,6 +132,44 @@ def run_transfer(args: argparse.Namespace, command: str) -> tuple[object, list[s
         _check_metrics(spec, metrics)  # before hours of fitting
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    return dict(X=X, Y=Y, est=est, stratify=stratify, groups=groups, metrics=metrics)
+
+
+def _data_line(args: argparse.Namespace, command: str, X, Y, what: str, seconds: float) -> str:
+    return (
+        f"tabmtl {command}: {Path(args.data).name}: {len(X):,} rows, {X.shape[1]} features, "
+        f"{Y.shape[1]} targets; {what}; {seconds:.0f}s"
+    )
+
+
+def run_transfer(
+    args: argparse.Namespace, command: str, data: dict | None = None
+) -> tuple[object, list[str]]:
+    """The cross-validation ``evaluate`` and ``report`` share, from their options.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed data, model and cross-validation options.
+    command : str
+        ``"evaluate"`` or ``"report"``, for messages.
+    data : dict, optional
+        What :func:`prepare_run` returned, when the caller read the table already.
+
+    Returns
+    -------
+    result : tabmtl.evaluation.transfer.TransferResult
+    header : list of str
+        Lines describing the data, the models and the scores, printed above the table.
+
+    Examples
+    --------
+    >>> result, header = run_transfer(args, "evaluate")  # doctest: +SKIP
+    """
+    from tabmtl.evaluation.transfer import cross_validate_transfer
+
+    data = prepare_run(args, command) if data is None else data
+    X, Y, est = data["X"], data["Y"], data["est"]
     k, t = args.cv, Y.shape[1]
     n_fits = k * (1 + t * (1 if args.no_baseline else 2))
     plan = f"{command}: {n_fits} fits ({k} folds)"
@@ -126,24 +180,14 @@ def run_transfer(args: argparse.Namespace, command: str) -> tuple[object, list[s
         )
     if not args.quiet:
         say(f"{plan}; progress below")
-    log = None if args.quiet else say
     t0 = time.perf_counter()
-    try:
-        with thread_limit(args.threads):
-            result = cross_validate_transfer(
-                X, Y, est, cv=k, stratify=stratify, groups=groups, metrics=metrics,
-                baseline=not args.no_baseline, grouping=args.grouping,
-                random_state=est.random_state if est.random_state is not None else 0,
-                log=log,
-            )
-    except TrainingDiverged as exc:
-        raise DivergedError(str(exc)) from None
-    except InputError as exc:  # tabmtl rejected the data; any other error is a bug
-        raise UsageError(str(exc)) from None
+    result = _fitting(
+        cross_validate_transfer, args, X, Y, est, cv=k, stratify=data["stratify"],
+        groups=data["groups"], metrics=data["metrics"], baseline=not args.no_baseline,
+        grouping=args.grouping,
+    )
     header = [
-        f"tabmtl {command}: {Path(args.data).name}: {len(X):,} rows, {X.shape[1]} features, "
-        f"{Y.shape[1]} targets; {result.cv_description}; "
-        f"{time.perf_counter() - t0:.0f}s",
+        _data_line(args, command, X, Y, result.cv_description, time.perf_counter() - t0),
         f"multi-task and single-task models: MultiTaskEstimator({describe_estimator(est)})",
     ]
     if not args.no_baseline:
@@ -155,6 +199,71 @@ def run_transfer(args: argparse.Namespace, command: str) -> tuple[object, list[s
         "scores: mean ± std over folds, higher is better; gain = multi-task minus "
         "single-task, paired by fold"
     )
+    return result, header
+
+
+def _fitting(analysis, args: argparse.Namespace, X, Y, est, **kwargs):
+    """Run ``analysis`` under the thread limit, mapping tabmtl's errors to exit codes."""
+    from tabmtl.training.net import TrainingDiverged
+
+    try:
+        with thread_limit(args.threads):
+            return analysis(
+                X, Y, est, random_state=est.random_state if est.random_state is not None else 0,
+                log=None if args.quiet else say, **kwargs,
+            )
+    except TrainingDiverged as exc:
+        raise DivergedError(str(exc)) from None
+    except InputError as exc:  # tabmtl rejected the data; any other error is a bug
+        raise UsageError(str(exc)) from None
+
+
+def run_efficiency(
+    args: argparse.Namespace, command: str, data: dict | None = None
+) -> tuple[object, list[str]]:
+    """The data-efficiency analysis (``--train-sizes``) from the parsed options.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed data, model, cross-validation and ``--train-sizes`` options.
+    command : str
+        ``"evaluate"`` or ``"report"``, for messages.
+    data : dict, optional
+        What :func:`prepare_run` returned, when the caller read the table already.
+
+    Returns
+    -------
+    result : tabmtl.evaluation.efficiency.EfficiencyResult
+    header : list of str
+        Lines describing the data, the models and the table.
+
+    Examples
+    --------
+    >>> result, header = run_efficiency(args, "evaluate")  # doctest: +SKIP
+    """
+    from tabmtl.evaluation.efficiency import data_efficiency
+
+    data = prepare_run(args, command) if data is None else data
+    X, Y, est = data["X"], data["Y"], data["est"]
+    sizes = args.train_sizes
+    if not args.quiet:
+        n_fits = len(sizes) * args.cv * (1 + Y.shape[1])
+        say(f"{command} --train-sizes: {n_fits} fits ({args.cv} folds x {len(sizes)} "
+            "sizes); progress below")
+    t0 = time.perf_counter()
+    result = _fitting(
+        data_efficiency, args, X, Y, est, sizes=sizes, cv=args.cv, stratify=data["stratify"],
+        groups=data["groups"], metrics=data["metrics"],
+    )
+    header = [
+        _data_line(args, command, X, Y, result.cv_description, time.perf_counter() - t0),
+        f"multi-task and single-task models: MultiTaskEstimator({describe_estimator(est)})",
+        "training sizes: nested subsamples of each training fold (one seeded permutation "
+        "per fold), scored on the whole held-out fold; same seeds at every size",
+        "cells: multi-task gain (multi-task minus single-task score, paired by fold), "
+        "mean ± std over folds, at each fraction of the training fold (n≈ its rows)",
+    ]
     return result, header
 
 
@@ -171,7 +280,19 @@ def print_result(result, header: list[str]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Cross-validate, print the comparison, write ``--scores-csv``; the exit code."""
+    """Cross-validate, print the comparison, write ``--scores-csv``; the exit code.
+
+    With ``--train-sizes`` the comparison is the data-efficiency one: the gain table by
+    training size is printed and ``--scores-csv`` gets its per-fold scores.
+    """
+    if getattr(args, "train_sizes", None):
+        result, header = run_efficiency(args, "evaluate")
+        print("\n".join(header))
+        print()
+        print(result.to_markdown())
+        if args.scores_csv:
+            print(f"fold scores: {write_table(result.scores, args.scores_csv)}")
+        return EXIT_OK
     result, header = run_transfer(args, "evaluate")
     print_result(result, header)
     if args.scores_csv:

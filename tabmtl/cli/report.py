@@ -7,7 +7,14 @@ import shlex
 from pathlib import Path
 
 from tabmtl.cli.errors import UsageError
-from tabmtl.cli.evaluate import print_result, run_transfer, transfer_exit_code
+from tabmtl.cli.evaluate import (
+    add_train_sizes_option,
+    prepare_run,
+    print_result,
+    run_efficiency,
+    run_transfer,
+    transfer_exit_code,
+)
 from tabmtl.cli.options import add_cv_options, add_data_options, add_model_options
 
 
@@ -20,6 +27,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     add_data_options(p)
     add_cv_options(p)
+    add_train_sizes_option(p)
     p.add_argument("--out", "-o", required=True, metavar="DIR", help="output folder")
     p.add_argument(
         "--importance", metavar="DIR",
@@ -27,6 +35,24 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     add_model_options(p)
     p.set_defaults(handler=run)
+
+
+def _learned_sharing(data: dict):
+    """A sluice model's learned sharing, from one more fit on every row; None otherwise.
+
+    The cross-validation keeps no fitted model, and what a sluice network learned to share
+    is best read from the model trained on all the data, as ``tabmtl fit`` would train it.
+    """
+    from sklearn.base import clone
+
+    from tabmtl.nn.architectures import Sluice
+
+    est = data["est"]
+    if not (est.architecture == "sluice" or isinstance(est.architecture, Sluice)):
+        return None
+    from tabmtl.evaluation.sluice_figures import learned_sharing
+
+    return learned_sharing(clone(est).fit(data["X"], data["Y"]))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -46,11 +72,14 @@ def run(args: argparse.Namespace) -> int:
         if not (Path(args.importance) / IMPORTANCE_FILES["drivers"]).is_file():
             raise UsageError(f"--importance {args.importance!r} is not a folder written by "
                              "tabmtl explain (no drivers.csv)")
-    result, header = run_transfer(args, "report")
+    data = prepare_run(args, "report")
+    result, header = run_transfer(args, "report", data)
     print_result(result, header)
+    efficiency = run_efficiency(args, "report", data)[0] if args.train_sizes else None
     command = "tabmtl " + " ".join(shlex.quote(a) for a in args.argv)
     files = write_report(result, out, title=f"tabmtl report: {Path(args.data).name}",
-                         command=command, details=header, importance=args.importance)
+                         command=command, details=header, importance=args.importance,
+                         efficiency=efficiency, sharing=_learned_sharing(data))
     print()
     print(f"report: {files['html']}")
     print("files: " + ", ".join(str(p.name) for k, p in files.items() if k != "html"))

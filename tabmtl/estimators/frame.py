@@ -49,7 +49,7 @@ class MultiTaskEstimator(RecordPredictionMixin, MultiTaskBase):
         Dropout after each hidden layer.
     architecture : str or Architecture, default="hard"
         How parameters are shared; a name from ``tabmtl.nn.architectures.ARCHITECTURES``
-        ("soft", "hard", "cross_stitch", "mmoe", "ple") or an instance (whose parameters
+        ("hard", "soft", "cross_stitch", "mmoe", "ple", "sluice") or an instance (whose parameters
         are then reachable as ``architecture__*``).
     weighting : str, dict or Weighting, default="equal"
         How task losses are combined: "equal", "uncertainty", a dict of fixed weights

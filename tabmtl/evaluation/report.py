@@ -81,6 +81,11 @@ _CAPTIONS = {
     "bins): on the diagonal, a predicted 30% happens 30% of the time.",
     "affinity": "Pairwise affinity: the row task's score when trained with the column task, "
     "minus its score alone.",
+    "sluice_sharing": "Sharing learned by the sluice network: per hidden layer, the share of "
+    "the row task's mixed activations taken from each column task (rows sum to 1).",
+    "efficiency": "Multi-task gain by training size: the comparison repeated on nested "
+    "subsamples of each training fold (same folds, same seeds); mean ± std over folds, "
+    "points are single folds.",
 }
 
 
@@ -92,6 +97,8 @@ def write_report(
     command: str | None = None,
     details: Sequence[str] = (),
     importance: str | Path | None = None,
+    efficiency=None,
+    sharing=None,
 ) -> dict[str, Path]:
     """Write the plots, ``overview.png``, ``report.html`` and the tables to ``out_dir``.
 
@@ -111,6 +118,13 @@ def write_report(
         A folder written by ``tabmtl explain`` (:func:`tabmtl.inspection.output.
         write_importance`): its heat map, bar charts and feature roles become a
         "Feature importance per task" section of the page.
+    efficiency : EfficiencyResult, optional
+        From :func:`tabmtl.evaluation.efficiency.data_efficiency`: adds the gain by
+        training size (``efficiency``).
+    sharing : pandas.DataFrame, optional
+        A sluice network's learned sharing
+        (:func:`tabmtl.evaluation.sluice_figures.learned_sharing`): adds its heat map
+        (``sluice_sharing``), shown beside the affinity matrix.
 
     Returns
     -------
@@ -141,7 +155,19 @@ def write_report(
         "affinity": plot_affinity(result, out / "affinity.png"),
     }
     plots = {k: v for k, v in plots.items() if v is not None}
+    # -- learned sluice sharing and data efficiency, when given (drawn on demand) -----------
+    if sharing is not None:
+        from tabmtl.evaluation.sluice_figures import plot_sluice_sharing
+
+        plots["sluice_sharing"] = plot_sluice_sharing(sharing, out / "sluice_sharing.png")
+    if efficiency is not None:
+        from tabmtl.evaluation.efficiency_figures import plot_efficiency
+
+        plots["efficiency"] = plot_efficiency(efficiency, out / "efficiency.png")
+        efficiency.summary.to_csv(out / "efficiency.csv", index=False)
     files: dict[str, Path] = dict(plots)
+    if efficiency is not None:
+        files["efficiency_summary"] = out / "efficiency.csv"
     files["overview"] = plot_overview(result, out / "overview.png", title)
     files["summary"] = out / "summary.csv"
     result.summary.to_csv(files["summary"])
@@ -197,6 +223,11 @@ def _page(result, plots, title, command, details, importance=None) -> str:
                       f"<figcaption>{html.escape(_CAPTIONS['affinity'])}</figcaption>",
                       "</figure>"]
         parts.append(f"<pre>{html.escape(g.describe())}</pre>")
+    for key, heading in (("sluice_sharing", "Sharing learned by sluice"),
+                         ("efficiency", "Multi-task gain by training size")):
+        if key in plots:
+            parts += [f"<h2>{heading}</h2>", "<figure>", _img(plots[key]),
+                      f"<figcaption>{html.escape(_CAPTIONS[key])}</figcaption></figure>"]
     if importance is not None:
         parts += _importance_section(Path(importance))
     parts.append("<p>Produced by tabmtl; every image is embedded in this file.</p>")

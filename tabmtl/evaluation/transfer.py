@@ -40,6 +40,7 @@ import pandas as pd
 
 from tabmtl.estimators import MultiTaskEstimator
 from tabmtl.evaluation.affinity import pairwise_affinity
+from tabmtl.evaluation.efficiency import data_efficiency
 from tabmtl.evaluation.folds import make_folds
 from tabmtl.evaluation.grouping import greedy_task_groups, group_tasks, recommend_task_groups
 from tabmtl.evaluation.metrics import resolve_metrics
@@ -63,6 +64,7 @@ __all__ = [
     "TaskGrouping",
     "TransferResult",
     "cross_validate_transfer",
+    "data_efficiency",
     "format_markdown",
     "greedy_task_groups",
     "make_folds",

@@ -9,6 +9,7 @@ from tabmtl.nn.architectures.cross_stitch import CrossStitch
 from tabmtl.nn.architectures.hard import HardSharing
 from tabmtl.nn.architectures.mmoe import MMoE
 from tabmtl.nn.architectures.ple import PLE
+from tabmtl.nn.architectures.sluice import Sluice
 from tabmtl.nn.architectures.soft import SoftSharing
 
 #: Name -> architecture class. A new architecture is one module plus one entry here.
@@ -18,6 +19,7 @@ ARCHITECTURES: dict[str, type[Architecture]] = {
     "cross_stitch": CrossStitch,
     "mmoe": MMoE,
     "ple": PLE,
+    "sluice": Sluice,
 }
 
 
@@ -41,6 +43,7 @@ __all__ = [
     "HardSharing",
     "MMoE",
     "MultiTaskBody",
+    "Sluice",
     "SoftSharing",
     "resolve_architecture",
 ]
