@@ -173,6 +173,10 @@ def test_early_stopping_uses_a_validation_split_and_stops():
     row = model.history_[-1]
     assert "valid_loss_noise" in row and "valid_loss" in row
     assert sum(model.net_.history[0, "batches", :, "train_batch_size"]) == 270
+    # skorch stops by raising KeyboardInterrupt: not a user's interrupt, best epoch kept
+    assert model.interrupted_ is False and model.net_.stopped_early_ is True
+    objectives = [r["valid_objective"] for r in model.history_]
+    assert model.best_epoch_ == 1 + int(np.argmin(objectives)) < model.n_epochs_
 
 
 class _TrainingData(Callback):

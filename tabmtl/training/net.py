@@ -16,6 +16,7 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 from skorch import NeuralNet
+from skorch.callbacks import EarlyStopping
 from skorch.dataset import get_len, unpack_data
 from skorch.utils import to_tensor
 
@@ -89,11 +90,13 @@ class MultiTaskNet(NeuralNet):
     Attributes
     ----------
     interrupted_ : bool
-        Whether the last ``fit``/``partial_fit`` was interrupted.
+        Whether the last ``fit``/``partial_fit`` was interrupted (Ctrl-C).
+    stopped_early_ : bool
+        Whether early stopping ended it; the best epoch's weights are then loaded too.
     best_epoch_ : int or None
-        After an interrupted fit, the epoch whose weights were loaded (None: no epoch
-        finished); after a normal one, the best epoch so far, whose weights the net holds
-        only if it was the last.
+        After an interrupted or early-stopped fit, the epoch whose weights were loaded
+        (None: no epoch finished); after a normal one, the best epoch so far, whose
+        weights the net holds only if it was the last.
 
     Examples
     --------
@@ -126,8 +129,13 @@ class MultiTaskNet(NeuralNet):
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
         try:
             return super().fit_loop(X, y, epochs, **fit_params)
-        except KeyboardInterrupt:  # skorch's partial_fit swallows it: remember it
-            self.interrupted_ = True
+        except KeyboardInterrupt:  # skorch's partial_fit swallows it: remember whose it was
+            # skorch's EarlyStopping stops a fit by raising KeyboardInterrupt too
+            stopped = any(
+                isinstance(cb, EarlyStopping) and cb.misses_ >= cb.patience
+                for _, cb in self.callbacks_
+            )
+            self.stopped_early_, self.interrupted_ = stopped, not stopped
             raise
 
     def partial_fit(self, X, y=None, classes=None, **fit_params):
@@ -136,10 +144,10 @@ class MultiTaskNet(NeuralNet):
         Done here, after every ``on_train_end``, so that these weights are what the
         net holds whatever the callbacks loaded.
         """
-        self.interrupted_ = False
+        self.interrupted_ = self.stopped_early_ = False
         super().partial_fit(X, y, classes, **fit_params)
         best = self._best_weights()
-        if self.interrupted_:
+        if self.interrupted_ or self.stopped_early_:
             if len(self.history) and "train_loss" not in self.history[-1]:
                 del self.history[-1]  # the epoch cut short logged batches but no loss
             self.best_epoch_ = None if best is None else best.restore(
