@@ -8,6 +8,7 @@ import numpy as np
 import optuna
 import pandas as pd
 import pytest
+from skorch.callbacks import Callback
 
 from tabmtl import MultiTaskEstimator
 from tabmtl.errors import InputError
@@ -92,6 +93,33 @@ def test_clearly_worse_trial_is_pruned(tmp_path):
     assert result.best_params == {"lr": 0.05}
     assert len(result.study.trials[1].intermediate_values) == 1  # stopped at its 1st epoch
     assert len(result.study.trials[0].intermediate_values) == 6  # 3 epochs x 2 folds
+
+
+class _InterruptAtEpoch(Callback):
+    """Ctrl-C at the n-th epoch counted over every fit (the count is shared by clones)."""
+
+    epochs = [0]
+
+    def __init__(self, at: int = 8):
+        self.at = at
+
+    def on_epoch_end(self, net, **kwargs):
+        self.epochs[0] += 1
+        if self.epochs[0] == self.at:
+            raise KeyboardInterrupt
+
+
+def test_ctrl_c_keeps_the_finished_trials(tmp_path):
+    # 3 epochs x 2 folds finish trial 0; the 8th epoch is in trial 1
+    X, Y = _table()
+    _InterruptAtEpoch.epochs[0] = 0
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    result = tune(_est(callbacks=[_InterruptAtEpoch(8)]), X, Y, cv=2, n_trials=5,
+                  search_space=SPACE, replace_space=True, storage=url, progress=False)
+    assert result.interrupted
+    states = [t.state for t in optuna.load_study(study_name="tabmtl", storage=url).trials]
+    assert states == [optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL]
+    assert result.best_params == result.study.trials[0].params
 
 
 def _worker(url: str, seed: int) -> None:
