@@ -168,3 +168,15 @@ def test_embedding_size_only_with_an_embedding():
     on = space.decode({"numeric_embedding": "periodic", "numeric_embedding__d_embedding": 4})
     assert on["numeric_embedding"].d_embedding == 4
     assert space.decode({"numeric_embedding": None}) == {"numeric_embedding": None}
+
+
+def test_component_settings_reach_the_estimators_own_component():
+    # only the size is searched: it goes into the base's piecewise-linear embedding, and
+    # the config names that embedding beside it
+    X, Y = _table(n=30)
+    result = tune(_est(numeric_embedding="piecewise_linear"), X, Y, cv=2, n_trials=1,
+                  search_space={"numeric_embedding__d_embedding": [3]}, replace_space=True,
+                  progress=False)
+    assert result.best_params["numeric_embedding"].get_params()["d_embedding"] == 3
+    assert result.best_config["numeric_embedding"] == "piecewise_linear"
+    assert result.best_config["numeric_embedding__d_embedding"] == 3

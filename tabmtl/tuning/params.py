@@ -35,11 +35,29 @@ def component_settings(component: str) -> set[str]:
     }
 
 
-def estimator_params(values: Mapping[str, object]) -> dict[str, object]:
+def component_name(component: str, value: object) -> object:
+    """The registered name of a component value (a name, None, or an instance).
+
+    Examples
+    --------
+    >>> from tabmtl.nn.numeric_embedding import PeriodicEmbedding
+    >>> component_name("numeric_embedding", PeriodicEmbedding(d_embedding=4))
+    'periodic'
+    """
+    if value is None or isinstance(value, str):
+        return value
+    registry = COMPONENTS[component]
+    return next((name for name, cls in registry.items() if type(value) is cls), value)
+
+
+def estimator_params(
+    values: Mapping[str, object], base: Mapping[str, object] | None = None
+) -> dict[str, object]:
     """Flat tuned values as parameters ``set_params`` accepts.
 
     ``<component>__<setting>`` entries go into an instance of the component named in
-    ``values`` (a registered name); they are dropped when the component is None (no
+    ``values``, else in ``base`` (the estimator's own parameters: a registered name or
+    an instance, which is cloned); they are dropped when the component is None (no
     numeric embedding has no embedding size). Hidden layer sizes become a tuple.
 
     Examples
@@ -54,7 +72,7 @@ def estimator_params(values: Mapping[str, object]) -> dict[str, object]:
         }
         if not settings:
             continue
-        name = params.get(component)
+        name = params.get(component, (base or {}).get(component))
         if name is None:
             continue
         if isinstance(name, str):

@@ -104,7 +104,7 @@ class SearchSpace:
 
     def decode(self, stored: Mapping[str, object]) -> dict[str, object]:
         """Stored trial values (``trial.params``) -> estimator parameters."""
-        return estimator_params(self.decode_values(stored))
+        return estimator_params(self.decode_values(stored), self._base)
 
     def decode_values(self, stored: Mapping[str, object]) -> dict[str, object]:
         """Stored trial values -> the searched values, flat (``numeric_embedding`` a name,

@@ -30,6 +30,7 @@ from tabmtl.tuning.objective import (
     objective_weights,
     task_names,
 )
+from tabmtl.tuning.params import component_name
 from tabmtl.tuning.space import SearchSpace
 
 optuna = import_optuna()
@@ -81,7 +82,12 @@ def _config(space: SearchSpace, stored: Mapping[str, object], base) -> dict:
         if k not in ("callbacks", "verbose") and v != defaults.get(k)
         and (v is None or isinstance(v, (bool, int, float, str, tuple, list, dict)))
     }
-    config.update(space.decode_values(stored))
+    tuned = space.decode_values(stored)
+    for name in list(tuned):
+        component = name.split("__", 1)[0]
+        if "__" in name and component not in tuned:  # its settings need its name beside
+            tuned[component] = component_name(component, base.get_params()[component])
+    config.update(tuned)
     return {k: list(v) if isinstance(v, tuple) else v for k, v in config.items()}
 
 
