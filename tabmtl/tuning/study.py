@@ -132,8 +132,10 @@ def progress_printer(n_trials: int | None, stream=None):
     >>> callback = progress_printer(10)
     """
     start = time.perf_counter()
+    finished = [0]
 
     def callback(study, trial) -> None:
+        finished[0] += 1
         state = trial.state.name.lower()
         value = "" if trial.value is None else f" value {trial.value:.4f}"
         try:
@@ -141,9 +143,8 @@ def progress_printer(n_trials: int | None, stream=None):
         except ValueError:  # no trial has finished yet
             best = "no finished trial yet"
         total = f"/{n_trials}" if n_trials else ""
-        done = sum(t.state.is_finished() for t in study.get_trials(deepcopy=False))
         print(
-            f"trial {trial.number} ({done}{total} in the study) {state}{value}; {best}; "
+            f"trial {trial.number} {state}{value}; {best}; {finished[0]}{total} this run, "
             f"{time.perf_counter() - start:.0f}s elapsed",
             file=stream or sys.stderr, flush=True,
         )
