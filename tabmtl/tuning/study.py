@@ -55,6 +55,15 @@ class TuningResult:
         Whether Ctrl-C ended this run.
     best_estimator_ : estimator or None
         The best parameters fitted on all rows (``tune(..., refit=True)``).
+    best_config : dict
+        The base estimator's non-default parameters and the best trial's values, flat
+        and JSON-able (what :meth:`write_config` writes).
+
+    Examples
+    --------
+    >>> result = TuningResult(None, {"lr": 0.01}, 0.9, {"y": 0.9}, best_config={"lr": 0.01})
+    >>> result.best_config
+    {'lr': 0.01}
     """
 
     study: object
