@@ -152,8 +152,9 @@ def test_bad_input_is_one_clear_line(tmp_path):
         SearchSpace(_est(), {"lrate": [1e-3]})
     with pytest.raises(InputError, match="expected an optuna"):
         SearchSpace(_est(), {"lr": 0.1})
-    with pytest.raises(InputError, match="cannot open the study storage"):
-        _tune(X, Y, storage="nosuchdb://nowhere/x")
+    for url in ("nosuchdb://nowhere/x", f"sqlite:///{tmp_path / 'no' / 'dir' / 'x.db'}"):
+        with pytest.raises(InputError, match="cannot open the study storage"):
+            _tune(X, Y, storage=url)
     with pytest.raises(InputError, match="neither 'mean' nor a target"):
         _tune(X, Y, scoring="z")
     url = f"sqlite:///{tmp_path / 't.db'}"
