@@ -122,6 +122,16 @@ def test_ctrl_c_keeps_the_finished_trials(tmp_path):
     assert result.best_params == result.study.trials[0].params
 
 
+def test_early_stopping_does_not_end_the_search():
+    # skorch stops early with a KeyboardInterrupt as well: only a real Ctrl-C ends tune
+    X, Y = _table(n=60)
+    result = tune(_est(early_stopping=True, patience=1, max_epochs=40), X, Y, cv=2,
+                  n_trials=2, search_space=SPACE, replace_space=True, progress=False)
+    assert not result.interrupted
+    assert len(result.study.trials) == 2
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in result.study.trials)
+
+
 def _worker(url: str, seed: int) -> None:
     """One tuning worker: two trials of the shared study (run in a forked process)."""
     X, Y = _table(n=40)
