@@ -239,17 +239,18 @@ def tune(
     folds, _ = make_folds(len(X), cv, groups=groups, random_state=seed)
     sampler = optuna.samplers.TPESampler(seed=seed)
     pruner = pruner or optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=10)
-    study = open_study(storage, study_name, names, sampler, pruner)
     objective = CrossValidationObjective(base, X, Y, folds, space, weights, metrics, pruning)
     callbacks = [progress_printer(n_trials)] if progress else []
     interrupted = False
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # our progress lines instead
     try:
-        study.optimize(objective, n_trials=n_trials, timeout=timeout, callbacks=callbacks,
-                       catch=(TrainingDiverged,))
-    except KeyboardInterrupt:  # Optuna has already marked the running trial as failed
-        interrupted = True
+        study = open_study(storage, study_name, names, sampler, pruner)
+        try:
+            study.optimize(objective, n_trials=n_trials, timeout=timeout,
+                           callbacks=callbacks, catch=(TrainingDiverged,))
+        except KeyboardInterrupt:  # Optuna has already marked the running trial as failed
+            interrupted = True
     finally:
         optuna.logging.set_verbosity(verbosity)
     return _result(study, space, X, Y, base, refit, interrupted)
