@@ -146,7 +146,8 @@ def progress_printer(n_trials: int | None, stream=None):
     def callback(study, trial) -> None:
         finished[0] += 1
         state = trial.state.name.lower()
-        value = "" if trial.value is None else f" value {trial.value:.4f}"
+        complete = trial.state == optuna.trial.TrialState.COMPLETE
+        value = f" value {trial.value:.4f}" if complete else ""  # a pruned one: its loss
         try:
             best = f"best {study.best_value:.4f} (trial {study.best_trial.number})"
         except ValueError:  # no trial has finished yet
