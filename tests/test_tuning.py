@@ -150,6 +150,8 @@ def test_two_workers_share_one_sqlite_study(tmp_path):
         w.start()
     for w in workers:
         w.join(timeout=120)
+        if w.is_alive():  # a hung worker fails the test instead of outliving it
+            w.kill()
     assert [w.exitcode for w in workers] == [0, 0]
     study = optuna.load_study(study_name="shared", storage=url)
     assert sorted(t.number for t in study.trials) == list(range(4))
