@@ -32,6 +32,7 @@ def table(tmp_path):
     space = tmp_path / "space.json"
     space.write_text(json.dumps({
         "lr": {"low": 1e-3, "high": 3e-2, "log": True}, "hidden_layer_sizes": [[8], [4, 4]],
+        "numeric_embedding": ["periodic"], "numeric_embedding__d_embedding": [3, 4],
     }))
     return path, space
 
@@ -47,7 +48,8 @@ def test_config_round_trip_and_resumed_study(table, tmp_path, capsys):
     out = tmp_path / "best.json"
     assert tune_command.run(_args(path, space, out)) == 0
     config = json.loads(out.read_text())
-    assert set(config) == {"lr", "hidden_layer_sizes", "max_epochs", "random_state"}
+    assert set(config) == {"lr", "hidden_layer_sizes", "max_epochs", "random_state",
+                           "numeric_embedding", "numeric_embedding__d_embedding"}
     assert config["hidden_layer_sizes"] in ([8], [4, 4])
     db = tmp_path / "best.optuna.db"  # the default storage, beside --out
     assert db.exists()
@@ -59,6 +61,10 @@ def test_config_round_trip_and_resumed_study(table, tmp_path, capsys):
     code = main(["fit", str(path), "-t", "y", "-t", "c", "--config", str(out), "-o",
                  str(model), "--quiet"])
     assert code == 0 and model.exists()
+    from tabmtl.io.persistence import load_model
+
+    embedding = load_model(model).numeric_embedding  # the tuned size reached the model
+    assert embedding.get_params()["d_embedding"] == config["numeric_embedding__d_embedding"]
 
 
 def test_bad_input_is_a_usage_error(table, tmp_path):

@@ -252,3 +252,16 @@ def test_round_trip_with_the_input_side_and_ensemble(params, tmp_path):
     pd.testing.assert_frame_equal(loaded.predict(X), model.predict(X))
     for name, proba in model.predict_proba(X).items():
         pd.testing.assert_frame_equal(loaded.predict_proba(X)[name], proba)
+
+
+def test_numeric_embedding_instances_round_trip(tmp_path):
+    from tabmtl.nn.numeric_embedding import PeriodicEmbedding
+
+    X, Y = make_mixed(80)
+    model = MultiTaskEstimator(
+        numeric_embedding=PeriodicEmbedding(d_embedding=3), max_epochs=2, random_state=0
+    ).fit(X, Y)
+    loaded = load_model(save_model(model, tmp_path / "m.tabmtl"))
+    assert type(loaded.numeric_embedding) is PeriodicEmbedding
+    assert loaded.numeric_embedding.get_params() == model.numeric_embedding.get_params()
+    pd.testing.assert_frame_equal(loaded.predict(X), model.predict(X))

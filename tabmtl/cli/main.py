@@ -13,12 +13,12 @@ import os
 import sys
 import traceback
 
-from tabmtl.cli import evaluate, explain, fit, predict, report
+from tabmtl.cli import evaluate, explain, fit, predict, report, tune
 from tabmtl.cli.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, CommandError
 from tabmtl.cli.runtime import say
 
 #: The command modules, in the order ``tabmtl --help`` lists them.
-COMMANDS = (fit, predict, evaluate, report, explain)
+COMMANDS = (fit, predict, evaluate, report, explain, tune)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -213,16 +213,22 @@ def _load_config(path: str | None) -> dict:
         raise UsageError(f"config file {path!r} is not valid: {exc}") from None
     if not isinstance(config, dict):
         raise UsageError(f"config file {path!r} must hold an object of parameter: value pairs")
+    from tabmtl.tuning.params import COMPONENTS, component_settings, estimator_params
+
     valid = set(MultiTaskEstimator().get_params(deep=False)) - {"callbacks", "verbose"}
-    unknown = sorted(set(config) - valid)
+    # a component's own settings (numeric_embedding__d_embedding), as tabmtl tune writes
+    settings = set().union(*(component_settings(c) for c in COMPONENTS))
+    unknown = sorted(set(config) - valid - settings)
     if unknown:
         raise UsageError(
             f"config file {path!r}: unknown parameter(s) {unknown!r}; valid ones are "
-            f"{sorted(valid)!r}"
+            f"{sorted(valid)!r} and a component's settings such as "
+            "'numeric_embedding__d_embedding'"
         )
-    if isinstance(config.get("hidden_layer_sizes"), list):
-        config["hidden_layer_sizes"] = tuple(config["hidden_layer_sizes"])
-    return config
+    try:
+        return estimator_params(config, MultiTaskEstimator().get_params(deep=False))
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"config file {path!r}: {exc}") from None
 
 
 def build_estimator(args: argparse.Namespace, declared_kinds: dict):

@@ -63,10 +63,7 @@ def encode(value, where: str):
         return {"__dtype__": value.str}
     if isinstance(value, pd.api.extensions.ExtensionDtype):
         return {"__pandas_dtype__": str(value)}
-    from tabmtl.nn.architectures import ARCHITECTURES, Architecture
-    from tabmtl.nn.weighting import WEIGHTINGS, Weighting
-
-    for base, registry in ((Architecture, ARCHITECTURES), (Weighting, WEIGHTINGS)):
+    for base, registry in _components().values():
         if isinstance(value, base):
             name = next((n for n, c in registry.items() if type(value) is c), None)
             if name is None:
@@ -117,14 +114,29 @@ def decode(obj):
     if tag == "__pandas_dtype__":
         return pd.api.types.pandas_dtype(body)
     if tag == "__config__":
-        from tabmtl.nn.architectures import ARCHITECTURES
-        from tabmtl.nn.weighting import WEIGHTINGS
-
-        registry = {"Architecture": ARCHITECTURES, "Weighting": WEIGHTINGS}.get(body[0], {})
+        registry = _components().get(body[0], (None, {}))[1]
         if body[1] not in registry:
             raise ModelFileError(f"Unknown {body[0]} {body[1]!r} in the model file.")
         return registry[body[1]](**decode(body[2]))
     raise ModelFileError(f"Unknown tag {tag!r} in the model file.")
+
+
+def _components() -> dict[str, tuple[type, dict]]:
+    """The estimator components a model file may hold: base class name -> (base, registry).
+
+    Imported on use: the network modules import this package's neighbours."""
+    from tabmtl.nn.architectures import ARCHITECTURES, Architecture
+    from tabmtl.nn.numeric_embedding import NUMERIC_EMBEDDINGS, NumericEmbedding
+    from tabmtl.nn.weighting import WEIGHTINGS, Weighting
+
+    return {
+        base.__name__: (base, registry)
+        for base, registry in (
+            (Architecture, ARCHITECTURES),
+            (Weighting, WEIGHTINGS),
+            (NumericEmbedding, NUMERIC_EMBEDDINGS),
+        )
+    }
 
 
 def _plain_dtype(text: str) -> str:

@@ -92,19 +92,6 @@ def combine(scores: Mapping[str, float], weights: Mapping[str, float]) -> float:
     return float(np.average(values, weights=w))
 
 
-def stopped_by_user(estimator) -> bool:
-    """Whether Ctrl-C cut a fit short (``interrupted_``), not early stopping.
-
-    skorch's ``EarlyStopping`` ends training with a ``KeyboardInterrupt`` too, which the
-    net records like a Ctrl-C; a fit whose early-stopping callback has used up its
-    patience stopped by itself.
-    """
-    if not getattr(estimator, "interrupted_", False):
-        return False
-    early = dict(estimator.net_.callbacks_).get("early_stopping")
-    return early is None or early.misses_ < early.patience
-
-
 def _rows(data, index: np.ndarray):
     return data.iloc[index] if isinstance(data, (pd.DataFrame, pd.Series)) else data[index]
 
@@ -159,7 +146,7 @@ class CrossValidationObjective:
             if self.pruning:
                 est.set_params(callbacks=[*(est.callbacks or ()), EpochPruning(reporter)])
             est.fit(_rows(self.X, train), _rows(self.Y, train))
-            if stopped_by_user(est):  # the net caught Ctrl-C: stop the study
+            if est.interrupted_:  # the net caught Ctrl-C (not early stopping): stop the study
                 raise KeyboardInterrupt
             per_fold.append(self.scorer(est, _rows(self.X, test), _rows(self.Y, test)))
         tasks = [k for k in per_fold[0] if k != "mean"]
