@@ -65,6 +65,10 @@ CANDIDATES: dict[str, dict] = {
     },
     "hard + ensemble 4": {**REGIME, "architecture": "hard", "ensemble_size": 4},
     "current defaults": {},
+    # the method table's leaders under the new regime: uncertainty weighting, MMoE
+    "current defaults; uncertainty": {"weighting": "uncertainty"},
+    "current defaults; mmoe": {"architecture": "mmoe"},
+    "current defaults; mmoe + uncertainty": {"architecture": "mmoe", "weighting": "uncertainty"},
     # larger batches on the 20k-row tables (a batch-size rule for large n?)
     "current defaults; batch 512": {"batch_size": 512},
     "current defaults; batch 1024": {"batch_size": 1024},
