@@ -83,3 +83,19 @@ def test_bad_input_is_a_usage_error(table, tmp_path):
                     "--only-space", "--quiet"])
     with pytest.raises(UsageError, match="was created for targets"):
         tune_command.run(other)
+    with pytest.raises(UsageError, match="nope"):
+        tune_command.run(_args(path, space, tmp_path / "o.json", "--metric", "nope"))
+
+
+def test_metric_option_scores_the_search(table, tmp_path):
+    path, space = table
+    scores = {}
+    for metric in ("c=accuracy", "c=roc_auc"):  # same seed: the same trial, scored twice
+        db = f"sqlite:///{tmp_path / (metric[2:] + '.db')}"
+        args = _args(path, space, tmp_path / "o.json", "--trials", "1", "--metric", metric,
+                     "--storage", db)
+        assert tune_command.run(args) == 0
+        study = optuna.load_study(study_name="tabmtl", storage=db)
+        scores[metric] = study.trials[0].user_attrs["task_scores"]
+    assert scores["c=accuracy"]["y"] == scores["c=roc_auc"]["y"]  # same model
+    assert scores["c=accuracy"]["c"] != scores["c=roc_auc"]["c"]  # scored differently

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tabmtl.cli.errors import EXIT_OK, UsageError
 from tabmtl.cli.evaluate import parse_metrics
-from tabmtl.cli.options import positive_int
+from tabmtl.cli.options import add_metric_option, positive_int
 from tabmtl.cli.runtime import say, thread_limit
 from tabmtl.cli.tables import find_column, read_table
 from tabmtl.errors import InputError
@@ -23,7 +23,6 @@ _SHOWN_FEATURES = 15  # rows of the table printed on stdout
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     """Add ``explain`` and its options to the ``tabmtl`` subcommands."""
-    from tabmtl.evaluation.metrics import metric_names
 
     p = commands.add_parser(
         "explain", help="per-target permutation importance of a saved model on DATA",
@@ -47,12 +46,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                    help="seed of the shuffles and of --sample (default: 0)")
     p.add_argument("--sample", type=positive_int, metavar="ROWS",
                    help="explain a random sample of ROWS rows (faster on a large table)")
-    p.add_argument(
-        "--metric", action="append", metavar="[KEY=]NAME",
-        help=f"score with NAME ({', '.join(metric_names())}): for every target it fits, or "
-        "KEY=NAME for one target or kind (default: r2 for regression, accuracy for "
-        "classification)",
-    )
+    add_metric_option(p)
     p.add_argument("--top-k", type=positive_int, default=3, metavar="K",
                    help="a feature drives a task when in its top K (default: 3) and at least "
                    "10%% of its top importance; a shared driver drives >= 2 tasks")

@@ -141,6 +141,18 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_metric_option(parser) -> None:
+    """Add ``--metric [KEY=]NAME`` (repeatable; see ``tabmtl.cli.evaluate.parse_metrics``)."""
+    from tabmtl.evaluation.metrics import metric_names
+
+    parser.add_argument(
+        "--metric", action="append", metavar="[KEY=]NAME",
+        help=f"score with NAME ({', '.join(metric_names())}): for every target it fits, or "
+        "KEY=NAME for one target or kind (default: r2 for regression, accuracy for "
+        "classification)",
+    )
+
+
 def add_cv_options(p: argparse.ArgumentParser) -> None:
     """Add the cross-validation options of ``evaluate`` and ``report`` to a parser.
 
@@ -151,7 +163,6 @@ def add_cv_options(p: argparse.ArgumentParser) -> None:
     >>> parser.parse_args(["--cv", "3"]).cv
     3
     """
-    from tabmtl.evaluation.metrics import metric_names
 
     g = p.add_argument_group("cross-validation")
     g.add_argument("--cv", type=positive_int, default=5, metavar="K", help="folds (default: 5)")
@@ -164,12 +175,7 @@ def add_cv_options(p: argparse.ArgumentParser) -> None:
         help="rows with the same COL value (e.g. a patient id) stay in one fold; COL is "
         "not used as a feature",
     )
-    g.add_argument(
-        "--metric", action="append", metavar="[KEY=]NAME",
-        help=f"score with NAME ({', '.join(metric_names())}): for every target it fits, or "
-        "KEY=NAME for one target or kind (default: r2 for regression, accuracy for "
-        "classification)",
-    )
+    add_metric_option(g)
     g.add_argument(
         "--no-baseline", action="store_true",
         help="skip the HistGradientBoosting baseline per target",

@@ -13,8 +13,10 @@ import json
 from pathlib import Path
 
 from tabmtl.cli.errors import EXIT_INTERRUPTED, EXIT_OK, UsageError
+from tabmtl.cli.evaluate import parse_metrics
 from tabmtl.cli.options import (
     add_data_options,
+    add_metric_option,
     add_model_options,
     build_estimator,
     positive_int,
@@ -51,6 +53,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--objective", default="mean", metavar="mean|COL|COL=W,...",
                    help="what to maximise: the mean of the per-target scores (default), "
                    "one target's score, or a weighted mean such as eta=2,fare=1")
+    add_metric_option(p)
     p.add_argument("--space", metavar="FILE",
                    help='JSON search space over the default one: {"lr": {"low": 1e-4, '
                    '"high": 1e-2, "log": true}, "batch_size": [128, 256], "ensemble_size": '
@@ -116,6 +119,12 @@ def run(args: argparse.Namespace) -> int:
     frame = read_table(args.data)
     X, Y, kinds = split_columns(frame, args)
     est = build_estimator(args, kinds)
+    try:
+        from tabmtl.data.targets import TargetSpec
+
+        metrics = parse_metrics(args.metric, TargetSpec(targets=est.targets).fit(Y))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     out = Path(args.out)
     check_writable(out)
     storage = args.storage or f"sqlite:///{out.with_name(out.stem + '.optuna.db')}"
@@ -125,7 +134,8 @@ def run(args: argparse.Namespace) -> int:
         try:
             result = tune(
                 est, X, Y, cv=args.cv, n_trials=args.trials, timeout=args.timeout,
-                scoring=_objective(args.objective), search_space=read_space(args.space),
+                scoring=_objective(args.objective), metrics=metrics or None,
+                search_space=read_space(args.space),
                 replace_space=args.only_space, storage=storage, study_name=args.study,
                 seed=0 if est.random_state is None else est.random_state,
                 progress=not args.quiet,
