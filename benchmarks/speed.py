@@ -255,6 +255,8 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--only-epoch", action="store_true",
                         help="just the epoch and architecture tables")
+    parser.add_argument("--only-throughput", action="store_true",
+                        help="just the training throughput table")
     parser.add_argument("--sizes", type=int, nargs="*", default=None,
                         help="rows of the throughput table (default 10k, 100k, 1M)")
     args = parser.parse_args(argv)
@@ -264,17 +266,20 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     omp = os.environ.get("OMP_NUM_THREADS")
     print(f"# speed, torch threads={args.threads}, OMP_NUM_THREADS={omp}, "
           f"load {os.getloadavg()[0]:.2f}\n")
-    records = epoch_ratios(rows, repeats, args.batch_size)
-    records += architecture_ratios(rows // 2, repeats, args.batch_size)
-    if not args.only_epoch:
-        records += predict_latency(50 if args.quick else 200)
-    table = pd.DataFrame(records).round(4)
-    print(table.to_markdown(index=False))
+    table = None
+    if not args.only_throughput:
+        records = epoch_ratios(rows, repeats, args.batch_size)
+        records += architecture_ratios(rows // 2, repeats, args.batch_size)
+        if not args.only_epoch:
+            records += predict_latency(50 if args.quick else 200)
+        table = pd.DataFrame(records).round(4)
+        print(table.to_markdown(index=False))
     if not args.only_epoch:
         sizes = args.sizes or ([5_000, 20_000] if args.quick else [10_000, 100_000, 1_000_000])
         scaling = pd.DataFrame(throughput(sizes, args.batch_size, args.threads)).round(1)
         print("\n# training throughput and peak memory (fresh process per size)\n")
         print(scaling.to_markdown(index=False))
+        table = scaling if table is None else table
     return table
 
 
