@@ -122,7 +122,8 @@ def background(workdir):
 @pytest.fixture(scope="module")
 def fitted(workdir, background):
     """One fit in a subprocess: the CSV, a config file and flags that override part of it,
-    an epoch budget it would never finish, and Ctrl-C once three epochs are logged."""
+    an epoch budget it would never finish (no early stopping either), and Ctrl-C once
+    three epochs are logged."""
     (workdir / "config.json").write_text(
         json.dumps({"hidden_layer_sizes": [8], "lr": 0.02, "max_epochs": 50})
     )
@@ -131,7 +132,7 @@ def fitted(workdir, background):
         proc = subprocess.Popen(
             [sys.executable, "-m", "tabmtl", "fit", "penguins.csv", *_target_flags(),
              "--drop", "id", "--config", "config.json", "--max-epochs", "1000000",
-             "--out", "penguins.tabmtl"],
+             "--no-early-stopping", "--out", "penguins.tabmtl"],
             cwd=workdir, env=_env(), stdout=subprocess.PIPE, stderr=stderr, text=True,
         )
         deadline = time.monotonic() + 150
