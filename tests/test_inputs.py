@@ -171,3 +171,15 @@ def test_every_option_together_is_deterministic_with_a_seed():
     a = MultiTaskEstimator(**params).fit(X, Y).predict_proba(X)["b"]
     b = MultiTaskEstimator(**params).fit(X, Y).predict_proba(X)["b"]
     pd.testing.assert_frame_equal(a, b)
+
+
+def test_flag_columns_get_one_bin_without_rtdl_warnings():
+    import warnings
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"flag": rng.integers(0, 2, 300).astype(float), "x": rng.normal(size=300)})
+    Y = pd.DataFrame({"y": X["x"] + X["flag"]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any warning, rtdl's "two bin edges" included, fails
+        model = MultiTaskEstimator(max_epochs=2, early_stopping=False, random_state=0).fit(X, Y)
+    assert len(model.input_state_["embedding"]["bins"][0]) == 2  # the flag: one bin

@@ -16,7 +16,9 @@ matrix, the estimator keeps them as a fitted attribute (saved with the model), a
 
 from __future__ import annotations
 
+import contextlib
 import warnings
+from collections.abc import Iterator
 
 import numpy as np
 import rtdl_num_embeddings as rtdl
@@ -154,7 +156,8 @@ class PiecewiseLinearEmbedding(NumericEmbedding):
         varying = np.flatnonzero(high > low)
         if len(X) >= 3 and len(varying):
             n_bins = int(min(self.n_bins, len(X) - 1))
-            bins = rtdl.compute_bins(torch.from_numpy(X[:, varying]), n_bins=n_bins)
+            with _one_bin_is_fine():  # compute_bins checks its own edges too
+                bins = rtdl.compute_bins(torch.from_numpy(X[:, varying]), n_bins=n_bins)
             for j, b in zip(varying, bins):
                 edges[j] = b.tolist()
         return {"bins": edges}
@@ -163,13 +166,20 @@ class PiecewiseLinearEmbedding(NumericEmbedding):
         bins = [torch.tensor(b, dtype=torch.float32) for b in state["bins"]]
         if len(bins) != n_features:
             raise ValueError(f"{len(bins)} bin lists for {n_features} numeric features.")
-        with warnings.catch_warnings():
-            # one bin is expected for constant and 0/1 columns (missing indicators)
-            warnings.filterwarnings("ignore", message=".*has just two bin edges")
+        with _one_bin_is_fine():
             module = rtdl.PiecewiseLinearEmbeddings(
                 bins, int(self.d_embedding), activation=bool(self.activation), version="B"
             )
         return FlatEmbedding(module, n_features, int(self.d_embedding))
+
+
+@contextlib.contextmanager
+def _one_bin_is_fine() -> Iterator[None]:
+    """Silence rtdl's "just two bin edges" warning: one bin is what a constant or 0/1
+    column (a flag, a missing indicator) should get."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*has just two bin edges")
+        yield
 
 
 NUMERIC_EMBEDDINGS: dict[str, type[NumericEmbedding]] = {
