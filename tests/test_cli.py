@@ -119,6 +119,12 @@ def background(workdir):
             proc.communicate()
 
 
+def _default_sigint() -> None:
+    # a shell without job control starts background jobs with SIGINT ignored, and Python
+    # started so never raises KeyboardInterrupt: give the child the default handling back
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.fixture(scope="module")
 def fitted(workdir, background):
     """One fit in a subprocess: the CSV, a config file and flags that override part of it,
@@ -134,6 +140,7 @@ def fitted(workdir, background):
              "--drop", "id", "--config", "config.json", "--max-epochs", "1000000",
              "--no-early-stopping", "--out", "penguins.tabmtl"],
             cwd=workdir, env=_env(), stdout=subprocess.PIPE, stderr=stderr, text=True,
+            preexec_fn=None if sys.platform == "win32" else _default_sigint,
         )
         deadline = time.monotonic() + 150
         while _epochs_logged(log.read_text()) < 3:
