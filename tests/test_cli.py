@@ -148,7 +148,11 @@ def fitted(workdir, background):
             assert time.monotonic() < deadline, "no epoch logged in time"
             time.sleep(0.1)
         proc.send_signal(signal.SIGINT)
-        stdout, _ = proc.communicate(timeout=120)
+        try:
+            stdout, _ = proc.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            proc.kill()  # a fit that ignored Ctrl-C must not outlive the test run
+            raise
     return proc.returncode, stdout, log.read_text(), workdir / "penguins.tabmtl"
 
 
