@@ -221,7 +221,8 @@ def _load_config(path: str | None) -> dict:
         raise UsageError(f"config file {path!r} must hold an object of parameter: value pairs")
     from tabmtl.tuning.params import COMPONENTS, component_settings, estimator_params
 
-    valid = set(MultiTaskEstimator().get_params(deep=False)) - {"callbacks", "verbose"}
+    defaults = MultiTaskEstimator().get_params(deep=False)
+    valid = set(defaults) - {"callbacks", "verbose"}
     # a component's own settings (numeric_embedding__d_embedding), as tabmtl tune writes
     settings = set().union(*(component_settings(c) for c in COMPONENTS))
     unknown = sorted(set(config) - valid - settings)
@@ -232,7 +233,7 @@ def _load_config(path: str | None) -> dict:
             "'numeric_embedding__d_embedding'"
         )
     try:
-        return estimator_params(config, MultiTaskEstimator().get_params(deep=False))
+        return estimator_params(config, defaults)
     except (TypeError, ValueError) as exc:
         raise UsageError(f"config file {path!r}: {exc}") from None
 

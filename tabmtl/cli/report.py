@@ -45,10 +45,10 @@ def _learned_sharing(data: dict):
     """
     from sklearn.base import clone
 
-    from tabmtl.nn.architectures import Sluice
+    from tabmtl.nn.architectures import Sluice, resolve_architecture
 
     est = data["est"]
-    if not (est.architecture == "sluice" or isinstance(est.architecture, Sluice)):
+    if not isinstance(resolve_architecture(est.architecture), Sluice):
         return None
     from tabmtl.evaluation.sluice_figures import learned_sharing
 
