@@ -110,15 +110,21 @@ def test_summary_gain_is_the_paired_difference_and_negative_is_flagged():
             ("down", MULTI_TASK): [0.60, 0.62, 0.58],
             ("down", SINGLE_TASK): [0.65, 0.61, 0.60],
             ("down", HISTGB): [0.90, 0.91, 0.92],
+            ("loses", MULTI_TASK): [0.60, 0.62, 0.58],
+            ("loses", SINGLE_TASK): [0.63, 0.66, 0.60],
+            ("loses", HISTGB): [0.5, 0.5, 0.5],
         }
     )
-    s = summarize(scores, ["up", "down"], [MULTI_TASK, SINGLE_TASK, HISTGB])
-    assert list(s.index) == ["up", "down"]
+    s = summarize(scores, ["up", "down", "loses"], [MULTI_TASK, SINGLE_TASK, HISTGB])
+    assert list(s.index) == ["up", "down", "loses"]
     assert s.loc["up", "gain_mean"] == pytest.approx(np.mean([0.05, -0.02, 0.05]))
     assert s.loc["up", "gain_std"] == pytest.approx(np.std([0.05, -0.02, 0.05], ddof=1))
     assert s.loc["down", "gain_mean"] == pytest.approx(np.mean([-0.05, 0.01, -0.02]))
-    assert not s.loc["up", "negative_transfer"]
-    assert s.loc["down", "negative_transfer"]
+    assert not s.loc["up", "negative_transfer"] and not s.loc["up", "within_noise"]
+    # -0.02 ± 0.03 over three folds: the folds do not support a loss
+    assert not s.loc["down", "negative_transfer"] and s.loc["down", "within_noise"]
+    # -0.03, -0.04, -0.02: every fold loses, the paired bound is below zero
+    assert s.loc["loses", "negative_transfer"] and not s.loc["loses", "within_noise"]
     assert s.loc["up", "best"] == MULTI_TASK and s.loc["down", "best"] == HISTGB
     assert s.loc["down", "gain_vs_histgb_mean"] == pytest.approx(0.60 - 0.91)
 
