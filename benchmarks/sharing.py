@@ -6,7 +6,7 @@ settings, and the *same* settings fitted on one target at a time (the single-tas
 counterpart a user would compare against). Per task the headline score is R²
 (regression) or ROC-AUC (classification). The table has one row per candidate: mean
 score per dataset, how many tasks beat their single-task fit, the worst task's gap to it
-(multi-task − single-task, averaged over folds) and the fit time relative to LightGBM
+(multi-task - single-task, averaged over folds) and the fit time relative to LightGBM
 fitted per target in the same run.
 
     python -m benchmarks.sharing --datasets star --rows 4000          # the diagnosis table
@@ -152,7 +152,7 @@ def sharing_table(scores: pd.DataFrame) -> pd.DataFrame:
     gains = per_task_gain(scores)
     head = scores[scores.metric.isin(HEADLINE)]
     configs = [c for c in dict.fromkeys(scores.config) if c != BOOSTING]
-    out = pd.DataFrame(index=pd.Index(configs + [BOOSTING], name="candidate"))
+    out = pd.DataFrame(index=pd.Index([*configs, BOOSTING], name="candidate"))
     fits = scores.drop_duplicates(["dataset", "fold", "config", "role"])
     for name in dict.fromkeys(scores.dataset):
         part = head[(head.dataset == name) & (head.role != "single")]
@@ -200,7 +200,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     header = (f"# sharing table ({time.strftime('%Y-%m-%d')}): {args.folds}-fold CV, rows "
               f"capped as the quality plan{'' if args.rows is None else f' and at {args.rows}'}"
               f", seed {args.seed}, 1 torch thread, {time.perf_counter() - t0:.0f}s\n")
-    text = (header + "\n" + markdown(table) + "\n\n## per task (multi − single)\n\n"
+    text = (header + "\n" + markdown(table) + "\n\n## per task (multi - single)\n\n"
             + gains.reset_index().to_markdown(index=False, floatfmt="+.4f") + "\n")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,7 @@
 """``star``: Tennessee STAR class-size experiment, eight related test scores.
 
 Eight regression targets — reading and mathematics scores in kindergarten and grades 1,
-2 and 3 — for 10,786 pupils, each missing for 39–46% of them (a pupil is only tested in
+2 and 3 — for 10,786 pupils, each missing for 39-46% of them (a pupil is only tested in
 the grades they spent in a STAR school). Features are the pupil's gender, ethnicity and
 birth date and, per grade, the randomised class type, free lunch, school, teacher and
 school system. The shape multi-task learning exists for: many related targets, most
