@@ -110,17 +110,26 @@ def test_best_weights_trusts_a_finite_candidate_only():
     assert np.isfinite(est.predict(X)["body_mass_g"]).all()
 
 
-def test_normalised_objective_is_mean_ratio_to_first_epoch():
+def test_normalised_objective_is_geometric_mean_ratio_to_first_epoch():
     from tabmtl.training.callbacks import normalised_objective
 
     history = [
         {"valid_loss_a": 2.0, "valid_loss_b": 100.0, "valid_loss_c": float("nan")},
-        {"valid_loss_a": 1.0, "valid_loss_b": 150.0, "valid_loss_c": 3.0},
+        {"valid_loss_a": 1.0, "valid_loss_b": 200.0, "valid_loss_c": 3.0},
     ]
-    # a halves, b grows by half: no task dominates by the scale of its loss; c had no
+    # a halves, b doubles: no task dominates by the scale of its loss; c had no
     # first-epoch loss and is left out
-    assert normalised_objective(history, "valid", ["a", "b", "c"]) == 1.0
+    assert normalised_objective(history, "valid", ["a", "b", "c"]) == pytest.approx(1.0)
     assert np.isnan(normalised_objective(history, "train", ["a"]))
+    # relative progress counts alike: a task at 2% of its first loss improving by a tenth
+    # moves the objective as much as one at 80% improving by a tenth
+    low = [{"valid_loss_a": 1.0, "valid_loss_b": 1.0},
+           {"valid_loss_a": 0.02 * 0.9, "valid_loss_b": 0.8}]
+    high = [{"valid_loss_a": 1.0, "valid_loss_b": 1.0},
+            {"valid_loss_a": 0.02, "valid_loss_b": 0.8 * 0.9}]
+    assert normalised_objective(low, "valid", ["a", "b"]) == pytest.approx(
+        normalised_objective(high, "valid", ["a", "b"])
+    )
 
 
 def test_early_stopping_selects_on_the_fixed_objective_not_the_weighted_loss():
@@ -137,10 +146,11 @@ def test_early_stopping_selects_on_the_fixed_objective_not_the_weighted_loss():
     ).fit(X, Y)
     history = model.history_
     objective = np.array(history[:, "valid_objective"])
-    ratios = np.mean(
-        [np.array(history[:, f"valid_loss_{t}"]) / history[0, f"valid_loss_{t}"] for t in "ab"],
+    ratios = np.exp(np.mean(
+        [np.log(np.array(history[:, f"valid_loss_{t}"]) / history[0, f"valid_loss_{t}"])
+         for t in "ab"],
         axis=0,
-    )
+    ))
     np.testing.assert_allclose(objective, ratios)
     # the epoch kept is the one with the lowest objective, whatever the weighted loss did
     stopper = dict(model.net_.callbacks_)["early_stopping"]

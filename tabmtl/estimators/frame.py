@@ -80,9 +80,10 @@ default="piecewise_linear"
         Label smoothing of the classification losses.
     early_stopping : bool or "auto", default="auto"
         Hold out ``validation_fraction`` of the rows and stop when the selection
-        objective (each task's validation loss over its first-epoch value, averaged over
-        tasks) has not improved for ``patience`` epochs, keeping the best weights. "auto"
-        does so from 200 training rows on and runs the whole budget below that.
+        objective (each task's validation loss over its first-epoch value, geometric
+        mean over tasks) has not improved for ``patience`` epochs, keeping the best
+        weights. "auto" does so from 200 training rows on and runs the whole budget
+        below that.
     validation_fraction : float, default=0.1
         Share of rows held out for early stopping.
     patience : int, default=16
