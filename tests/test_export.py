@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import torch
 
-from tabmtl import ARCHITECTURES, MultiTaskEstimator
+from tabmtl import ARCHITECTURES, HardSharing, MultiTaskEstimator
 from tabmtl.io.export import ServingModule, export_onnx, export_torch, read_metadata
 
 ort = pytest.importorskip("onnxruntime")
@@ -62,14 +62,15 @@ def unseen_rows(X: pd.DataFrame) -> pd.DataFrame:
 _MODELS: dict[str, MultiTaskEstimator] = {}
 
 
-def fitted(architecture: str) -> tuple[MultiTaskEstimator, pd.DataFrame]:
+def fitted(architecture) -> tuple[MultiTaskEstimator, pd.DataFrame]:
     X, Y = serving_table()
-    if architecture not in _MODELS:  # shared by the tests of the module, fitted once
-        _MODELS[architecture] = MultiTaskEstimator(
+    key = repr(architecture)
+    if key not in _MODELS:  # shared by the tests of the module, fitted once
+        _MODELS[key] = MultiTaskEstimator(
             TARGET_KINDS, architecture=architecture, hidden_layer_sizes=(8,), max_epochs=2,
             calibration_fraction=0.25, random_state=0,
         ).fit(X, Y)
-    return _MODELS[architecture], pd.concat([X, unseen_rows(X)], ignore_index=True)
+    return _MODELS[key], pd.concat([X, unseen_rows(X)], ignore_index=True)
 
 
 def expected_outputs(model: MultiTaskEstimator, X: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -111,6 +112,13 @@ def test_onnx_matches_predict_for_every_architecture(architecture, tmp_path):
     check_session(path, model, X)
     assert not model.net_.module_.training  # the estimator's own network was not touched
     pd.testing.assert_frame_equal(model.predict(X), before)
+
+
+@LEGACY_EXPORTER
+def test_onnx_matches_predict_with_private_paths(tmp_path):
+    model, X = fitted(HardSharing(private_layer_sizes=(4,)))
+    path = export_onnx(model, tmp_path / "model.onnx", dynamo=False)
+    check_session(path, model, X)
 
 
 @pytest.mark.slow  # torch.export-based: ~7 s of graph capture and translation

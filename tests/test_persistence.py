@@ -32,7 +32,7 @@ def fitted():
     Y["lab"] = pd.Series(np.where(np.arange(200) % 2 == 0, "neg", "pos"), dtype="str")
     Y["count"] = (np.arange(200) % 4).astype("int64")
     model = MultiTaskEstimator(
-        architecture=HardSharing(head_layer_sizes=(8,)),
+        architecture=HardSharing(head_layer_sizes=(8,), private_layer_sizes=(4,)),
         weighting=UncertaintyWeighting(),
         class_weight={"late": "balanced"},
         **SMALL,

@@ -59,10 +59,22 @@ class HardSharing(Architecture):
     or a small per-task tower when ``head_layer_sizes`` is given. The towers run batched
     and the heads as one fused layer (:mod:`tabmtl.nn.layers`).
 
+    ``private_layer_sizes`` protects tasks from negative transfer: each task also gets a
+    private MLP on the embedded input, trained by its own loss alone, and its head reads
+    the shared features and its private ones side by side. A task the others do not help
+    (one that depends on features they ignore) then keeps its single-task score while
+    related tasks still gain (``tests/test_sharing.py``). It is off by default: on the six
+    project tables narrow private paths cost more tasks than they saved
+    (``python -m benchmarks.sharing``; README, "Sharing that pays"). Turn it on where
+    ``tabmtl evaluate`` flags negative transfer.
+
     Parameters
     ----------
     head_layer_sizes : tuple of int, default=()
         Hidden sizes of each task's own tower between the trunk and its output layer.
+    private_layer_sizes : tuple of int, default=()
+        Hidden sizes of each task's private path from the embedded input to its head
+        (none by default). ``(16,)`` adds one 16-wide layer per task.
 
     Examples
     --------
@@ -70,6 +82,8 @@ class HardSharing(Architecture):
     >>> import torch
     >>> body(torch.zeros(2, 8)).shape
     torch.Size([2, 4])
+    >>> HardSharing(private_layer_sizes=(4,)).build(8, {"eta": 1}, (16,), 0.0).heads.weight.shape
+    torch.Size([1, 20])
     """
 
     def __init__(
