@@ -29,13 +29,16 @@ CONFIDENCE = 0.9
 
 
 def supported_loss(gains: Sequence[float] | np.ndarray, confidence: float = CONFIDENCE) -> bool:
-    """Whether fold-paired gains show a loss beyond the folds' noise.
+    """Whether the per-fold gains of a K-fold comparison show a loss beyond the noise.
 
     The rule (one for the report, :func:`summarize`, ``cross_validate_transfer`` and
-    ``--fail-on-negative``): the one-sided paired *t* bound ``mean + t_{c, k-1} * sd /
-    sqrt(k)`` of the ``k`` per-fold gains lies below zero, i.e. the folds support a loss
-    at one-sided confidence ``c``. With one fold there is no spread to judge by, so any
-    loss counts.
+    ``--fail-on-negative``): Nadeau & Bengio's corrected resampled *t* test, one-sided.
+    The ``k`` fold gains are paired differences on the same folds, but their training
+    sets overlap, so the plain paired *t* test understates their variance; the
+    correction scales it by ``1/k + n_test/n_train`` (``1/k + 1/(k-1)`` for K-fold)
+    instead of ``1/k``. A loss is called when ``mean + t_{c, k-1} * sd * sqrt(1/k +
+    1/(k-1))`` lies below zero, i.e. the folds support it at one-sided confidence ``c``.
+    With one fold there is no spread to judge by, so any loss counts.
 
     Examples
     --------
@@ -50,12 +53,12 @@ def supported_loss(gains: Sequence[float] | np.ndarray, confidence: float = CONF
     values = values[np.isfinite(values)]
     if len(values) == 0:
         return False
-    mean = values.mean()
-    if len(values) == 1:
+    k, mean = len(values), values.mean()
+    if k == 1:
         return bool(mean < 0)
-    sd = values.std(ddof=1)
-    bound = mean + student_t.ppf(confidence, len(values) - 1) * sd / np.sqrt(len(values))
-    return bool(mean < 0 and bound < 0)
+    se = values.std(ddof=1) * np.sqrt(1 / k + 1 / (k - 1))
+    return bool(mean < 0 and mean + student_t.ppf(confidence, k - 1) * se < 0)
+
 
 # -- formatting ----------------------------------------------------------------------------
 
@@ -326,8 +329,8 @@ class TransferResult:
             text += " No negative transfer."
         noise = list(self.summary.index[self.summary["within_noise"]])
         if noise:
-            text += (f" Within the folds' noise ({int(CONFIDENCE * 100)}% one-sided paired "
-                     f"test): {', '.join(map(str, noise))}.")
+            text += (f" Within the folds' noise (corrected paired t test, "
+                     f"{int(CONFIDENCE * 100)}% one-sided): {', '.join(map(str, noise))}.")
         return text
 
 
