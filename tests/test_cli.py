@@ -31,6 +31,7 @@ import pytest
 import datasets
 from tabmtl.cli import EXIT_ERROR, EXIT_NEGATIVE_TRANSFER, EXIT_OK, EXIT_USAGE, main
 from tabmtl.errors import InputError
+from tabmtl.evaluation.results import supported_loss
 from tabmtl.io.persistence import load_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -272,7 +273,12 @@ def test_evaluate_prints_scores_gains_and_flags_negative_transfer(workdir, backg
         gain = float(cells[6].split("±")[0])
         assert gain == pytest.approx(mt - st, abs=1e-3)
         negative = "negative transfer" in cells[-1]
-        assert negative == (mt - st < 0)  # flagged exactly when the gain is below 0
+        # flagged exactly when the folds support the loss (one rule, results.supported_loss)
+        paired = scores.query("task == @task").pivot(index="fold", columns="model",
+                                                      values="value")
+        gains = paired["multi-task"] - paired["single-task"]
+        assert negative == supported_loss(gains.to_numpy())
+        assert ("within noise" in cells[-1]) == (mt - st < 0 and not negative)
         any_negative |= negative
     assert proc.returncode == (EXIT_NEGATIVE_TRANSFER if any_negative else EXIT_OK)
     assert "Pairwise affinity" in out and "Recommended groups" in out

@@ -17,6 +17,7 @@ from conftest import make_mixed
 from tabmtl import MultiTaskEstimator, TargetSpec
 from tabmtl.evaluation.baseline import hgb_frame
 from tabmtl.evaluation.metrics import score_task
+from tabmtl.evaluation.results import supported_loss
 from tabmtl.evaluation.runner import _restricted
 from tabmtl.evaluation.transfer import (
     HISTGB,
@@ -261,7 +262,10 @@ def test_gains_are_paired_and_negative_transfer_is_shown(small_run):
     for task in Y.columns:
         diff = wide.loc[task, MULTI_TASK] - wide.loc[task, SINGLE_TASK]
         assert result.summary.loc[task, "gain_mean"] == pytest.approx(diff.mean())
-        assert result.summary.loc[task, "negative_transfer"] == (diff.mean() < 0)
+        assert result.summary.loc[task, "negative_transfer"] == supported_loss(diff.to_numpy())
+        assert result.summary.loc[task, "within_noise"] == (
+            diff.mean() < 0 and not supported_loss(diff.to_numpy())
+        )
     table = result.to_markdown()
     for task in Y.columns:
         row = next(line for line in table.splitlines() if line.startswith(f"| {task} "))
