@@ -136,16 +136,17 @@ def _worker(url: str, seed: int) -> None:
     """One tuning worker: two trials of the shared study (run in a forked process)."""
     X, Y = _table(n=40)
     tune(_est(max_epochs=1), X, Y[["y"]], cv=2, n_trials=2, storage=url, study_name="shared",
-         search_space={"lr": [1e-3, 1e-2, 3e-2]}, replace_space=True, seed=seed,
-         progress=False)
+         search_space={"lr": optuna.distributions.FloatDistribution(1e-3, 3e-2, log=True)},
+         replace_space=True, seed=seed, progress=False)
 
 
 def test_two_workers_share_one_sqlite_study(tmp_path):
-    # forked, so the workers start with tabmtl already imported (seconds saved per worker)
+    # forked, so the workers start with tabmtl already imported (seconds saved per worker);
+    # the same seed in both, as `tabmtl tune` on two machines: still distinct trials
     url = f"sqlite:///{tmp_path / 'shared.db'}"
     optuna.create_study(storage=url, study_name="shared", direction="maximize")
     context = multiprocessing.get_context("fork")
-    workers = [context.Process(target=_worker, args=(url, seed)) for seed in (1, 2)]
+    workers = [context.Process(target=_worker, args=(url, 0)) for _ in range(2)]
     for w in workers:
         w.start()
     for w in workers:
@@ -156,6 +157,7 @@ def test_two_workers_share_one_sqlite_study(tmp_path):
     study = optuna.load_study(study_name="shared", storage=url)
     assert sorted(t.number for t in study.trials) == list(range(4))
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+    assert len(set(_configs(study.trials))) == 4
 
 
 def test_bad_input_is_one_clear_line(tmp_path):
@@ -193,3 +195,35 @@ def test_component_settings_reach_the_estimators_own_component():
     assert result.best_params["numeric_embedding"].get_params()["d_embedding"] == 3
     assert result.best_config["numeric_embedding"] == "piecewise_linear"
     assert result.best_config["numeric_embedding__d_embedding"] == 3
+
+
+# -- a continued or shared study explores new points; one seeded run is reproducible -----
+
+FLOAT_SPACE = {"lr": optuna.distributions.FloatDistribution(1e-3, 3e-2, log=True),
+               "dropout": optuna.distributions.FloatDistribution(0.0, 0.3)}
+
+
+def _configs(trials) -> list[tuple]:
+    return [tuple(sorted(t.params.items())) for t in trials]
+
+
+def test_continued_study_samples_new_configurations(tmp_path):
+    X, Y = _table(n=30)
+    url = f"sqlite:///{tmp_path / 'again.db'}"
+    for _ in range(2):  # the same call twice, as `tabmtl tune` run twice
+        _tune(X, Y, storage=url, study_name="s", n_trials=3, search_space=FLOAT_SPACE)
+    trials = optuna.load_study(study_name="s", storage=url).trials
+    assert len(trials) == 6
+    assert len(set(_configs(trials))) == 6  # trials 3-5 do not replay trials 0-2
+
+
+def test_seeded_run_is_reproducible_on_fresh_storages(tmp_path):
+    X, Y = _table(n=30)
+    runs = []
+    for name in ("one", "two"):
+        url = f"sqlite:///{tmp_path / (name + '.db')}"
+        result = _tune(X, Y, storage=url, n_trials=3, search_space=FLOAT_SPACE, seed=5)
+        runs.append(_configs(result.study.trials))
+    assert runs[0] == runs[1]
+    other = _tune(X, Y, n_trials=3, search_space=FLOAT_SPACE, seed=6)
+    assert _configs(other.study.trials) != runs[0]  # the seed matters

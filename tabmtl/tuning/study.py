@@ -31,6 +31,7 @@ from tabmtl.tuning.objective import (
     task_names,
 )
 from tabmtl.tuning.params import component_name
+from tabmtl.tuning.sampler import TrialSeededSampler
 from tabmtl.tuning.space import SearchSpace
 
 optuna = import_optuna()
@@ -199,8 +200,11 @@ def tune(
         in memory.
     study_name : str, default="tabmtl"
     seed : int, default=0
-        Seeds the TPE sampler, the folds, and the estimator when its ``random_state``
-        is None: the same seed gives the same trials.
+        Seeds the folds, the estimator when its ``random_state`` is None, and the TPE
+        sampler's draws with the trial number (see
+        :class:`tabmtl.tuning.sampler.TrialSeededSampler`): the same seed on a fresh
+        storage gives the same trials, while a continued study or several workers on
+        one study sample new points (their trials have new numbers).
     groups : pandas.Series, optional
         Rows of one group stay in one fold.
     pruner : optuna pruner, optional
@@ -238,7 +242,7 @@ def tune(
     if base.get_params().get("random_state", 0) is None:
         base.set_params(random_state=seed)
     folds, _ = make_folds(len(X), cv, groups=groups, random_state=seed)
-    sampler = optuna.samplers.TPESampler(seed=seed)
+    sampler = TrialSeededSampler(seed=seed)
     pruner = pruner or optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=10)
     objective = CrossValidationObjective(base, X, Y, folds, space, weights, metrics, pruning)
     callbacks = [progress_printer(n_trials)] if progress else []
