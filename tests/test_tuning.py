@@ -227,3 +227,16 @@ def test_seeded_run_is_reproducible_on_fresh_storages(tmp_path):
     assert runs[0] == runs[1]
     other = _tune(X, Y, n_trials=3, search_space=FLOAT_SPACE, seed=6)
     assert _configs(other.study.trials) != runs[0]  # the seed matters
+
+
+# -- search space: a component's settings in any key order -------------------------------
+
+
+def test_component_setting_listed_before_its_component_is_sampled():
+    space = SearchSpace(_est(), {"numeric_embedding__d_embedding": [4, 8],
+                                 "numeric_embedding": ["periodic"]}, replace=True)
+    trial = optuna.trial.FixedTrial({"numeric_embedding": "periodic",
+                                     "numeric_embedding__d_embedding": 8})
+    params = space.sample(trial)
+    assert params["numeric_embedding"].get_params()["d_embedding"] == 8
+    assert "numeric_embedding__d_embedding" in trial.params

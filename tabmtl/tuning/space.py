@@ -87,11 +87,15 @@ class SearchSpace:
         if not merged:
             raise InputError("The search space is empty.")
         self._base = estimator.get_params(deep=False)
-        self._dimensions = [_dimension(name, spec) for name, spec in merged.items()]
+        # a component before its settings, whatever the key order: whether a setting is
+        # sampled depends on the component already sampled (a stable sort keeps the rest)
+        order = sorted(merged, key=lambda name: "__" in name)
+        self._dimensions = [_dimension(name, merged[name]) for name in order]
 
     @property
     def names(self) -> list[str]:
-        """The searched parameter names, in sampling order."""
+        """The searched parameter names, in sampling order (components before their
+        settings)."""
         return [d.name for d in self._dimensions]
 
     def sample(self, trial) -> dict[str, object]:
