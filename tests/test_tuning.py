@@ -240,3 +240,58 @@ def test_component_setting_listed_before_its_component_is_sampled():
     params = space.sample(trial)
     assert params["numeric_embedding"].get_params()["d_embedding"] == 8
     assert "numeric_embedding__d_embedding" in trial.params
+
+
+# -- the config keeps the base's component instances -------------------------------------
+
+
+def _same_params(a, b) -> None:
+    """Assert two estimators have equal parameters (components: same class and settings)."""
+    pa, pb = a.get_params(deep=False), b.get_params(deep=False)
+    assert set(pa) == set(pb)
+    for name, value in pa.items():
+        if name in ("callbacks", "verbose"):
+            continue
+        if hasattr(value, "get_params"):
+            assert type(value) is type(pb[name]), name
+            assert value.get_params() == pb[name].get_params(), name
+        else:
+            assert value == pb[name], name
+
+
+@pytest.mark.parametrize("searched", [
+    {"lr": [0.01]},
+    {"numeric_embedding__d_embedding": [6]},  # tuned into the base's own instance
+])
+def test_config_round_trip_keeps_component_instances(tmp_path, searched):
+    import argparse
+
+    from sklearn.base import clone
+
+    from tabmtl.cli.options import build_estimator
+    from tabmtl.nn.architectures import MMoE
+    from tabmtl.nn.numeric_embedding import PeriodicEmbedding
+
+    X, Y = _table(n=30)
+    est = _est(architecture=MMoE(n_experts=2, tower_layer_sizes=(4,)),
+               numeric_embedding=PeriodicEmbedding(d_embedding=4, n_frequencies=8),
+               max_epochs=1)
+    result = tune(est, X, Y, cv=2, n_trials=1, search_space=searched, replace_space=True,
+                  progress=False)
+    path = result.write_config(tmp_path / "best.json")
+    loaded = build_estimator(argparse.Namespace(config=str(path)), {})
+    _same_params(loaded, clone(est).set_params(**result.best_params))
+
+
+def test_config_names_what_it_cannot_hold():
+    from tabmtl.nn.architectures import MMoE
+
+    class MyMMoE(MMoE):  # not registered: a config file cannot name it
+        pass
+
+    X, Y = _table(n=30)
+    with pytest.warns(UserWarning, match=r"best_config leaves out architecture=MyMMoE"):
+        result = tune(_est(architecture=MyMMoE(n_experts=2), max_epochs=1), X, Y, cv=2,
+                      n_trials=1, search_space={"lr": [0.01]}, replace_space=True,
+                      progress=False)
+    assert "architecture" not in result.best_config

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +31,7 @@ from tabmtl.tuning.objective import (
     objective_weights,
     task_names,
 )
-from tabmtl.tuning.params import component_name
+from tabmtl.tuning.params import COMPONENTS, component_config, component_name, same_value
 from tabmtl.tuning.sampler import TrialSeededSampler
 from tabmtl.tuning.space import SearchSpace
 
@@ -85,20 +86,48 @@ class TuningResult:
 def _config(space: SearchSpace, stored: Mapping[str, object], base) -> dict:
     """The best trial as flat JSON-able parameters: the base estimator's non-default
     ones, then the tuned ones (``numeric_embedding__d_embedding`` beside
-    ``numeric_embedding``, as searched)."""
+    ``numeric_embedding``, as searched).
+
+    A component instance of the base (``architecture=MMoE(n_experts=2)``) is written as
+    its name and its non-default settings, so that ``tabmtl fit --config`` builds the
+    same one; a tuned component replaces it with its own settings. A parameter JSON
+    cannot hold (an unregistered class) is left out with a warning naming it.
+    """
     defaults = type(base)().get_params(deep=False)
-    config = {
-        k: v for k, v in base.get_params(deep=False).items()
-        if k not in ("callbacks", "verbose") and v != defaults.get(k)
-        and (v is None or isinstance(v, (bool, int, float, str, tuple, list, dict)))
-    }
     tuned = space.decode_values(stored)
+    config: dict[str, object] = {}
+    unwritten = []
+    for name, value in base.get_params(deep=False).items():
+        if name in ("callbacks", "verbose") or same_value(value, defaults.get(name)):
+            continue
+        entries = (component_config(name, value) if name in COMPONENTS
+                   else _plain_entry(name, value))
+        if entries is None:
+            unwritten.append(f"{name}={value!r}")
+        elif name not in tuned:  # a tuned component brings its own settings
+            config.update(entries)
     for name in list(tuned):
         component = name.split("__", 1)[0]
-        if "__" in name and component not in tuned:  # its settings need its name beside
-            tuned[component] = component_name(component, base.get_params()[component])
+        if "__" in name and component not in tuned and component not in config:
+            # its settings need its name beside (the base's, a default name)
+            config[component] = component_name(component, base.get_params()[component])
     config.update(tuned)
+    if unwritten:
+        warnings.warn(
+            f"best_config leaves out {', '.join(unwritten)}: a config file cannot name "
+            "it, so `tabmtl fit --config` would use the default; set it yourself.",
+            UserWarning, stacklevel=3,
+        )
     return {k: list(v) if isinstance(v, tuple) else v for k, v in config.items()}
+
+
+def _plain_entry(name: str, value: object) -> dict[str, object] | None:
+    """``{name: value}`` when JSON can hold the value, else None."""
+    try:
+        json.dumps(list(value) if isinstance(value, tuple) else value, allow_nan=False)
+    except (TypeError, ValueError):
+        return None
+    return {name: value}
 
 
 def open_study(storage, study_name: str, targets: list[str], sampler, pruner):
