@@ -283,6 +283,48 @@ def test_config_round_trip_keeps_component_instances(tmp_path, searched):
     _same_params(loaded, clone(est).set_params(**result.best_params))
 
 
+# -- an invalid sampled combination fails its trial, not the search ------------------------
+
+
+def test_invalid_combination_fails_only_its_trial(tmp_path, capsys):
+    X, Y = _table(n=30)
+    url = f"sqlite:///{tmp_path / 'bad.db'}"
+    study = optuna.create_study(storage=url, study_name="tabmtl", direction="maximize")
+    study.enqueue_trial({"architecture__n_subspaces": 3})  # does not divide 8
+    study.enqueue_trial({"architecture__n_subspaces": 2})
+    result = tune(_est(architecture="sluice"), X, Y, cv=2, n_trials=2, storage=url,
+                  search_space={"architecture__n_subspaces": [2, 3]}, replace_space=True)
+    failed, done = result.study.trials
+    assert failed.state == optuna.trial.TrialState.FAIL
+    assert "must divide every hidden layer size" in failed.user_attrs["fail_reason"]
+    assert done.state == optuna.trial.TrialState.COMPLETE
+    assert result.best_params["architecture"].n_subspaces == 2
+    assert "trial 0 fail (ValueError: n_subspaces=3 must divide" in capsys.readouterr().err
+
+
+def test_every_trial_failing_is_one_clear_error():
+    # a problem of every configuration (here: of the space itself) is an error, not a
+    # search that silently finds nothing
+    X, Y = _table(n=30)
+    with pytest.raises(InputError, match=r"every trial failed.*must divide"):
+        tune(_est(architecture="sluice"), X, Y, cv=2, n_trials=2,
+             search_space={"architecture__n_subspaces": [3, 5]}, replace_space=True,
+             progress=False)
+
+
+def test_pruning_steps_stay_aligned_when_max_epochs_is_searched(tmp_path):
+    # fold 1 starts at step 3 (the largest max_epochs searched) in every trial, also in
+    # one that trains 2 epochs per fold
+    X, Y = _table(n=40)
+    url = f"sqlite:///{tmp_path / 'steps.db'}"
+    study = optuna.create_study(storage=url, study_name="tabmtl", direction="maximize")
+    study.enqueue_trial({"max_epochs": 2})
+    result = tune(_est(early_stopping=True, validation_fraction=0.25), X, Y, cv=2,
+                  n_trials=1, storage=url, search_space={"max_epochs": [2, 3]},
+                  replace_space=True, progress=False)
+    assert sorted(result.study.trials[0].intermediate_values) == [0, 1, 3, 4]
+
+
 def test_config_names_what_it_cannot_hold():
     from tabmtl.nn.architectures import MMoE
 

@@ -24,7 +24,6 @@ from sklearn.base import clone
 
 from tabmtl.errors import InputError
 from tabmtl.evaluation.folds import make_folds
-from tabmtl.training.net import TrainingDiverged
 from tabmtl.tuning.dependency import import_optuna
 from tabmtl.tuning.objective import (
     CrossValidationObjective,
@@ -178,6 +177,8 @@ def progress_printer(n_trials: int | None, stream=None):
         state = trial.state.name.lower()
         complete = trial.state == optuna.trial.TrialState.COMPLETE
         value = f" value {trial.value:.4f}" if complete else ""  # a pruned one: its loss
+        if "fail_reason" in trial.user_attrs and not complete:
+            value = f" ({trial.user_attrs['fail_reason']})"
         try:
             best = f"best {study.best_value:.4f} (trial {study.best_trial.number})"
         except ValueError:  # no trial has finished yet
@@ -250,6 +251,14 @@ def tune(
     -------
     TuningResult
 
+    Raises
+    ------
+    InputError
+        For bad arguments, an unreachable storage, a study of other targets, and when
+        every trial of this call failed (a configuration the estimator rejects, such as
+        a sluice subspace count that does not divide a width, fails only its trial: its
+        ``fail_reason`` user attribute and the progress line say why).
+
     Examples
     --------
     >>> import numpy as np, pandas as pd
@@ -274,20 +283,39 @@ def tune(
     sampler = TrialSeededSampler(seed=seed)
     pruner = pruner or optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=10)
     objective = CrossValidationObjective(base, X, Y, folds, space, weights, metrics, pruning)
-    callbacks = [progress_printer(n_trials)] if progress else []
+    ran: list = []  # the trials this call finished, in every state
+    callbacks = [lambda _study, trial: ran.append(trial)]
+    if progress:
+        callbacks.append(progress_printer(n_trials))
     interrupted = False
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # our progress lines instead
     try:
         study = open_study(storage, study_name, names, sampler, pruner)
         try:
+            # a rejected configuration (ValueError: e.g. a sluice subspace count that does
+            # not divide a width) or a diverged training fails its trial, not the search
             study.optimize(objective, n_trials=n_trials, timeout=timeout,
-                           callbacks=callbacks, catch=(TrainingDiverged,))
+                           callbacks=callbacks, catch=(ValueError,))
         except KeyboardInterrupt:  # Optuna has already marked the running trial as failed
             interrupted = True
     finally:
         optuna.logging.set_verbosity(verbosity)
+    _raise_if_all_failed(ran, interrupted)
     return _result(study, space, X, Y, base, refit, interrupted)
+
+
+def _raise_if_all_failed(ran: list, interrupted: bool) -> None:
+    """An InputError when every trial of this call failed with a reason: a problem of
+    every configuration (the data, the space) rather than of one unlucky sample."""
+    fail = optuna.trial.TrialState.FAIL
+    if interrupted or not ran or any(t.state != fail for t in ran):
+        return
+    last = ran[-1]
+    reason = last.user_attrs.get("fail_reason")
+    if reason:
+        raise InputError(f"every trial failed ({len(ran)} this run); the last, trial "
+                         f"{last.number} with {last.params}: {reason}")
 
 
 def _result(study, space, X, Y, base, refit, interrupted) -> TuningResult:
