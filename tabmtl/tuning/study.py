@@ -33,6 +33,7 @@ from tabmtl.tuning.objective import (
 from tabmtl.tuning.params import COMPONENTS, component_config, component_name, same_value
 from tabmtl.tuning.sampler import TrialSeededSampler
 from tabmtl.tuning.space import SearchSpace
+from tabmtl.tuning.storage import open_storage
 
 optuna = import_optuna()
 
@@ -129,9 +130,10 @@ def _plain_entry(name: str, value: object) -> dict[str, object] | None:
     return {name: value}
 
 
-def open_study(storage, study_name: str, targets: list[str], sampler, pruner):
+def open_study(storage, study_name: str, targets: list[str], sampler, pruner,
+               heartbeat_interval: int | None = None):
     """Create or load the study; a one-line InputError for an unreachable storage or a
-    study of other targets.
+    study of other targets. A URL opens with :func:`tabmtl.tuning.storage.open_storage`.
 
     Examples
     --------
@@ -140,11 +142,7 @@ def open_study(storage, study_name: str, targets: list[str], sampler, pruner):
     ['y']
     """
     if isinstance(storage, str):
-        try:
-            storage = optuna.storages.RDBStorage(storage)
-        except Exception as exc:  # SQLAlchemy's many errors: bad URL, no driver, no server
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise InputError(f"cannot open the study storage {storage!r}: {reason}") from None
+        storage = open_storage(storage, heartbeat_interval)
     study = optuna.create_study(
         storage=storage, study_name=study_name, direction="maximize", sampler=sampler,
         pruner=pruner, load_if_exists=True,
@@ -199,6 +197,7 @@ def tune(
     search_space: Mapping[str, object] | None = None, replace_space: bool = False,
     storage=None, study_name: str = "tabmtl", seed: int = 0, groups=None,
     pruner=None, pruning: bool = True, refit: bool = False, progress: bool = True,
+    heartbeat_interval: int | None = 60,
 ) -> TuningResult:
     """Search the estimator's hyper-parameters with Optuna, by cross-validation.
 
@@ -246,6 +245,11 @@ def tune(
         Fit the best parameters on all rows as ``best_estimator_``.
     progress : bool, default=True
         One line per finished trial on stderr.
+    heartbeat_interval : int or None, default=60
+        With a database URL: seconds between a running trial's heartbeats. A trial
+        whose worker died (killed, machine lost) is failed once its heartbeat is twice
+        that old, and its configuration is queued again for a worker to finish (see
+        :mod:`tabmtl.tuning.storage`); None: no heartbeats.
 
     Returns
     -------
@@ -291,7 +295,7 @@ def tune(
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # our progress lines instead
     try:
-        study = open_study(storage, study_name, names, sampler, pruner)
+        study = open_study(storage, study_name, names, sampler, pruner, heartbeat_interval)
         try:
             # a rejected configuration (ValueError: e.g. a sluice subspace count that does
             # not divide a width) or a diverged training fails its trial, not the search
