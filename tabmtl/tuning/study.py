@@ -5,7 +5,11 @@ The study lives in Optuna's storage: in memory by default, or any database URL
 (``sqlite:///tuning.db``, PostgreSQL, MySQL). Calling ``tune`` again with the same
 storage and study name continues the study (its ``n_trials`` add up), and several
 processes or machines running ``tune`` against one database share one study through
-Optuna's own distributed mode. The study records its targets (user attribute
+Optuna's own distributed mode: each trial's random draws are seeded by the seed and its
+trial number (:mod:`tabmtl.tuning.sampler`), so continued and shared studies explore new
+points, and running trials send heartbeats (:mod:`tabmtl.tuning.storage`), so a dead
+worker's trial is failed and run again. A configuration the estimator rejects fails
+only its trial. The study records its targets (user attribute
 ``targets``) so that it cannot be continued on other targets by mistake. Ctrl-C ends
 the search after the running trial is discarded; finished trials stay in the storage.
 """
