@@ -10,6 +10,8 @@ weights come from ``scoring``: every task equally, one named task, or a weight p
 from __future__ import annotations
 
 import math
+import os
+import socket
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -100,7 +102,12 @@ class CrossValidationObjective:
     """``objective(trial) -> float``: the trial's parameters, cross-validated.
 
     Each finished trial keeps, in its user attributes, ``task_scores`` (task -> mean
-    over folds) and ``fold_values`` (the objective on each fold).
+    over folds) and ``fold_values`` (the objective on each fold); every trial keeps
+    ``worker`` (host:pid of the process that ran it), and a trial whose configuration
+    the estimator rejects (a ``ValueError`` such as a sluice subspace count that does not
+    divide a width, or a diverged training) ``fail_reason`` before the error fails it.
+    Pruning steps are strided by the largest ``max_epochs`` searched, so that a step
+    means the same fold and epoch in every trial.
 
     Parameters
     ----------
@@ -137,8 +144,18 @@ class CrossValidationObjective:
         self.pruning = pruning
 
     def __call__(self, trial) -> float:
+        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+        try:
+            return self._evaluate(trial)
+        except ValueError as exc:  # this configuration (or its training) is rejected
+            trial.set_user_attr("fail_reason", f"{type(exc).__name__}: {exc}")
+            raise
+
+    def _evaluate(self, trial) -> float:
         candidate = clone(self.estimator).set_params(**self.space.sample(trial))
-        reporter = TrialReporter(trial, self.weights, candidate.max_epochs)
+        # one stride for every trial, also where max_epochs itself is searched
+        stride = max(candidate.max_epochs, self.space.largest("max_epochs") or 0)
+        reporter = TrialReporter(trial, self.weights, int(stride))
         per_fold = []
         for fold, (train, test) in enumerate(self.folds):
             reporter.fold = fold
