@@ -259,3 +259,30 @@ def test_greedy_weights_pick_the_better_learner_and_mix_when_both_help():
     good = np.column_stack([1 - (codes * 0.9 + 0.05), codes * 0.9 + 0.05])
     flat = np.full((400, 2), 0.5)
     assert greedy_weights([flat, good], codes, False).tolist() == [0.0, 1.0]
+
+
+# save / load without pickle
+
+
+def test_save_load_round_trip_is_bit_identical(fitted, data, tmp_path):
+    from tabmtl.ensemble.persistence import load_blend, save_blend
+
+    _, (Xt, _) = data
+    loaded = load_blend(save_blend(fitted, tmp_path / "model.blend"))
+    pd.testing.assert_frame_equal(loaded.predict(Xt), fitted.predict(Xt))
+    for name, proba in fitted.predict_proba(Xt).items():
+        np.testing.assert_array_equal(loaded.predict_proba(Xt)[name], proba)
+    pd.testing.assert_frame_equal(loaded.predict_interval(Xt), fitted.predict_interval(Xt))
+    pd.testing.assert_frame_equal(loaded.task_blend_weights_, fitted.task_blend_weights_)
+    assert loaded.get_params()["estimator__max_epochs"] == 30
+
+
+def test_save_refuses_histgb_with_a_clear_message(data, tmp_path):
+    from tabmtl.ensemble.persistence import save_blend
+
+    (X, Y), _ = data
+    blend = MultiTaskBlend(
+        net(max_epochs=2), regressor=HistGradientBoostingRegressor(max_iter=5), cv=2
+    ).fit(X.iloc[:100], Y[["smooth", "interact"]].iloc[:100])
+    with pytest.raises(TypeError, match=r"'smooth' is a HistGradientBoostingRegressor.*safe"):
+        save_blend(blend, tmp_path / "model.blend")
