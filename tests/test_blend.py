@@ -286,3 +286,15 @@ def test_save_refuses_histgb_with_a_clear_message(data, tmp_path):
     ).fit(X.iloc[:100], Y[["smooth", "interact"]].iloc[:100])
     with pytest.raises(TypeError, match=r"'smooth' is a HistGradientBoostingRegressor.*safe"):
         save_blend(blend, tmp_path / "model.blend")
+
+
+def test_predict_record_equals_predict(fitted, data):
+    _, (Xt, _) = data
+    for i in (0, 7):
+        record = Xt.iloc[i].to_dict()
+        row = fitted.predict(Xt.iloc[[i]]).iloc[0].to_dict()
+        out = fitted.predict_record(record)
+        assert out == row and type(out["flag"]) is bool and type(out["label"]) is str
+        proba = fitted.predict_proba_record(record)
+        expected = fitted.predict_proba(Xt.iloc[[i]])["label"].iloc[0].to_dict()
+        assert proba["label"] == pytest.approx(expected)

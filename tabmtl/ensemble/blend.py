@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, clone
 
 from tabmtl.data.features import check_unique_names
-from tabmtl.data.targets import TargetKind, TargetSpec
+from tabmtl.data.targets import TargetKind, TargetSpec, as_python_scalar
 from tabmtl.ensemble.boosting import (
     BoostingFrame,
     boosting_output,
@@ -278,6 +280,25 @@ class MultiTaskBlend(BaseEstimator):
             if not t.is_regression
         }
 
+    def predict_record(self, record: Mapping) -> dict[object, object]:
+        """Predict one row given as a mapping ``{feature: value}``: ``{target: value}``
+        with the values :meth:`predict` gives for that row, as plain Python scalars.
+
+        The boosting models read a DataFrame, so this builds a one-row frame (no faster
+        than :meth:`predict`; the net's own record path is skipped).
+        """
+        row = self.predict(_record_frame(record)).iloc[0]
+        return {name: as_python_scalar(value) for name, value in row.items()}
+
+    def predict_proba_record(self, record: Mapping) -> dict[object, dict[object, float]]:
+        """Blended class probabilities of one row given as a mapping ``{feature: value}``:
+        ``{target: {class label: probability}}``, plain Python values."""
+        probas = self.predict_proba(_record_frame(record))
+        return {
+            name: {as_python_scalar(c): float(q) for c, q in frame.iloc[0].items()}
+            for name, frame in probas.items()
+        }
+
     def predict_interval(self, X, alpha: float = 0.1, *, targets=None) -> pd.DataFrame:
         """Conformal intervals of coverage ``1 - alpha`` around the blend's prediction.
 
@@ -336,6 +357,14 @@ class MultiTaskBlend(BaseEstimator):
         if missing:
             raise InputError(f"X is missing the feature columns {missing!r} seen in fit.")
         return X
+
+
+def _record_frame(record: Mapping) -> pd.DataFrame:
+    if not isinstance(record, Mapping):
+        raise InputTypeError(
+            f"A record is a mapping {{feature: value}}, got {type(record).__name__}."
+        )
+    return pd.DataFrame({name: [value] for name, value in record.items()})
 
 
 def _check_Y(Y, n_rows: int) -> pd.DataFrame:
