@@ -16,6 +16,7 @@ from tabmtl.ensemble.boosting import (
     default_boosting,
     fit_boosting,
 )
+from tabmtl.ensemble.decoding import decode_output, empty_output, encoded_labels
 from tabmtl.ensemble.weights import blend, greedy_weights, task_loss
 from tabmtl.errors import InputError, InputTypeError
 from tabmtl.estimators import MultiTaskEstimator
@@ -153,7 +154,7 @@ class MultiTaskBlend(BaseEstimator):
             outs = self._outputs(fitted, X.iloc[test], Xb.iloc[test])
             for learner, per_task in outs.items():
                 for task in spec.tasks_:
-                    store = oof[learner].setdefault(task.name, _empty(task, len(X)))
+                    store = oof[learner].setdefault(task.name, empty_output(task, len(X)))
                     store[test] = per_task[task.name]
         if (self.oof_fold_ < 0).any():
             raise InputError("The cv folds leave rows out of every test part; use a partition.")
@@ -204,7 +205,7 @@ class MultiTaskBlend(BaseEstimator):
     def _choose_weights(self, Y: pd.DataFrame) -> None:
         rows, scores, self.weights_, self.conformal_scores_ = [], {}, {}, {}
         for task in self.target_spec_.tasks_:
-            y = _encoded(task, Y[task.name])
+            y = encoded_labels(task, Y[task.name])
             outputs = [self.oof_outputs_[name][task.name] for name in self.learners_]
             w = greedy_weights(outputs, y, task.is_regression, self.n_steps)
             self.weights_[task.name] = w
@@ -229,7 +230,7 @@ class MultiTaskBlend(BaseEstimator):
             {
                 task.name: {
                     name: task_loss(self.oof_outputs_[name][task.name],
-                                    _encoded(task, Y[task.name]), task.is_regression)
+                                    encoded_labels(task, Y[task.name]), task.is_regression)
                     for name in self.learners_
                 }
                 for task in self.target_spec_.tasks_
@@ -263,7 +264,7 @@ class MultiTaskBlend(BaseEstimator):
         index = self._check_X(X, reset=False).index
         outputs = self.blended_outputs(X)
         return pd.DataFrame(
-            {t.name: _decode(t, outputs[t.name], index) for t in self.target_spec_.tasks_},
+            {t.name: decode_output(t, outputs[t.name], index) for t in self.target_spec_.tasks_},
             index=index,
         )
 
@@ -390,26 +391,3 @@ def _check_tiny(spec: TargetSpec, Y: pd.DataFrame, folds: list) -> None:
                 f"on {len(folds)} cross-fitting folds needs at least {need}. Lower cv, or "
                 "fit it with MultiTaskEstimator alone."
             )
-
-
-def _empty(task: TargetKind, n: int) -> np.ndarray:
-    shape = (n,) if task.is_regression else (n, len(task.classes_))
-    return np.full(shape, np.nan)
-
-
-def _encoded(task: TargetKind, y: pd.Series) -> np.ndarray:
-    """Values (regression) or class indices, NaN where the label is missing."""
-    if task.is_regression:
-        return pd.to_numeric(y).to_numpy(dtype=np.float64, na_value=np.nan)
-    return task.encode(y).astype(np.float64)
-
-
-def _decode(task: TargetKind, output: np.ndarray, index: pd.Index) -> pd.Series:
-    """A blended output as the target's own values: the value in the target's dtype, or
-    the most probable class as a label of the target's dtype."""
-    if task.is_regression:
-        return pd.Series(output, index=index, name=task.name).astype(task.dtype_)
-    labels = task.classes_[np.asarray(output).argmax(axis=1)]
-    if isinstance(task.dtype_, pd.CategoricalDtype):
-        return pd.Series(pd.Categorical(labels, dtype=task.dtype_), index=index, name=task.name)
-    return pd.Series(labels, index=index, name=task.name).astype(task.dtype_)

@@ -10,7 +10,7 @@ class probabilities (classification).
 Examples
 --------
 >>> y = np.array([0.0, 1.0, 2.0, 3.0])
->>> good, bad = y + 0.1, np.zeros(4)
+>>> good, bad = y + np.array([0.1, -0.1, 0.1, -0.1]), np.zeros(4)
 >>> greedy_weights([good, bad], y, is_regression=True).tolist()
 [1.0, 0.0]
 """
