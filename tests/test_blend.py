@@ -298,3 +298,27 @@ def test_predict_record_equals_predict(fitted, data):
         proba = fitted.predict_proba_record(record)
         expected = fitted.predict_proba(Xt.iloc[[i]])["label"].iloc[0].to_dict()
         assert proba["label"] == pytest.approx(expected)
+
+
+def test_histgb_when_lightgbm_is_missing_with_categoricals_as_categories(data, monkeypatch):
+    import tabmtl.ensemble.boosting as boosting
+
+    monkeypatch.setattr(boosting, "lightgbm_available", lambda: False)
+    (X, Y), _ = data
+    X, Y = X.iloc[:200], Y[["interact", "flag"]].iloc[:200]
+    blend = MultiTaskBlend(net(max_epochs=2), cv=2).fit(X, Y)
+    model = blend.boosters_["interact"]
+    assert isinstance(model, HistGradientBoostingRegressor)
+    assert isinstance(blend.boosters_["flag"], HistGradientBoostingClassifier)
+    # the four categorical columns split as categories, the six numerics do not
+    assert model.is_categorical_.tolist() == [False] * 6 + [True] * 4
+    frame = blend.frame_.transform(X.assign(c0=X.c0.astype(str)))  # text reads the same
+    assert isinstance(frame["c0"].dtype, pd.CategoricalDtype)
+    assert list(frame["c0"].cat.categories) == ["a", "b", "c"]
+
+
+def test_default_boosting_is_lightgbm_on_one_thread_with_category_splits(fitted):
+    lgb = pytest.importorskip("lightgbm")
+    model = fitted.boosters_["interact"]
+    assert isinstance(model, lgb.LGBMRegressor) and model.get_params()["n_jobs"] == 1
+    assert len(model.booster_.pandas_categorical) == 4  # c0..c3 went in as categories
