@@ -322,3 +322,28 @@ def test_default_boosting_is_lightgbm_on_one_thread_with_category_splits(fitted)
     model = fitted.boosters_["interact"]
     assert isinstance(model, lgb.LGBMRegressor) and model.get_params()["n_jobs"] == 1
     assert len(model.booster_.pandas_categorical) == 4  # c0..c3 went in as categories
+
+
+def test_temperature_scaling_lowers_the_out_of_fold_log_loss_and_keeps_classes(data, tmp_path):
+    from tabmtl.ensemble.decoding import temper
+    from tabmtl.ensemble.persistence import load_blend, save_blend
+    from tabmtl.ensemble.weights import blend as weighted
+    from tabmtl.ensemble.weights import task_loss
+
+    (X, Y), (Xt, _) = data
+    X, Y = X.iloc[:300], Y[["label", "flag"]].iloc[:300]
+    fitted = MultiTaskBlend(net(max_epochs=5), cv=3, temperature_scaling=True).fit(X, Y)
+    assert set(fitted.temperatures_) == {"label", "flag"}
+    assert any(t != 1.0 for t in fitted.temperatures_.values())
+    for task in fitted.target_spec_.tasks_:
+        outputs = [fitted.oof_outputs_[name][task.name] for name in fitted.learners_]
+        oof = weighted(outputs, fitted.weights_[task.name])
+        y = task.encode(Y[task.name]).astype(float)
+        tempered = temper(oof, fitted.temperatures_[task.name])
+        assert task_loss(tempered, y, False) <= task_loss(oof, y, False) + 1e-12
+        np.testing.assert_array_equal(tempered.argmax(axis=1), oof.argmax(axis=1))
+    proba = fitted.predict_proba(Xt)["label"]
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    assert (fitted.predict(Xt)["label"].cat.codes.to_numpy() == proba.to_numpy().argmax(1)).all()
+    loaded = load_blend(save_blend(fitted, tmp_path / "t.blend"))
+    pd.testing.assert_frame_equal(loaded.predict_proba(Xt)["label"], proba)

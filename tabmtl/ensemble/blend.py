@@ -16,7 +16,8 @@ from tabmtl.ensemble.boosting import (
     default_boosting,
     fit_boosting,
 )
-from tabmtl.ensemble.decoding import decode_output, empty_output, encoded_labels
+from tabmtl.ensemble.decoding import decode_output, empty_output, encoded_labels, temper
+from tabmtl.ensemble.inputs import check_targets, check_task_sizes, record_frame
 from tabmtl.ensemble.weights import blend, greedy_weights, task_loss
 from tabmtl.errors import InputError, InputTypeError
 from tabmtl.estimators import MultiTaskEstimator
@@ -24,6 +25,7 @@ from tabmtl.evaluation.folds import make_folds
 from tabmtl.evaluation.metrics import default_metric, score_frame, score_output
 from tabmtl.evaluation.outputs import tabmtl_outputs
 from tabmtl.uncertainty.conformal import check_alpha, conformal_quantile
+from tabmtl.uncertainty.temperature import fit_temperature
 
 #: The learners' names, in the order of their weights.
 NET, BOOSTING, SINGLE = "net", "boosting", "single_task"
@@ -72,6 +74,10 @@ class MultiTaskBlend(BaseEstimator):
         target and fold: slow).
     n_steps : int, default=50
         Greedy selection picks; weights are multiples of ``1 / n_steps``.
+    temperature_scaling : bool, default=False
+        Fit one temperature per classification target on its blended out-of-fold
+        probabilities (log loss; no rows held out) and apply it in :meth:`predict_proba`;
+        the predicted classes do not change.
     n_jobs : int, default=1
         Threads of the default boosting models (LightGBM's ``n_jobs``; HistGB's OpenMP
         pool through threadpoolctl). One by default, like every tabmtl benchmark, so that
@@ -105,6 +111,9 @@ class MultiTaskBlend(BaseEstimator):
         the blend (columns).
     conformal_scores_ : dict
         Regression target name -> sorted absolute out-of-fold residuals of the blend.
+    temperatures_ : dict
+        Classification target name -> temperature of its blended probabilities (1.0
+        without ``temperature_scaling``).
 
     Examples
     --------
@@ -121,6 +130,7 @@ class MultiTaskBlend(BaseEstimator):
         cv=5,
         single_task: bool = False,
         n_steps: int = 50,
+        temperature_scaling: bool = False,
         n_jobs: int = 1,
         random_state: int | None = 0,
     ):
@@ -130,6 +140,7 @@ class MultiTaskBlend(BaseEstimator):
         self.cv = cv
         self.single_task = single_task
         self.n_steps = n_steps
+        self.temperature_scaling = temperature_scaling
         self.n_jobs = n_jobs
         self.random_state = random_state
 
@@ -138,11 +149,11 @@ class MultiTaskBlend(BaseEstimator):
     def fit(self, X, Y) -> MultiTaskBlend:
         """Cross-fit the learners, choose each task's weights, refit on all rows."""
         X = self._check_X(X, reset=True)
-        Y = _check_Y(Y, len(X))
+        Y = check_targets(Y, len(X))
         net = self.estimator if self.estimator is not None else MultiTaskEstimator()
         self.target_spec_ = spec = TargetSpec(targets=net.get_params().get("targets")).fit(Y)
         folds, _ = make_folds(len(X), self.cv, random_state=self.random_state)
-        _check_tiny(spec, Y, folds)
+        check_task_sizes(spec, Y, folds)
         self.learners_ = [NET, BOOSTING] + ([SINGLE] if self.single_task else [])
         self.frame_ = BoostingFrame().fit(X)
         Xb = self.frame_.transform(X)
@@ -204,6 +215,7 @@ class MultiTaskBlend(BaseEstimator):
 
     def _choose_weights(self, Y: pd.DataFrame) -> None:
         rows, scores, self.weights_, self.conformal_scores_ = [], {}, {}, {}
+        self.temperatures_ = {}
         for task in self.target_spec_.tasks_:
             y = encoded_labels(task, Y[task.name])
             outputs = [self.oof_outputs_[name][task.name] for name in self.learners_]
@@ -224,6 +236,11 @@ class MultiTaskBlend(BaseEstimator):
             if task.is_regression:
                 present = np.isfinite(y)
                 self.conformal_scores_[task.name] = np.sort(np.abs(y - blended)[present])
+            else:
+                self.temperatures_[task.name] = (
+                    fit_temperature(np.log(np.clip(blended, 1e-12, 1.0)), y)
+                    if self.temperature_scaling else 1.0
+                )
         self.task_blend_weights_ = pd.DataFrame(rows)
         self.oof_scores_ = pd.DataFrame.from_dict(scores, orient="index")
         self.oof_losses_ = pd.DataFrame.from_dict(
@@ -253,11 +270,14 @@ class MultiTaskBlend(BaseEstimator):
         """Target name -> the blend's output: values ``(n,)`` or probabilities ``(n, K)``
         (columns in ``target_spec_.tasks_[i].classes_`` order)."""
         outs = self.learner_outputs(X)
-        return {
-            task.name: blend([outs[name][task.name] for name in self.learners_],
-                             self.weights_[task.name])
-            for task in self.target_spec_.tasks_
-        }
+        out = {}
+        for task in self.target_spec_.tasks_:
+            value = blend([outs[name][task.name] for name in self.learners_],
+                          self.weights_[task.name])
+            out[task.name] = (
+                value if task.is_regression else temper(value, self.temperatures_[task.name])
+            )
+        return out
 
     def predict(self, X) -> pd.DataFrame:
         """One column per target, in each target's own dtype and labels, indexed like X."""
@@ -288,13 +308,13 @@ class MultiTaskBlend(BaseEstimator):
         The boosting models read a DataFrame, so this builds a one-row frame (no faster
         than :meth:`predict`; the net's own record path is skipped).
         """
-        row = self.predict(_record_frame(record)).iloc[0]
+        row = self.predict(record_frame(record)).iloc[0]
         return {name: as_python_scalar(value) for name, value in row.items()}
 
     def predict_proba_record(self, record: Mapping) -> dict[object, dict[object, float]]:
         """Blended class probabilities of one row given as a mapping ``{feature: value}``:
         ``{target: {class label: probability}}``, plain Python values."""
-        probas = self.predict_proba(_record_frame(record))
+        probas = self.predict_proba(record_frame(record))
         return {
             name: {as_python_scalar(c): float(q) for c, q in frame.iloc[0].items()}
             for name, frame in probas.items()
@@ -358,36 +378,3 @@ class MultiTaskBlend(BaseEstimator):
         if missing:
             raise InputError(f"X is missing the feature columns {missing!r} seen in fit.")
         return X
-
-
-def _record_frame(record: Mapping) -> pd.DataFrame:
-    if not isinstance(record, Mapping):
-        raise InputTypeError(
-            f"A record is a mapping {{feature: value}}, got {type(record).__name__}."
-        )
-    return pd.DataFrame({name: [value] for name, value in record.items()})
-
-
-def _check_Y(Y, n_rows: int) -> pd.DataFrame:
-    if isinstance(Y, pd.Series):
-        Y = Y.to_frame()
-    if not isinstance(Y, pd.DataFrame):
-        raise InputTypeError(
-            f"Y must be a pandas DataFrame with one column per target, got {type(Y).__name__}."
-        )
-    if len(Y) != n_rows:
-        raise InputError(f"X has {n_rows} rows but Y has {len(Y)}.")
-    return Y
-
-
-def _check_tiny(spec: TargetSpec, Y: pd.DataFrame, folds: list) -> None:
-    """Every task needs two labelled rows per fold to be cross-fitted for its weights."""
-    need = 2 * len(folds)
-    for task in spec.tasks_:
-        n = int(Y[task.name].notna().sum())
-        if n < need:
-            raise InputError(
-                f"Target {task.name!r} has {n} labelled rows; choosing its blend weights "
-                f"on {len(folds)} cross-fitting folds needs at least {need}. Lower cv, or "
-                "fit it with MultiTaskEstimator alone."
-            )

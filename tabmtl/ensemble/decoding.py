@@ -35,3 +35,21 @@ def decode_output(task: TargetKind, output: np.ndarray, index: pd.Index) -> pd.S
     if isinstance(task.dtype_, pd.CategoricalDtype):
         return pd.Series(pd.Categorical(labels, dtype=task.dtype_), index=index, name=task.name)
     return pd.Series(labels, index=index, name=task.name).astype(task.dtype_)
+
+
+def temper(proba: np.ndarray, temperature: float) -> np.ndarray:
+    """Probabilities ``softmax(log(proba) / temperature)``: the same ranking of classes
+    in each row, flatter for a temperature above 1, sharper below.
+
+    Examples
+    --------
+    >>> temper(np.array([[0.2, 0.8]]), 1.0).round(3).tolist()
+    [[0.2, 0.8]]
+    >>> temper(np.array([[0.2, 0.8]]), 2.0).round(3).tolist()
+    [[0.333, 0.667]]
+    """
+    if temperature == 1.0:
+        return proba
+    z = np.log(np.clip(proba, 1e-12, 1.0)) / temperature
+    z = np.exp(z - z.max(axis=1, keepdims=True))
+    return z / z.sum(axis=1, keepdims=True)

@@ -39,7 +39,7 @@ from tabmtl.io.model_json import ModelFileError, decode, encode
 from tabmtl.io.persistence import load_model, save_model
 
 FORMAT, FORMAT_VERSION = "tabmtl-blend", 1
-_PARAMS = ("cv", "single_task", "n_steps", "n_jobs", "random_state")
+_PARAMS = ("cv", "single_task", "n_steps", "temperature_scaling", "n_jobs", "random_state")
 
 
 class LoadedBooster:
@@ -116,6 +116,7 @@ def save_blend(blend, path: str | os.PathLike) -> Path:
                          "categories": {c: list(v) for c, v in blend.frame_.categories_.items()}},
                         "frame_"),
         "n_features_in": int(blend.n_features_in_),
+        "temperatures": encode(dict(blend.temperatures_), "temperatures_"),
         "tables": encode({"task_blend_weights_": blend.task_blend_weights_.to_dict("list"),
                           "oof_scores_": blend.oof_scores_.to_dict("index")}, "tables"),
     }
@@ -174,6 +175,7 @@ def load_blend(path: str | os.PathLike):
                     entry["text"], t.is_regression, entry["classes"]
                 )
     blend.conformal_scores_ = decode(state["conformal"])
+    blend.temperatures_ = decode(state["temperatures"])
     frame = decode(state["frame"])
     blend.frame_ = BoostingFrame()
     blend.frame_.columns_ = frame["columns"]
