@@ -143,7 +143,40 @@ def test_a_network_wider_than_the_saved_weights_is_refused_before_it_is_built(
     model["params"]["hidden_layer_sizes"] = {"__tuple__": [200_000, 200_000]}  # 160 GB
     members["model.json"] = json.dumps(model).encode()
     _write(path, members)
-    with pytest.raises(ModelFileError, match="weights"):
+    with pytest.raises(ModelFileError, match=r"larger than the .* values its weights hold"):
+        load_model(path)
+
+
+def _set_fitted(entry: dict, name: str, value) -> None:
+    """Set ``name`` in an encoded ``{"__dict__": [[key, value], ...]}``."""
+    for pair in entry["__dict__"]:
+        if pair[0] == name:
+            pair[1] = value
+            return
+    raise KeyError(name)
+
+
+@pytest.mark.parametrize("edit", ["embedding_dims", "d_embedding", "ensemble_size"])
+def test_edited_sizes_of_the_default_network_are_refused(small_model, tmp_path, edit):
+    model_ = small_model[0]
+    assert model_.numeric_embedding == "piecewise_linear"  # the default
+    path = save_model(model_, tmp_path / "m.tabmtl")
+    members = _members(path)
+    model = json.loads(members["model.json"])
+    if edit == "embedding_dims":
+        _set_fitted(model["preprocessor"]["fitted"], "embedding_dims_", [10**9])
+    elif edit == "d_embedding":
+        model["params"]["numeric_embedding"] = {
+            "__config__": ["NumericEmbedding", "piecewise_linear",
+                           {"__dict__": [["d_embedding", 10**9]]}]
+        }
+    else:
+        model["params"]["ensemble_size"] = 10**6
+    members["model.json"] = json.dumps(model).encode()
+    _write(path, members)
+    # refused from the sizes, before torch allocates the network (tracemalloc cannot
+    # see torch's memory: the message says which check refused it)
+    with pytest.raises(ModelFileError, match=r"larger than the .* values its weights hold"):
         load_model(path)
 
 

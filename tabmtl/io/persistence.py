@@ -51,6 +51,7 @@ import zlib
 from collections.abc import Mapping
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import sklearn
 import torch
@@ -359,7 +360,7 @@ def _rebuild(cls, model: dict, weights: dict, device: str | None):
         )
         params["device"] = "cpu"
     fitted = {name: decode(value) for name, value in model["fitted"].items()}
-    _check_network_size(cls, params, spec, pre, fitted.get("input_state_"), weights)
+    _check_network_size(params, pre, weights)
     # the net is rebuilt without its Checkpoint callback, whose initialize creates the
     # directory: loading touches no file but the model's. The parameter is kept, so a
     # later fit of the loaded estimator checkpoints where the original did.
@@ -372,49 +373,60 @@ def _rebuild(cls, model: dict, weights: dict, device: str | None):
     return estimator
 
 
-def _check_network_size(cls, params: dict, spec, pre, input_state, weights) -> None:
+def _check_network_size(params: dict, pre, weights) -> None:
     """Refuse a file whose parameters describe a network larger than its saved weights.
 
-    First the layer widths: each hidden layer, and each pair of consecutive ones (their
-    weight matrix), must fit in the saved values. Then the network is built on torch's
-    ``meta`` device (shapes only, no memory) and its size compared with the weights, so
-    an edited ``hidden_layer_sizes`` cannot make the loader allocate what the file does
-    not hold. (A numeric embedding whose construction reads its bins' values cannot be
-    built on ``meta``; the width check and ``load_state_dict`` then stand.)
+    Each size the network is built from (hidden layer widths, the ensemble size, the
+    architecture's and the numeric embedding's integer settings, the categorical
+    embeddings' cardinalities and widths) and the weight matrices they imply (consecutive
+    widths, cardinality x width, numeric columns x embedding width) must fit in the
+    values the weights hold, so an edited size cannot make the loader allocate what the
+    file does not hold. (The network is not built on torch's ``meta`` device to count:
+    its embeddings read their bins' and offsets' values while they are built.)
     """
-    from tabmtl.training.build import build_network
-
     if not isinstance(weights, dict) or not isinstance(weights.get("module"), dict):
         raise ModelFileError("The model file's weights are not a module state_dict.")
     saved = sum(
         int(t.numel()) for t in weights["module"].values() if isinstance(t, torch.Tensor)
     )
     widths = params.get("hidden_layer_sizes")
-    widths = list(widths) if isinstance(widths, (tuple, list)) else []
-    too_wide = [w for w in widths if not isinstance(w, int) or w > saved] or [
-        (a, b) for a, b in itertools.pairwise(widths) if a * b > saved
-    ]
-    if too_wide:
-        raise ModelFileError(
-            f"The model file's hidden_layer_sizes {_short(params['hidden_layer_sizes'])} "
-            f"need more values than its weights hold ({saved}): the file was edited or "
-            "is damaged."
-        )
-    try:
-        with torch.device("meta"):
-            module = build_network(
-                cls(**params).get_params(deep=False), spec, pre, input_state or {}
+    widths = list(widths) if isinstance(widths, (tuple, list)) else [widths]
+    cards = list(getattr(pre, "cardinalities_", []))
+    dims = list(getattr(pre, "embedding_dims_", []))
+    embedding = params.get("numeric_embedding")
+    sizes = {
+        "hidden_layer_sizes": widths,
+        "ensemble_size": [params.get("ensemble_size", 1)],
+        "architecture": _ints(getattr(params.get("architecture"), "get_params", dict)()),
+        "numeric_embedding": _ints(getattr(embedding, "get_params", dict)()),
+        "cardinalities_": cards,
+        "embedding_dims_": dims,
+        "n_numeric_": [getattr(pre, "n_numeric_", 0)],
+    }
+    d_embedding = int(getattr(embedding, "d_embedding", 8) if embedding is not None else 1)
+    products = {
+        "hidden_layer_sizes": [a * b for a, b in itertools.pairwise(widths)
+                               if isinstance(a, int) and isinstance(b, int)],
+        "embeddings": [sum(c * d for c, d in zip(cards, dims)
+                           if isinstance(c, int) and isinstance(d, int))],
+        "numeric_embedding": [d_embedding * sizes["n_numeric_"][0]],
+    }
+    for name, values in {**sizes, **products}.items():
+        if any(not isinstance(v, (int, np.integer)) or v < 0 or v > saved for v in values):
+            raise ModelFileError(
+                f"The model file's {name} ask for a network larger than the {saved} values "
+                "its weights hold: the file was edited or is damaged."
             )
-    except (RuntimeError, NotImplementedError) as exc:
-        if "meta" not in str(exc):
-            raise
-        return
-    needed = sum(int(t.numel()) for t in module.state_dict().values())
-    if needed != saved:
-        raise ModelFileError(
-            f"The model file's parameters describe a network of {needed} values but its "
-            f"weights hold {saved}: the file was edited or is damaged."
-        )
+
+
+def _ints(params: Mapping) -> list[int]:
+    """The integer settings of a component's ``get_params`` (tuples of ints included)."""
+    out = []
+    for value in params.values():
+        for v in value if isinstance(value, (tuple, list)) else [value]:
+            if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+                out.append(int(v))
+    return out
 
 
 def _with_state(obj, state: dict):
