@@ -27,7 +27,6 @@ from sklearn.utils.validation import check_is_fitted
 from tabmtl.data.columns import (
     DATETIME_PARTS,
     as_frame,
-    as_python_scalar,
     check_unique_names,
     column_kind,
     datetime_parts,
@@ -35,6 +34,7 @@ from tabmtl.data.columns import (
     label_codes,
 )
 from tabmtl.data.numeric import fit_numeric_pipeline, numeric_pipeline, pipeline_statistics
+from tabmtl.data.recipe import build_recipe
 from tabmtl.errors import InputError, InputTypeError
 
 # the column helpers were defined here first; importable from here as before
@@ -212,36 +212,12 @@ class FeaturePreprocessor(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "column_kinds_")
         sources = [(str(c), None) for c in self._columns("numeric")]
         sources += [(str(c), part) for c in self._columns("datetime") for part in DATETIME_PARTS]
+        statistics = (
+            (self._medians, self._indicator_columns, self._mean, self._scale)
+            if self.n_numeric_ else None  # all categorical: no numeric block
+        )
         names = [str(n) for n in self.get_feature_names_out()]
-        numeric, indicators = [], []
-        for j, (column, part) in enumerate(sources):
-            entry = {"column": names[j], "source": column, "median": float(self._medians[j]),
-                     "mean": float(self._mean[j]), "scale": float(self._scale[j])}
-            if part is not None:
-                entry["datetime_part"] = part
-            numeric.append(entry)
-        for i, j in enumerate(self._indicator_columns, start=len(sources)):
-            column, part = sources[j]
-            indicators.append(
-                {"column": names[i], "missing_of": column if part is None else f"{column}__{part}",
-                 "mean": float(self._mean[i]), "scale": float(self._scale[i])}
-            )
-        categorical = [
-            {"column": f"{c}__code", "source": str(c),
-             "categories": [as_python_scalar(v) for v in cats]}
-            for c, cats in self.categories_.items()
-        ]
-        return {
-            "numeric": numeric,
-            "missing_indicators": indicators,
-            "categorical": categorical,
-            "steps": (
-                "numeric: x = median if x is missing else x; z = (x - mean) / scale. "
-                "missing indicator: z = ((1 if source is missing else 0) - mean) / scale. "
-                "categorical: code = 1 + position of the value in categories, 0 if missing or "
-                "unseen. Input row = [numeric z..., indicator z..., codes...] as float32."
-            ),
-        }
+        return build_recipe(sources, names, statistics, self.categories_)
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         check_is_fitted(self, "column_kinds_")

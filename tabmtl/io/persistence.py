@@ -370,7 +370,24 @@ def _rebuild(cls, model: dict, weights: dict, device: str | None):
         history=decode(model["history"]), weights=weights,
     )
     estimator.checkpoint_dir = checkpoint_dir
+    _self_check(estimator)
     return estimator
+
+
+def _self_check(estimator) -> None:
+    """Predict one row of missing values, or raise a ModelFileError: a file that loads is
+    a model that predicts (an edited file whose parts do not fit together is refused
+    here, not at the user's first predict)."""
+    try:
+        pre, spec = estimator.preprocessor_, estimator.target_spec_
+        raw = estimator._network_outputs(pre.transform_record(dict.fromkeys(pre.column_kinds_)))
+        spec.inverse_transform_record(raw)
+        spec.predict_proba(raw, estimator.temperatures_)
+    except Exception as exc:
+        raise ModelFileError(
+            f"The model rebuilt from the file cannot predict ({type(exc).__name__}: "
+            f"{_short(exc)}): the file was edited or is damaged."
+        ) from exc
 
 
 def _check_network_size(params: dict, pre, weights) -> None:
