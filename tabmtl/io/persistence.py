@@ -383,6 +383,14 @@ def _self_check(estimator) -> None:
         raw = estimator._network_outputs(pre.transform_record(dict.fromkeys(pre.column_kinds_)))
         spec.inverse_transform_record(raw)
         spec.predict_proba(raw, estimator.temperatures_)
+        empty = {"numeric": [np.nan], "categorical": pd.Series([None], dtype=object),
+                 "datetime": pd.Series([pd.NaT], dtype="datetime64[ns]")}
+        with warnings.catch_warnings():  # the array estimators: "X has feature names"
+            warnings.simplefilter("ignore")
+            estimator.predict(pd.DataFrame(
+                {c: empty[kind] for c, kind in pre.column_kinds_.items()},
+                columns=pd.Index(pre.feature_names_in_, dtype=object),
+            ))
     except Exception as exc:
         raise ModelFileError(
             f"The model rebuilt from the file cannot predict ({type(exc).__name__}: "
