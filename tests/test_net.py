@@ -101,12 +101,12 @@ def test_best_weights_trusts_a_finite_candidate_only():
 
     est, best_weights = fit_two_epochs()
     assert best_weights.epoch_ == 1 and best_weights.candidate_[1] == 2
-    assert best_weights.restore(est.net_, trust_finite_candidate=True) == 2
+    assert best_weights.restore(est.net_, probe=lambda state: True) == 2
     est, best_weights = fit_two_epochs()
     for tensor in best_weights.candidate_[2]["module"].values():
         if tensor.is_floating_point():
             tensor.fill_(float("nan"))
-    assert best_weights.restore(est.net_, trust_finite_candidate=True) == 1
+    assert best_weights.restore(est.net_, probe=lambda state: True) == 1
     assert np.isfinite(est.predict(X)["body_mass_g"]).all()
 
 
@@ -235,3 +235,31 @@ def test_epoch_losses_are_the_row_weighted_batch_means():
     assert task_sums[1] == [float(Y[c].notna().sum()) for c in model.target_spec_.target_names_]
     assert sum(b.get("train_batch_size", 0) for b in row["batches"]) == 100
     assert np.isfinite(row["train_loss"]) and row["train_loss"] > 0
+
+
+@pytest.mark.parametrize("jump_after", [1, 2])
+def test_a_kept_epoch_is_one_whose_outputs_are_finite(jump_after):
+    # one batch per epoch and no early stopping: the epoch that jumps the learning rate
+    # to 1e30 logs a finite loss (computed before its step) and ends with finite but huge
+    # weights whose forward pass overflows; that epoch must never be the one kept
+    import pandas as pd
+    from skorch.callbacks import LRScheduler
+    from torch.optim.lr_scheduler import LambdaLR
+
+    from tabmtl import MultiTaskEstimator
+    from tabmtl.training.net import TrainingDiverged
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(64, 3)), columns=list("abc"))
+    Y = pd.DataFrame({"y": X.a * 2 + rng.normal(size=64)})
+    schedule = LRScheduler(LambdaLR, lr_lambda=lambda e: 1.0 if e < jump_after else 1e30)
+    est = MultiTaskEstimator(
+        max_epochs=jump_after + 1, batch_size=64, hidden_layer_sizes=(8,),
+        early_stopping=False, callbacks=[schedule], numeric_embedding=None,
+        calibration_fraction=0.0, random_state=0,
+    )
+    with pytest.raises(TrainingDiverged, match="not finite") as err:
+        est.fit(X, Y)
+    assert est.best_epoch_ is not None and est.best_epoch_ <= jump_after
+    assert f"epoch {est.best_epoch_}" in str(err.value)
+    assert np.isfinite(est.predict(X)["y"]).all()

@@ -4,10 +4,14 @@ best weights."""
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 
 import numpy as np
 import torch
 from skorch.callbacks import Callback
+
+#: ``probe(state) -> bool``: whether a saved module/criterion state gives finite outputs.
+Probe = Callable[[dict], bool]
 
 
 def epoch_rows(history) -> list[dict]:
@@ -131,21 +135,23 @@ class BestWeights(Callback):
             }
             self.candidate_ = (loss, row["epoch"], state)
 
-    def best_epoch(self, *, trust_finite_candidate: bool = False) -> int | None:
+    def best_epoch(self, *, probe: Probe | None = None) -> int | None:
         """The best verified epoch, or None when no epoch finished with a finite loss.
 
-        With ``trust_finite_candidate``, the latest candidate counts when all its
-        weights are finite: the batch that would have verified it never ran (training
-        ended, or was interrupted, right after its epoch).
+        With ``probe``, the latest candidate counts when all its weights are finite and
+        ``probe(state)`` says that the outputs they give are finite: the batch that would
+        have verified it never ran (training ended, or was interrupted, right after its
+        epoch). Finite weights alone do not make finite outputs: a step with a huge
+        learning rate leaves weights of 1e28 whose forward pass overflows.
         """
-        if trust_finite_candidate and self._finite_candidate():
+        if probe is not None and self._finite_candidate(probe):
             return self.candidate_[1]
         return self.epoch_
 
-    def restore(self, net, *, trust_finite_candidate: bool = False) -> int | None:
+    def restore(self, net, *, probe: Probe | None = None) -> int | None:
         """Load the best epoch's weights into ``net`` (see :meth:`best_epoch`); its
         number, or None (``net`` untouched) when there is none."""
-        if trust_finite_candidate and self._finite_candidate():
+        if probe is not None and self._finite_candidate(probe):
             self.best_, self.epoch_, self.state_ = self.candidate_
             self.candidate_ = None
         if self.state_ is None:
@@ -154,12 +160,14 @@ class BestWeights(Callback):
         net.criterion_.load_state_dict(self.state_["criterion"])
         return self.epoch_
 
-    def _finite_candidate(self) -> bool:
+    def _finite_candidate(self, probe: Probe) -> bool:
         if self.candidate_ is None:
             return False
-        tensors = [t for part in self.candidate_[2].values() for t in part.values()]
-        return all(
+        state = self.candidate_[2]
+        tensors = [t for part in state.values() for t in part.values()]
+        weights_finite = all(
             bool(torch.isfinite(t).all())
             for t in tensors
             if torch.is_tensor(t) and t.is_floating_point()
         )
+        return weights_finite and bool(probe(state))
