@@ -263,3 +263,70 @@ def test_a_kept_epoch_is_one_whose_outputs_are_finite(jump_after):
     assert est.best_epoch_ is not None and est.best_epoch_ <= jump_after
     assert f"epoch {est.best_epoch_}" in str(err.value)
     assert np.isfinite(est.predict(X)["y"]).all()
+
+
+def test_a_held_out_split_without_early_stopping_never_steers_the_kept_epoch():
+    # the evaluation runner hands the test fold to the net as its validation split (for
+    # the learning curves) when early stopping is off: after a divergence the epoch kept
+    # must be the best by the *training* objective, never the best on the test fold
+    import pandas as pd
+    from skorch.callbacks import LRScheduler
+    from torch.optim.lr_scheduler import LambdaLR
+
+    from tabmtl import MultiTaskEstimator
+    from tabmtl.evaluation.runner import _HeldOutSplit
+    from tabmtl.training.net import TrainingDiverged
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(200, 3)), columns=list("abc"))
+    Y = pd.DataFrame({"y": X.a * 2 + 0.1 * rng.normal(size=200)})
+    split = _HeldOutSplit(X.iloc[150:], -Y.iloc[150:])  # worse on it the more it learns
+    est = MultiTaskEstimator(
+        max_epochs=8, batch_size=16, hidden_layer_sizes=(16,), lr=0.01,
+        early_stopping=False, numeric_embedding=None, calibration_fraction=0.0,
+        random_state=0, net_kwargs={"train_split": split},
+        callbacks=[LRScheduler(LambdaLR, lr_lambda=lambda e: 1.0 if e < 5 else 1e30)],
+    )
+    split.estimator = est
+    with pytest.raises(TrainingDiverged, match="epoch 6"):
+        est.fit(X.iloc[:150], Y.iloc[:150])
+    history = est.net_.history
+    train = [row["train_objective"] for row in history[:4]]
+    assert np.argmin([row["valid_objective"] for row in history[:4]]) == 0
+    # epochs 1-4 are verified (epoch 5's weights never gave a finite loss)
+    assert est.best_epoch_ == 1 + int(np.argmin(train)) == 4
+
+
+@pytest.mark.parametrize(
+    "objective", [[1.0, 0.99995, 1.1, 1.2, 1.3], [1.0, 0.5, 0.49999, 0.6, 0.7, 0.8]]
+)
+def test_early_stopping_and_best_weights_keep_the_same_epoch(objective):
+    # a tiny improvement (below skorch's relative threshold) is no new best for early
+    # stopping: BestWeights must not keep it either, or the two callbacks disagree
+    from skorch.callbacks import EarlyStopping
+    from skorch.history import History
+
+    from tabmtl.training.callbacks import BestWeights
+
+    stopper = EarlyStopping(monitor="valid_objective", patience=3, load_best=True)
+    best = BestWeights().initialize()
+    net = type("Net", (), {})()
+    net.history, net.verbose = History(), 0
+    net.module_, net.criterion_ = torch.nn.Linear(2, 1), torch.nn.Linear(1, 1)
+    net.callbacks_ = [("best_weights", best), ("early_stopping", stopper)]
+    stopper.on_train_begin(net)
+    stopped = False
+    for epoch, value in enumerate(objective, start=1):
+        net.history.new_epoch()
+        net.history.record("epoch", epoch)
+        net.history.record("train_batch_count", 1)
+        net.history.record("train_objective", 1.0 / epoch)  # always improving: not watched
+        net.history.record("valid_objective", value)
+        best.on_epoch_end(net)
+        try:
+            stopper.on_epoch_end(net)
+        except KeyboardInterrupt:
+            stopped = True
+            break
+    assert stopped
+    assert best.best_epoch(probe=lambda state: True) == stopper.best_epoch_

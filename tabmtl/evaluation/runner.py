@@ -41,7 +41,9 @@ class _HeldOutSplit:
     The estimator fits its feature preprocessor and target spec before the net asks for
     the split, so the held-out rows are encoded with exactly the fitted transformers
     (labels unseen in training count as missing). The validation losses are a
-    diagnostic for the learning curves; they do not steer training (no early stopping).
+    diagnostic for the learning curves; they never steer training: there is no early
+    stopping, and :class:`~tabmtl.training.callbacks.BestWeights` then keeps epochs by
+    the training objective, even after a divergence or Ctrl-C.
     """
 
     def __init__(self, X_valid: pd.DataFrame, Y_valid: pd.DataFrame):

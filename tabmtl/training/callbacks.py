@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
-from skorch.callbacks import Callback
+from skorch.callbacks import Callback, EarlyStopping
 
 #: ``probe(state) -> bool``: whether a saved module/criterion state gives finite outputs.
 Probe = Callable[[dict], bool]
@@ -106,14 +106,21 @@ class WeightingStep(Callback):
 class BestWeights(Callback):
     """Keeps an in-memory copy of the module and criterion at the best epoch so far.
 
-    Monitors ``valid_objective`` when there is a validation split, else
-    ``train_objective`` (see :func:`normalised_objective`); used to
-    hand back usable weights when training diverges. An epoch's state is a *candidate*
-    until a loss computed with exactly those weights is finite: the next epoch's training
-    pass, whose first batch starts from them, ended without divergence (the net raises
-    :class:`~tabmtl.training.net.TrainingDiverged` at the end of a pass, never per batch,
-    so as not to sync with the device every batch). The epoch's own training losses were
-    computed before its last step, which may already have blown the weights up.
+    What is watched is what steers training. With skorch's ``EarlyStopping`` among the
+    net's callbacks, its monitor (``valid_objective``) and its own rule for a new best
+    (below its ``dynamic_threshold_``, the last best less its threshold), so the two
+    always keep the same epoch. Without early stopping, ``train_objective`` (see
+    :func:`normalised_objective`), even when the net has a validation split: such a
+    split (the evaluation runner's test fold, shown in the learning curves) must never
+    decide which weights are kept, not even after a divergence or Ctrl-C.
+
+    Used to hand back usable weights when training diverges. An epoch's state is a
+    *candidate* until a loss computed with exactly those weights is finite: the next
+    epoch's training pass, whose first batch starts from them, ended without divergence
+    (the net raises :class:`~tabmtl.training.net.TrainingDiverged` at the end of a pass,
+    never per batch, so as not to sync with the device every batch). The epoch's own
+    training losses were computed before its last step, which may already have blown
+    the weights up.
     """
 
     def initialize(self):
@@ -127,8 +134,21 @@ class BestWeights(Callback):
             # this epoch's training pass began from the candidate's weights and ended finite
             self.best_, self.epoch_, self.state_ = self.candidate_
             self.candidate_ = None
-        loss = row.get("valid_objective", row.get("train_objective"))
-        if loss is not None and np.isfinite(loss) and loss < self.best_:
+        stopper = next(
+            (cb for _, cb in getattr(net, "callbacks_", ()) if isinstance(cb, EarlyStopping)),
+            None,
+        )
+        if stopper is None:
+            loss = row.get("train_objective")
+            improved = loss is not None and np.isfinite(loss) and loss < self.best_
+        else:  # early stopping's verdict, taken before it updates its threshold
+            loss = row.get(stopper.monitor)
+            improved = loss is not None and np.isfinite(loss) and (
+                loss < stopper.dynamic_threshold_
+                if stopper.lower_is_better
+                else loss > stopper.dynamic_threshold_
+            )
+        if improved:
             state = {
                 "module": copy.deepcopy(net.module_.state_dict()),
                 "criterion": copy.deepcopy(net.criterion_.state_dict()),
