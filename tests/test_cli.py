@@ -347,7 +347,8 @@ BAD_INPUT = [
     (["fit", "bad.parquet", "--target", "constant", "--out", "m.tabmtl"],
      "column 'constant' cannot be a target: Target column 'constant' has only one class"),
     (["fit", "penguins.csv", "--target", "id", "--out", "m.tabmtl"],
-     "column 'id' cannot be a target: it has 344 distinct labels in 344 labelled rows"),
+     "column 'id' cannot be a target: Target column 'id' has 344 distinct labels in 344 "
+     "labelled rows"),
     (["fit", "penguins.csv", "--target", "species", "--target-kind", "species=ordinal",
       "--out", "m.tabmtl"], "--target-kind species=ordinal: unknown kind"),
     (["fit", "penguins.csv", "--target", "species", "--target-kind", "island=binary",
