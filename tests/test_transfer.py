@@ -347,3 +347,35 @@ def test_the_measured_comparison_names_what_scored_best():
     assert _grouping_with([("a",), ("b",)], [0.7, 0.7], [0.7, 0.7], [0.6, 0.9]).best_measured == (
         "all together"
     )
+
+
+def test_every_fold_and_model_uses_the_target_kinds_of_the_whole_table():
+    # an integer target with 21 values is a regression on the whole table (above
+    # MAX_INT_CLASSES) but its training rows in a fold may hold only 20 of them: every
+    # fold must still fit (and score) it as the one kind decided on the whole table
+    from tabmtl.data.targets import MAX_INT_CLASSES
+    from tabmtl.evaluation.runner import FoldRunner
+
+    rng = np.random.default_rng(0)
+    n = 60
+    count = np.concatenate([np.arange(MAX_INT_CLASSES + 1), rng.integers(0, 5, n - 21)])
+    X = pd.DataFrame({"x": rng.normal(size=n)})
+    Y = pd.DataFrame({"count": count, "flag": rng.integers(0, 2, n).astype(bool)})
+    fitted_kinds = []
+
+    class Recording(MultiTaskEstimator):
+        def fit(self, X, Y, **kwargs):
+            super().fit(X, Y, **kwargs)
+            fitted_kinds.append(dict(self.target_spec_.kinds_))
+            return self
+
+    template = Recording(max_epochs=1, hidden_layer_sizes=(4,), numeric_embedding=None)
+    runner = FoldRunner.setup(X, Y, template, cv=3, random_state=0)
+    assert runner.tasks["count"].kind == "regression"
+    for fold in range(3):
+        runner.tabmtl(["count", "flag"], fold, model="multi-task")
+        runner.single("count", fold)
+    assert len(fitted_kinds) == 6
+    assert all(kinds["count"] == "regression" for kinds in fitted_kinds)
+    assert all(kinds.get("flag", "binary") == "binary" for kinds in fitted_kinds)
+    assert {row["metric"] for row in runner.rows if row["task"] == "count"} == {"r2"}
