@@ -34,6 +34,7 @@ from sklearn.metrics import (
 
 from tabmtl.data.targets import TARGET_KINDS, TargetKind, TargetSpec, is_regression_kind
 from tabmtl.errors import InputError, InputTypeError
+from tabmtl.evaluation.unseen_labels import truth_codes, with_unseen_class
 from tabmtl.uncertainty.calibration import expected_calibration_error
 
 #: The real-valued kinds (a value is predicted) and the label kinds (a class is).
@@ -214,7 +215,9 @@ def score_task(
     -------
     float
         Higher is better; NaN with no label present, or for a probability metric on rows
-        of a single class.
+        of a single class. A label the task never saw in fit counts as wrong, as
+        scikit-learn counts it (see :mod:`tabmtl.evaluation.unseen_labels`), with a
+        warning.
     """
     scorer = get_metric(metric)
     if not scorer.applies_to(task.kind):
@@ -225,11 +228,16 @@ def score_task(
     if task.is_regression:
         truth = y_true[present].to_numpy(dtype=np.float64)
         return scorer(truth, y_pred[present].to_numpy(dtype=np.float64))
-    truth = task.encode(y_true[present]).astype(int)
+    truth, unseen = truth_codes(task, y_true[present])  # unseen labels: scored as wrong
     if scorer.needs_proba:
+        proba = np.asarray(proba)[present]
+        if scorer.name == "roc_auc":  # over the seen classes' rows
+            truth, proba = truth[~unseen], proba[~unseen]
+        elif unseen.any():
+            proba = with_unseen_class(proba)
         if len(np.unique(truth)) < 2:
             return float("nan")  # ROC-AUC / log-loss undefined on a one-class fold
-        return scorer(truth, proba[present])
+        return scorer(truth, proba)
     return scorer(truth, task.encode(y_pred[present]).astype(int))
 
 
