@@ -144,3 +144,42 @@ def test_array_estimators_in_a_pipeline():
 def test_array_estimators_have_no_targets_param(Est):
     assert "targets" not in Est().get_params()
     assert "targets" in MultiTaskEstimator().get_params()
+
+
+def _with_missing_labels(kind: str):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(90, 3))
+    y = np.column_stack([X[:, 0], X[:, 1] - X[:, 2]])
+    if kind == "classification":
+        y = (y > 0).astype(float)
+    y[::7, 0] = np.nan  # missing labels in the first output only
+    return X, y
+
+
+@pytest.mark.parametrize(("Est", "kind"), [(MultiTaskRegressor, "regression"),
+                                          (MultiTaskClassifier, "classification")])
+def test_array_estimators_skip_missing_labels_when_scoring(Est, kind):
+    # one missing-label rule for every estimator: masked at fit, skipped at scoring
+    from sklearn.model_selection import cross_val_score
+
+    X, y = _with_missing_labels(kind)
+    est = Est(max_epochs=3, hidden_layer_sizes=(8,), random_state=0).fit(X, y)
+    per_task = est.score_tasks(X, y)
+    present = ~np.isnan(y[:, 0])
+    pred = est.predict(X)
+    if kind == "regression":
+        from sklearn.metrics import r2_score
+
+        expected = [r2_score(y[present, 0], pred[present, 0]), r2_score(y[:, 1], pred[:, 1])]
+    else:
+        expected = [np.mean(y[present, 0] == pred[present, 0]), np.mean(y[:, 1] == pred[:, 1])]
+    np.testing.assert_allclose(per_task.to_numpy(), expected)
+    assert est.score(X, y) == pytest.approx(np.mean(expected))
+    # (KFold: scikit-learn's stratified splitter reads the labels itself, NaN included)
+    scores = cross_val_score(Est(max_epochs=2, hidden_layer_sizes=(8,), random_state=0), X, y,
+                             cv=KFold(3), error_score="raise")
+    assert np.isfinite(scores).all()
+    # a 1-D y: the score is scikit-learn's own on the labelled rows
+    one = y[:, 0]
+    est1 = Est(max_epochs=2, hidden_layer_sizes=(8,), random_state=0).fit(X, one)
+    assert np.isfinite(est1.score(X, one))

@@ -11,6 +11,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from tabmtl.data.features import as_frame
 from tabmtl.errors import InputError
 from tabmtl.estimators.base import MultiTaskBase
+from tabmtl.evaluation.metrics import score_frame
 
 
 class _ArrayMultiTask(MultiTaskBase):
@@ -24,19 +25,55 @@ class _ArrayMultiTask(MultiTaskBase):
                 f"{type(self).__name__} requires y to be passed, but the target y is None."
             )
         X = validate_data(self, X, ensure_all_finite="allow-nan", dtype="numeric", reset=True)
+        Y = self._target_frame(y)
+        self._y_1d = np.ndim(y) == 1
+        targets = {c: self._target_kind for c in Y.columns}
+        self._fit_frames(as_frame(X), Y, targets)
+        return self
+
+    def _target_frame(self, y) -> pd.DataFrame:
+        """``y`` (1- or 2-D) as a target frame, one column ``y<j>`` per output."""
         y = check_array(
             y, ensure_2d=False, dtype=None, ensure_all_finite=False, input_name="y",
             ensure_min_samples=0,
         )
         if y.ndim > 2:
             raise InputError(f"y must be 1- or 2-dimensional, got shape {y.shape}.")
-        self._y_1d = y.ndim == 1
         Y = pd.DataFrame(y.reshape(len(y), -1))
         Y.columns = [f"y{j}" for j in range(Y.shape[1])]
         self._check_targets(Y)
-        targets = {c: self._target_kind for c in Y.columns}
-        self._fit_frames(as_frame(X), Y, targets)
-        return self
+        return Y
+
+    def score_tasks(self, X, y) -> pd.Series:
+        """Each output's score: R² (regressor) or accuracy (classifier).
+
+        The missing-label rule of every tabmtl estimator: a missing label (NaN / None)
+        is masked at fit and skipped at scoring; rows whose label is missing are left
+        out of that output's score only, and an output with no label at all scores NaN.
+        Indexed by output name (``y0``, ``y1``, ...).
+        """
+        check_is_fitted(self, "net_")
+        Y = self._target_frame(y)
+        if Y.shape[1] != len(self.target_spec_.tasks_):
+            raise InputError(
+                f"y has {Y.shape[1]} output(s) but the model was fitted on "
+                f"{len(self.target_spec_.tasks_)}."
+            )
+        return score_frame(self.target_spec_, Y, self._predict_frame(X))
+
+    def score(self, X, y, sample_weight=None) -> float:
+        """Mean over outputs of :meth:`score_tasks` (outputs scoring NaN ignored).
+
+        For a 1-D ``y`` without missing labels this is scikit-learn's own ``score`` (R²
+        or accuracy); for a 2-D ``y``, the mean of the per-output scores, as
+        :meth:`MultiTaskEstimator.score <tabmtl.MultiTaskEstimator.score>` (a
+        classifier's is not the subset accuracy of scikit-learn's multi-label default).
+        ``sample_weight`` is not supported.
+        """
+        if sample_weight is not None:
+            raise InputError(f"{type(self).__name__}.score does not take sample_weight.")
+        values = self.score_tasks(X, y).to_numpy()
+        return float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
 
     def _check_targets(self, Y: pd.DataFrame) -> None:
         pass
@@ -60,7 +97,8 @@ class MultiTaskRegressor(RegressorMixin, _ArrayMultiTask):
     """Multi-output regression with one shared network (ndarray in, ndarray out).
 
     Same parameters as :class:`MultiTaskEstimator`; every output is a regression task,
-    standardised in fit. ``y`` may be 1-D or 2-D and may hold NaN for missing labels.
+    standardised in fit. ``y`` may be 1-D or 2-D and may hold NaN for missing labels:
+    masked at fit, skipped at scoring (see :meth:`score_tasks`).
 
     Examples
     --------
@@ -73,6 +111,7 @@ class MultiTaskRegressor(RegressorMixin, _ArrayMultiTask):
     """
 
     _target_kind = "regression"
+    score = _ArrayMultiTask.score  # before RegressorMixin's: missing labels are skipped
 
     def _check_targets(self, Y: pd.DataFrame) -> None:
         for c in Y.columns:
@@ -90,7 +129,8 @@ class MultiTaskClassifier(ClassifierMixin, _ArrayMultiTask):
     ``RandomForestClassifier``): for 1-D ``y``, ``classes_`` is an array and
     ``predict_proba`` returns one ``(n, K)`` array; for 2-D ``y``, ``classes_`` is a
     list with one array per output and ``predict_proba`` a list of arrays. Missing
-    labels (NaN / None) are allowed in ``y``.
+    labels (NaN / None) are allowed in ``y``: masked at fit, skipped at scoring (see
+    :meth:`score_tasks`).
 
     Examples
     --------
@@ -104,6 +144,7 @@ class MultiTaskClassifier(ClassifierMixin, _ArrayMultiTask):
     """
 
     _target_kind = "classification"
+    score = _ArrayMultiTask.score  # before ClassifierMixin's: missing labels are skipped
 
     def _check_targets(self, Y: pd.DataFrame) -> None:
         for c in Y.columns:
