@@ -26,13 +26,14 @@ class _ArrayMultiTask(MultiTaskBase):
             )
         X = validate_data(self, X, ensure_all_finite="allow-nan", dtype="numeric", reset=True)
         Y = self._target_frame(y)
-        self._y_1d = np.ndim(y) == 1
+        self._y_1d = Y.attrs["y_ndim"] == 1
         targets = {c: self._target_kind for c in Y.columns}
         self._fit_frames(as_frame(X), Y, targets)
         return self
 
     def _target_frame(self, y) -> pd.DataFrame:
-        """``y`` (1- or 2-D) as a target frame, one column ``y<j>`` per output."""
+        """``y`` (1- or 2-D) as a target frame, one column ``y<j>`` per output (its
+        ``attrs["y_ndim"]`` says which ``y`` was)."""
         y = check_array(
             y, ensure_2d=False, dtype=None, ensure_all_finite=False, input_name="y",
             ensure_min_samples=0,
@@ -42,6 +43,7 @@ class _ArrayMultiTask(MultiTaskBase):
         Y = pd.DataFrame(y.reshape(len(y), -1))
         Y.columns = [f"y{j}" for j in range(Y.shape[1])]
         self._check_targets(Y)
+        Y.attrs["y_ndim"] = y.ndim
         return Y
 
     def score_tasks(self, X, y) -> pd.Series:
