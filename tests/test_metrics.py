@@ -170,3 +170,36 @@ def test_score_and_cross_validate_keep_a_fold_whose_truth_has_an_unseen_class():
     with pytest.warns(UserWarning, match="never saw"):
         scores = fitted.score_tasks(X.iloc[50:], Y.iloc[50:])
     assert 0.0 <= scores["c"] <= 0.9  # the "rare" row is one of ten, and wrong
+
+
+def test_task_scorer_never_averages_scores_of_different_scales_without_saying_so():
+    # an MAE in grams beside an accuracy: a plain mean would be driven by the grams
+    import warnings
+
+    from tabmtl import MultiTaskEstimator
+    from tabmtl.evaluation.metrics import task_scorer
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"x": rng.normal(size=80)})
+    Y = pd.DataFrame({"mass": 4000 + 500 * X.x, "big": X.x > 0, "odd": X.x > 0.5})
+    est = MultiTaskEstimator(max_epochs=2, hidden_layer_sizes=(4,), numeric_embedding=None,
+                             random_state=0).fit(X, Y)
+    with pytest.warns(UserWarning, match=r"'mass'.*neg_mae.*left out of the mean"):
+        scores = task_scorer({"mass": "neg_mae"})(est, X, Y)
+    assert scores["mean"] == pytest.approx(np.mean([scores["big"], scores["odd"]]))
+    # the plain mean of mixed scales is an explicit choice
+    raw = task_scorer({"mass": "neg_mae"}, mean="raw")(est, X, Y)
+    assert raw["mean"] == pytest.approx(np.mean([raw["mass"], raw["big"], raw["odd"]]))
+    with pytest.raises(ValueError, match="mean must be"):
+        task_scorer(mean="median")
+    # one scale (R² and accuracies are unitless, 1 = perfect): a plain mean, no warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plain = task_scorer()(est, X, Y)
+    assert plain["mean"] == pytest.approx(np.mean([plain["mass"], plain["big"], plain["odd"]]))
+    # every task in its own units and nothing unitless: no mean at all, said so
+    one = Y[["mass"]].assign(other=Y.mass * 2)
+    est2 = MultiTaskEstimator(max_epochs=1, hidden_layer_sizes=(4,), numeric_embedding=None,
+                              random_state=0).fit(X, one)
+    with pytest.warns(UserWarning, match="left out of the mean"):
+        assert np.isnan(task_scorer({"regression": "neg_rmse"})(est2, X, one)["mean"])
