@@ -16,15 +16,22 @@ from tabmtl.evaluation.metrics import task_scorer
 
 
 def _expected_failures(estimator) -> dict[str, str]:
+    failures = {
+        "check_sample_weight_equivalence_on_dense_data": (
+            "mini-batch training: a weight of 2 scales a row's loss inside its batches, "
+            "while a repeated row changes the batches, the shuffle, early stopping's "
+            "validation rows and the target and feature statistics (fitted on every "
+            "labelled row, weighted or not), so the two fits differ beyond the check's "
+            "1e-7 (as for scikit-learn's own SGD estimators)"
+        )
+    }
     if isinstance(estimator, MultiTaskRegressor):
-        return {
-            "check_methods_subset_invariance": (
-                "float32 rounding: the piecewise-linear embedding's per-feature batched "
-                "matmul (rtdl_num_embeddings) rounds by batch size, ~3e-7 apart, above the "
-                "check's 1e-7 (test_default_predictions_agree_across_batches bounds it)"
-            )
-        }
-    return {}
+        failures["check_methods_subset_invariance"] = (
+            "float32 rounding: the piecewise-linear embedding's per-feature batched "
+            "matmul (rtdl_num_embeddings) rounds by batch size, ~3e-7 apart, above the "
+            "check's 1e-7 (test_default_predictions_agree_across_batches bounds it)"
+        )
+    return failures
 
 
 @parametrize_with_checks(

@@ -45,6 +45,8 @@ class _ArrayMultiTask(MultiTaskBase):
             )
         X = validate_data(self, X, ensure_all_finite="allow-nan", dtype="numeric", reset=True)
         Y = self._target_frame(y)
+        if sample_weight is not None and not np.any(np.asarray(sample_weight, dtype=float)):
+            raise InputError("sample_weight is zero for every row: nothing to fit on.")
         self._y_1d = Y.attrs["y_ndim"] == 1
         targets = {c: self._target_kind for c in Y.columns}
         self._fit_frames(as_frame(X), Y, targets, sample_weight, self._class_weights(Y))
