@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import make_mixed
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tabmtl import MultiTaskEstimator, TargetSpec
 from tabmtl.evaluation.baseline import hgb_frame
@@ -379,3 +381,29 @@ def test_every_fold_and_model_uses_the_target_kinds_of_the_whole_table():
     assert all(kinds["count"] == "regression" for kinds in fitted_kinds)
     assert all(kinds.get("flag", "binary") == "binary" for kinds in fitted_kinds)
     assert {row["metric"] for row in runner.rows if row["task"] == "count"} == {"r2"}
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n_values=st.integers(15, 30),
+    extra=st.integers(0, 40),
+    cv=st.integers(2, 5),
+    seed=st.integers(0, 1000),
+)
+def test_any_fold_split_gives_every_target_its_one_kind(n_values, extra, cv, seed):
+    # what each fold's model is told: the kinds of the whole table, whatever its rows
+    from tabmtl.evaluation.runner import FoldRunner
+
+    rng = np.random.default_rng(seed)
+    count = np.concatenate([np.arange(n_values), rng.integers(0, 3, extra)])
+    n = len(count)
+    X = pd.DataFrame({"x": rng.normal(size=n)})
+    Y = pd.DataFrame({"count": rng.permutation(count), "flag": np.arange(n) % 2 == 0,
+                      "size": rng.normal(size=n)})
+    runner = FoldRunner.setup(X, Y, MultiTaskEstimator(), cv=cv, random_state=seed)
+    whole = {str(t.name): t.kind for t in TargetSpec().fit(runner.Y).tasks_}
+    for train, _ in runner.folds:
+        for names in (["count"], ["count", "flag", "size"]):
+            est = _restricted(runner.template, names)
+            fold = TargetSpec(targets=est.targets).fit(runner.Y.iloc[train][names])
+            assert {str(k): v for k, v in fold.kinds_.items()} == {n: whole[n] for n in names}
