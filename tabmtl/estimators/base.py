@@ -23,6 +23,7 @@ from skorch.helper import predefined_split
 
 from tabmtl.data.features import FeaturePreprocessor
 from tabmtl.data.targets import TargetSpec
+from tabmtl.data.targets.roles import split_roles
 from tabmtl.errors import InputError
 from tabmtl.estimators.params import check_params
 from tabmtl.estimators.state import SavedStateMixin
@@ -203,6 +204,8 @@ class MultiTaskBase(SavedStateMixin, BaseEstimator):
         early, as the caller resolved ``early_stopping="auto"`` (None: from the parameter
         alone).
         """
+        # auxiliary targets must be targets, and not all of them (before any training)
+        split_roles(getattr(self, "auxiliary", None), target_spec.target_names_)
         self.preprocessor_ = preprocessor
         self.target_spec_ = target_spec
         self.early_stopping_ = (  # None: the caller knows no row count (a stream)
@@ -330,6 +333,24 @@ class MultiTaskBase(SavedStateMixin, BaseEstimator):
             x = x.to(net.device)
         with torch.inference_mode():
             return net.module_(x).cpu().numpy()
+
+    @property
+    def main_targets_(self) -> list:
+        """The fitted targets that are predicted, scored and selected on (not auxiliary)."""
+        check_is_fitted(self, "net_")
+        return split_roles(getattr(self, "auxiliary", None), self.target_spec_.target_names_)[0]
+
+    @property
+    def auxiliary_targets_(self) -> list:
+        """The fitted targets that are training signal only (the ``auxiliary`` parameter)."""
+        check_is_fitted(self, "net_")
+        return split_roles(getattr(self, "auxiliary", None), self.target_spec_.target_names_)[1]
+
+    def _output_names(self, include_auxiliary: bool) -> list:
+        """The targets a prediction returns: the main ones, or all with ``include_auxiliary``."""
+        if include_auxiliary:
+            return list(self.target_spec_.target_names_)
+        return self.main_targets_
 
     @property
     def temperatures_(self) -> np.ndarray:

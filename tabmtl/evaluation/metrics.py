@@ -33,6 +33,7 @@ from sklearn.metrics import (
 )
 
 from tabmtl.data.targets import TARGET_KINDS, TargetKind, TargetSpec, is_regression_kind
+from tabmtl.data.targets.roles import main_target_names
 from tabmtl.errors import InputError, InputTypeError
 from tabmtl.uncertainty.calibration import expected_calibration_error
 
@@ -254,6 +255,7 @@ def score_frame(
     Y_pred: pd.DataFrame,
     probas: Mapping[object, np.ndarray] | None = None,
     metrics: Mapping[str, str] | None = None,
+    names: Sequence | None = None,
 ) -> pd.Series:
     """One score per task of a fitted spec (R² for a value, accuracy for a class).
 
@@ -270,6 +272,9 @@ def score_frame(
         Target name -> class probabilities ``(n, K)``, needed by probability metrics.
     metrics : dict, optional
         Target name or kind -> metric name (see :func:`resolve_metrics`).
+    names : sequence, optional
+        The targets to score (default: every task of ``spec``); e.g. the main targets
+        of an estimator with auxiliary ones.
 
     Returns
     -------
@@ -293,6 +298,7 @@ def score_frame(
             chosen[str(task.name)],
         )
         for task in spec.tasks_
+        if names is None or task.name in names
     }
     return pd.Series(scores, name="score", dtype=float)
 
@@ -311,7 +317,9 @@ def fitted_multitask(estimator, caller: str = "task_scorer"):
 
 
 def task_scorer(metrics: Mapping[str, str] | None = None) -> Callable:
-    """A scorer that returns one score per target plus their mean.
+    """A scorer that returns one score per main target plus their mean.
+
+    An estimator's ``auxiliary`` targets are left out (neither scored nor averaged).
 
     Parameters
     ----------
@@ -338,13 +346,15 @@ def task_scorer(metrics: Mapping[str, str] | None = None) -> Callable:
         get_metric(name)
 
     def scorer(estimator, X, Y) -> dict[str, float]:
-        spec = fitted_multitask(estimator).target_spec_
+        fitted = fitted_multitask(estimator)
+        spec = fitted.target_spec_
+        main = main_target_names(fitted)  # auxiliary targets are not scored
         resolved = resolve_metrics(spec, chosen)
         Y = _as_target_frame(Y, spec.target_names_)
-        pred = _as_target_frame(estimator.predict(X), spec.target_names_)
-        needs = any(METRICS[name].needs_proba for name in resolved.values())
+        pred = _as_target_frame(estimator.predict(X), main)
+        needs = any(METRICS[resolved[str(n)]].needs_proba for n in main)
         probas = _probas(estimator, X, spec) if needs else {}
-        scores = score_frame(spec, Y, pred, probas, chosen)
+        scores = score_frame(spec, Y, pred, probas, chosen, names=main)
         out = {str(name): float(value) for name, value in scores.items()}
         values = scores.to_numpy()
         out["mean"] = float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")

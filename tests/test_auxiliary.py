@@ -1,0 +1,182 @@
+"""Auxiliary targets: trained on, never selected on, predicted or scored by default."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import make_mixed
+from sklearn.base import clone
+
+from tabmtl import MultiTaskEstimator
+from tabmtl.errors import InputError
+from tabmtl.evaluation.metrics import task_scorer
+
+FAST = dict(hidden_layer_sizes=(16,), max_epochs=5, random_state=0, numeric_embedding=None)
+
+
+def latent_table(seed: int = 0, n: int = 600, n_main: int = 40, n_test: int = 1000):
+    """``main`` and ``aux`` both measure a latent factor that 16 features show only
+    noisily (24 more are pure noise); ``main`` is labelled on ``n_main`` rows, ``aux``
+    on all of them; ``noise`` is an unrelated target. Returns train X, Y and test X, Y."""
+    rng = np.random.default_rng(seed)
+    total = n + n_test
+    z = rng.normal(size=total)
+    X = pd.DataFrame({f"x{i}": z + 2.5 * rng.normal(size=total) for i in range(16)})
+    for i in range(24):
+        X[f"n{i}"] = rng.normal(size=total)
+    Y = pd.DataFrame(
+        {
+            "main": z + 0.2 * rng.normal(size=total),
+            "aux": z + 0.2 * rng.normal(size=total),
+            "noise": rng.normal(size=total),
+        }
+    )
+    Y.loc[n_main : n - 1, "main"] = np.nan  # scarce main labels; auxiliaries complete
+    return X.iloc[:n], Y.iloc[:n], X.iloc[n:], Y.iloc[n:][["main"]]
+
+
+LATENT = dict(
+    hidden_layer_sizes=(32,), early_stopping=False, random_state=0, numeric_embedding=None,
+    batch_size=64,
+)
+
+
+def test_related_auxiliary_beats_single_task_on_scarce_main_labels():
+    X, Y, X_test, Y_test = latent_table()
+    # the single-task fit sees only the 40 labelled rows: give it more epochs (steps)
+    single = MultiTaskEstimator(max_epochs=100, **LATENT).fit(X, Y[["main"]])
+    helped = MultiTaskEstimator(auxiliary="aux", max_epochs=40, **LATENT).fit(
+        X, Y[["main", "aux"]]
+    )
+    unrelated = MultiTaskEstimator(auxiliary="noise", max_epochs=40, **LATENT).fit(
+        X, Y[["main", "noise"]]
+    )
+    alone, with_aux = single.score(X_test, Y_test), helped.score(X_test, Y_test)
+    with_noise = unrelated.score(X_test, Y_test)
+    # measured: 0.367 alone, 0.443 with the auxiliary, 0.393 with the unrelated one
+    assert with_aux >= alone + 0.03, (alone, with_aux)
+    assert with_noise >= alone - 0.03, (alone, with_noise)
+    assert with_aux > with_noise
+
+
+def test_rows_labelled_only_for_auxiliaries_train_the_shared_layers():
+    X, Y, _, _ = latent_table(n=300)
+    est = MultiTaskEstimator(auxiliary="aux", max_epochs=1, **{**LATENT, "batch_size": 300})
+    est.fit(X, Y[["main", "aux"]])
+    # one batch of all 300 rows: every row (260 with the auxiliary label only) was kept
+    assert est.history_[-1, "batches", -1, "train_batch_size"] == 300
+
+
+def test_kept_epoch_is_the_best_for_the_main_targets():
+    X, Y, _, _ = latent_table(n=600, n_main=600)
+    Y = Y.copy()
+    Y.loc[Y.index[80:], "noise"] = np.nan  # an unrelated auxiliary on few rows
+    est = MultiTaskEstimator(
+        auxiliary="noise", hidden_layer_sizes=(64,), numeric_embedding=None, batch_size=32,
+        early_stopping=True, validation_fraction=0.3, patience=8, max_epochs=60,
+        lr=3e-3, random_state=0,
+    ).fit(X, Y[["main", "noise"]])
+    history = pd.DataFrame(est.history_.to_list())
+    main = history["valid_loss_main"] / history["valid_loss_main"].iloc[0]
+    every = np.sqrt(main * history["valid_loss_noise"] / history["valid_loss_noise"].iloc[0])
+    kept = int(history["epoch"].iloc[int(np.nanargmin(main))])
+    assert est.best_epoch_ == kept
+    np.testing.assert_allclose(history["valid_objective"], main, rtol=1e-6)
+    # the objective over every task would have kept another epoch (measured: 11, not 3)
+    assert int(history["epoch"].iloc[int(np.nanargmin(every))]) != kept
+
+
+def test_predict_returns_main_targets_unless_asked(mixed):
+    X, Y = mixed
+    est = MultiTaskEstimator(auxiliary=["late"], **FAST).fit(X, Y)
+    assert list(est.predict(X.head(3)).columns) == ["eta", "band"]
+    assert list(est.predict(X.head(3), include_auxiliary=True).columns) == list(Y.columns)
+    assert sorted(est.predict_proba(X.head(3))) == ["band"]
+    assert sorted(est.predict_proba(X.head(3), include_auxiliary=True)) == ["band", "late"]
+    record = X.iloc[0].to_dict()
+    assert sorted(est.predict_record(record)) == ["band", "eta"]
+    assert sorted(est.predict_record(record, include_auxiliary=True)) == ["band", "eta", "late"]
+    assert sorted(est.predict_proba_record(record)) == ["band"]
+    assert est.main_targets_ == ["eta", "band"] and est.auxiliary_targets_ == ["late"]
+
+
+def test_score_ignores_auxiliaries(mixed):
+    X, Y = mixed
+    est = MultiTaskEstimator(auxiliary="late", **FAST).fit(X, Y)
+    assert list(est.score_tasks(X, Y).index) == ["eta", "band"]
+    Y_bad = Y.assign(late=~Y["late"])  # wrong auxiliary labels change nothing
+    assert est.score(X, Y_bad) == est.score(X, Y)
+    assert est.score(X, Y.drop(columns="late")) == est.score(X, Y)
+    scores = task_scorer()(est, X, Y)
+    assert sorted(scores) == ["band", "eta", "mean"]
+    assert scores["mean"] == pytest.approx(est.score(X, Y))
+
+
+def test_save_load_keeps_the_roles(mixed, tmp_path):
+    from tabmtl.io.persistence import load_model, save_model
+
+    X, Y = mixed
+    est = MultiTaskEstimator(auxiliary=["late"], auxiliary_weight=0.5, **FAST).fit(X, Y)
+    path = save_model(est, tmp_path / "m.tabmtl")
+    loaded = load_model(path)
+    assert loaded.auxiliary == ["late"] and loaded.auxiliary_weight == 0.5
+    assert loaded.main_targets_ == ["eta", "band"]
+    pd.testing.assert_frame_equal(loaded.predict(X.head(5)), est.predict(X.head(5)))
+    assert loaded.score(X, Y) == est.score(X, Y)
+
+
+def test_auxiliary_weight_scales_the_auxiliary_loss(mixed):
+    X, Y = mixed
+    full = MultiTaskEstimator(auxiliary="late", **FAST).fit(X, Y)
+    zero = MultiTaskEstimator(auxiliary="late", auxiliary_weight=0.0, **FAST).fit(X, Y)
+    assert full.history_[-1]["train_loss_late"] > 0
+    assert zero.history_[-1]["train_loss_late"] == 0.0
+    # a learned weighting still trains with scaled auxiliary losses
+    MultiTaskEstimator(
+        auxiliary="late", auxiliary_weight=0.3, weighting="uncertainty", **FAST
+    ).fit(X, Y)
+    MultiTaskEstimator(auxiliary="late", auxiliary_weight=0.3, weighting="pcgrad", **FAST).fit(
+        X, Y
+    )
+
+
+@pytest.mark.parametrize(
+    ("auxiliary", "message"),
+    [
+        ("lab_a", "auxiliary target 'lab_a' is not a target column"),
+        (["eta", "late", "band"], "Every target"),
+        (["eta", "eta"], "more than once"),
+    ],
+)
+def test_bad_auxiliary_is_a_clear_error(mixed, auxiliary, message):
+    X, Y = mixed
+    with pytest.raises(InputError, match=message):
+        MultiTaskEstimator(auxiliary=auxiliary, **FAST).fit(X, Y)
+
+
+def test_bad_auxiliary_weight_is_a_clear_error(mixed):
+    X, Y = mixed
+    with pytest.raises(InputError, match="auxiliary_weight"):
+        MultiTaskEstimator(auxiliary="late", auxiliary_weight=-1.0, **FAST).fit(X, Y)
+
+
+def test_clone_and_get_params_include_the_roles():
+    est = MultiTaskEstimator(auxiliary=["a", "b"], auxiliary_weight=0.25)
+    params = clone(est).get_params()
+    assert params["auxiliary"] == ["a", "b"] and params["auxiliary_weight"] == 0.25
+    assert MultiTaskEstimator().get_params()["auxiliary"] is None
+
+
+def test_tuning_objective_leaves_auxiliaries_out():
+    from tabmtl.tuning.objective import CrossValidationObjective
+    from tabmtl.tuning.space import SearchSpace
+
+    X, Y = make_mixed(60)
+    est = MultiTaskEstimator(auxiliary="late", **FAST)
+    space = SearchSpace(est, {"lr": [1e-2]}, replace=True)
+    objective = CrossValidationObjective(
+        est, X, Y, [(np.arange(30), np.arange(30, 60))], space,
+        {"eta": 1.0, "late": 1.0, "band": 1.0},
+    )
+    assert objective.weights == {"eta": 1.0, "band": 1.0}
+    with pytest.raises(InputError, match="only auxiliary"):
+        CrossValidationObjective(est, X, Y, [], space, {"late": 1.0})
