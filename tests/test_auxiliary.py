@@ -221,3 +221,56 @@ def test_a_gain_counts_only_when_the_folds_support_it():
     assert _verdict(np.array([0.03, 0.025, 0.035])) == "gain"
     assert _verdict(np.array([0.003, -0.010, 0.020])) == "within noise"
     assert _verdict(np.array([-0.03, -0.025, -0.035])) == "loss"
+
+
+def _cli(capsys, monkeypatch, cwd, *args):
+    from tabmtl.cli import main
+
+    monkeypatch.chdir(cwd)
+    code = main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture
+def table_csv(tmp_path):
+    X, Y = make_mixed(120)
+    path = tmp_path / "t.csv"
+    X.join(Y).to_csv(path, index=False)
+    return path
+
+
+def test_cli_fit_auxiliary_saves_the_roles(capsys, monkeypatch, table_csv, tmp_path):
+    from tabmtl.io.persistence import load_model
+
+    code, out, err = _cli(
+        capsys, monkeypatch, tmp_path, "fit", table_csv, "-t", "eta", "--auxiliary", "late",
+        "--auxiliary", "band", "--auxiliary-weight", "0.5", "--max-epochs", "2", "-q",
+        "-o", "m.tabmtl",
+    )
+    assert code == 0, err
+    assert "late (binary, auxiliary)" in out
+    model = load_model(tmp_path / "m.tabmtl")
+    assert model.auxiliary == ["late", "band"] and model.auxiliary_weight == 0.5
+    assert model.main_targets_ == ["eta"]
+
+
+def test_cli_fit_all_auxiliary_is_a_usage_error(capsys, monkeypatch, table_csv, tmp_path):
+    code, _, err = _cli(
+        capsys, monkeypatch, tmp_path, "fit", table_csv, "--auxiliary", "late",
+        "--max-epochs", "1", "-q", "-o", "m.tabmtl",
+    )
+    assert code == 2 and "Every target" in err
+
+
+def test_cli_evaluate_auxiliary_prints_the_gain_table(capsys, monkeypatch, table_csv, tmp_path):
+    code, out, err = _cli(
+        capsys, monkeypatch, tmp_path, "evaluate", table_csv, "-t", "eta", "--auxiliary",
+        "late", "--auxiliary", "band", "--cv", "2", "--max-epochs", "2", "-q",
+        "--main-fraction", "0.5", "--scores-csv", "s.csv",
+    )
+    assert code == 0, err
+    for model in ("alone", "all auxiliaries", "+late", "+band"):
+        assert f"| {model}" in out
+    scores = pd.read_csv(tmp_path / "s.csv")
+    assert set(scores["task"]) == {"eta"} and len(scores) == 2 * 4
