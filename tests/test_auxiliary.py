@@ -274,3 +274,13 @@ def test_cli_evaluate_auxiliary_prints_the_gain_table(capsys, monkeypatch, table
         assert f"| {model}" in out
     scores = pd.read_csv(tmp_path / "s.csv")
     assert set(scores["task"]) == {"eta"} and len(scores) == 2 * 4
+
+
+def test_auto_early_stopping_counts_the_main_targets_labels():
+    # 600 rows, but only 40 with a main label: a validation split would hold about 4 main
+    # labels to choose the epoch with, so "auto" runs the whole budget as for 40 rows
+    X, Y, _, _ = latent_table(n=600, n_main=40)
+    est = MultiTaskEstimator(auxiliary="aux", hidden_layer_sizes=(8,), max_epochs=2,
+                             numeric_embedding=None, random_state=0)
+    assert est.fit(X, Y[["main", "aux"]]).early_stopping_ is False
+    assert est.set_params(auxiliary=None).fit(X, Y[["main", "aux"]]).early_stopping_ is True

@@ -141,7 +141,9 @@ class MultiTaskBase(SavedStateMixin, BaseEstimator):
         fitted = labelled[keep]  # the rows the net trains and early-stops on
         # Early stopping's validation rows judge the net: drawn here (as skorch would draw
         # them), they stay out of the target statistics and class-balance counts too.
-        early_stopping = resolve_early_stopping(self.early_stopping, len(fitted))
+        early_stopping = resolve_early_stopping(
+            self.early_stopping, self._selection_rows(spec, y_enc[fitted])
+        )
         params = {**self.get_params(deep=False), "early_stopping": early_stopping}
         split = validation_rows(params, len(fitted), seed)
         training = fitted if split is None else fitted[split[0]]
@@ -260,6 +262,15 @@ class MultiTaskBase(SavedStateMixin, BaseEstimator):
         self.n_epochs_ = len(self.net_.history)
         self.interrupted_ = self.net_.interrupted_
         self.best_epoch_ = self.net_.best_epoch_
+
+    def _selection_rows(self, spec, y_enc: np.ndarray) -> int:
+        """Rows of ``y_enc`` that can judge an epoch: with auxiliary targets, those with
+        a main label (the selection objective watches only them); else every row."""
+        main = split_roles(getattr(self, "auxiliary", None), spec.target_names_)[0]
+        if len(main) == len(spec.tasks_):
+            return len(y_enc)
+        columns = [j for j, name in enumerate(spec.target_names_) if name in main]
+        return int((~np.isnan(y_enc[:, columns])).any(axis=1).sum())
 
     @staticmethod
     def _standardize_on_training_rows(spec, Y, y_enc, training) -> None:

@@ -97,7 +97,7 @@ default="piecewise_linear"
         objective (each task's validation loss over its first-epoch value, geometric
         mean over tasks) has not improved for ``patience`` epochs, keeping the best
         weights. "auto" does so from 200 training rows on and runs the whole budget
-        below that.
+        below that (with ``auxiliary`` targets: 200 rows with a main label).
     validation_fraction : float, default=0.1
         Share of rows held out for early stopping.
     patience : int, default=16
