@@ -284,3 +284,13 @@ def test_auto_early_stopping_counts_the_main_targets_labels():
                              numeric_embedding=None, random_state=0)
     assert est.fit(X, Y[["main", "aux"]]).early_stopping_ is False
     assert est.set_params(auxiliary=None).fit(X, Y[["main", "aux"]]).early_stopping_ is True
+
+
+def test_export_keeps_the_auxiliary_heads(mixed, tmp_path):
+    pytest.importorskip("onnx")
+    from tabmtl.io.export import export_onnx, read_metadata
+
+    X, Y = mixed
+    est = MultiTaskEstimator(auxiliary="late", **FAST).fit(X, Y)
+    meta = read_metadata(export_onnx(est, tmp_path / "m.onnx", dynamo=False))
+    assert {o["target"] for o in meta["tabmtl.outputs"]} == {"eta", "late", "band"}
