@@ -49,14 +49,14 @@ METRICS = {"binary": "roc_auc"}
 
 
 def run_setting(name: str, fractions, folds: int, max_each: int, max_epochs: int,
-                auxiliary_weight: float = 1.0, log=None) -> list[list[object]]:
+                auxiliary_weight: float | None = None, log=None) -> list[list[object]]:
     """Table rows of one setting, one per (fraction, model)."""
     dataset, main, auxiliary, n_rows = SETTINGS[name]
     X, Y = datasets.load(dataset, n_rows=n_rows)
     auxiliary = auxiliary or [c for c in Y.columns if c != main]
-    est = MultiTaskEstimator(
-        max_epochs=max_epochs, auxiliary_weight=auxiliary_weight, random_state=0
-    )
+    est = MultiTaskEstimator(max_epochs=max_epochs, random_state=0)
+    if auxiliary_weight is not None:
+        est.set_params(auxiliary_weight=auxiliary_weight)
     rows = []
     for fraction in fractions:
         t0 = time.perf_counter()
@@ -86,7 +86,8 @@ def main(argv=None) -> None:
     parser.add_argument("--max-each", type=int, default=3,
                         help="fit each auxiliary alone when there are at most this many")
     parser.add_argument("--max-epochs", type=int, default=200)
-    parser.add_argument("--auxiliary-weight", type=float, default=1.0)
+    parser.add_argument("--auxiliary-weight", type=float, default=None,
+                        help="default: MultiTaskEstimator's")
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)

@@ -52,7 +52,7 @@ def test_related_auxiliary_beats_single_task_on_scarce_main_labels():
     )
     alone, with_aux = single.score(X_test, Y_test), helped.score(X_test, Y_test)
     with_noise = unrelated.score(X_test, Y_test)
-    # measured: 0.367 alone, 0.443 with the auxiliary, 0.393 with the unrelated one
+    # measured: 0.358 alone, 0.436 with the auxiliary, 0.392 with the unrelated one
     assert with_aux >= alone + 0.03, (alone, with_aux)
     assert with_noise >= alone - 0.03, (alone, with_noise)
     assert with_aux > with_noise

@@ -162,7 +162,7 @@ def add_auxiliary_options(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--auxiliary-weight", type=float, metavar="W",
-        help="factor on the auxiliary targets' losses (default: 1.0)",
+        help="factor on the auxiliary targets' losses (default: 0.5)",
     )
 
 

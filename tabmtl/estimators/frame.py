@@ -48,7 +48,7 @@ class MultiTaskEstimator(RecordPredictionMixin, MultiTaskBase):
         ``include_auxiliary=True``), :meth:`score`, :meth:`score_tasks`, ``task_scorer``
         and the tuning objective use the other, *main*, targets only. A name that is not
         a column of ``Y``, or every column auxiliary, is an InputError at fit.
-    auxiliary_weight : float, default=1.0
+    auxiliary_weight : float, default=0.5
         Factor on each auxiliary target's loss before the weighting combines the tasks'
         losses: with ``"equal"`` or fixed weights it multiplies their weights; strategies
         that normalise each loss's scale (uncertainty, DWA, GradNorm, the gradient
@@ -182,7 +182,7 @@ default="piecewise_linear"
         targets: Mapping[object, str] | None = None,
         *,
         auxiliary: object | Sequence | None = None,
-        auxiliary_weight: float = 1.0,
+        auxiliary_weight: float = 0.5,
         class_weight: str | Mapping | None = None,
         hidden_layer_sizes: Sequence[int] = (128, 64),
         dropout: float = 0.1,
