@@ -294,3 +294,17 @@ def test_export_keeps_the_auxiliary_heads(mixed, tmp_path):
     est = MultiTaskEstimator(auxiliary="late", **FAST).fit(X, Y)
     meta = read_metadata(export_onnx(est, tmp_path / "m.onnx", dynamo=False))
     assert {o["target"] for o in meta["tabmtl.outputs"]} == {"eta", "late", "band"}
+
+
+def test_benchmark_runs_a_tiny_setting():
+    import importlib
+    import sys
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parents[1])
+    if root not in sys.path:  # `benchmarks` and `datasets` are top-level folders
+        sys.path.insert(0, root)
+    bench = importlib.import_module("benchmarks.auxiliary")
+    rows = bench.run_setting("penguins", [0.5], folds=2, max_each=3, max_epochs=2)
+    assert [r[3] for r in rows] == ["alone", "all auxiliaries", "+species", "+sex_male"]
+    assert all(r[2] == "0.5" for r in rows)
