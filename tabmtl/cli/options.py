@@ -323,7 +323,7 @@ def describe_estimator(est) -> str:
     --------
     >>> from tabmtl.estimators import MultiTaskEstimator
     >>> describe_estimator(MultiTaskEstimator())  # doctest: +ELLIPSIS
-    "architecture='soft', weighting='equal', hidden_layer_sizes=(128, 64), ..."
+    "architecture='hard', weighting='equal', hidden_layer_sizes=(128, 64), ..."
     """
     from tabmtl.estimators import MultiTaskEstimator
 
