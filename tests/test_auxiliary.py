@@ -308,3 +308,11 @@ def test_benchmark_runs_a_tiny_setting():
     rows = bench.run_setting("penguins", [0.5], folds=2, max_each=3, max_epochs=2)
     assert [r[3] for r in rows] == ["alone", "all auxiliaries", "+species", "+sex_male"]
     assert all(r[2] == "0.5" for r in rows)
+
+
+def test_cli_evaluate_auxiliary_rejects_train_sizes(capsys, monkeypatch, table_csv, tmp_path):
+    code, _, err = _cli(
+        capsys, monkeypatch, tmp_path, "evaluate", table_csv, "-t", "eta", "--auxiliary",
+        "late", "--train-sizes", "0.5,1", "-q",
+    )
+    assert code == 2 and "--main-fraction" in err

@@ -342,6 +342,9 @@ def run(args: argparse.Namespace) -> int:
     ``--auxiliary`` it is the auxiliary-target one (:func:`run_auxiliary`).
     """
     if getattr(args, "auxiliary", None):
+        if getattr(args, "train_sizes", None) or args.grouping:
+            raise UsageError("--auxiliary has its own label-scarce view (--main-fraction); "
+                             "it does not combine with --train-sizes or --grouping")
         return run_auxiliary(args)
     if getattr(args, "train_sizes", None):
         result, header = run_efficiency(args, "evaluate")
