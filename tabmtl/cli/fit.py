@@ -14,10 +14,12 @@ from pathlib import Path
 
 from tabmtl.cli.errors import EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_OK, UsageError
 from tabmtl.cli.options import (
+    add_auxiliary_options,
     add_data_options,
     add_model_options,
     build_estimator,
     describe_estimator,
+    include_auxiliary_targets,
 )
 from tabmtl.cli.runtime import say, thread_limit
 from tabmtl.cli.tables import check_writable, read_parquet_head, read_table, split_columns
@@ -40,6 +42,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "(preprocessing fitted on a bounded reservoir sample; see tabmtl.io.streaming)",
     )
     add_model_options(p)
+    add_auxiliary_options(p)
     p.set_defaults(handler=run)
 
 
@@ -54,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
         frame = read_parquet_head(args.data)
     else:
         frame = read_table(args.data)
+    include_auxiliary_targets(args)
     X, Y, kinds = split_columns(frame, args)
     est = build_estimator(args, kinds)
     est.set_params(verbose=0 if args.quiet else 1)
@@ -107,9 +111,13 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UsageError(f"cannot write {str(out)!r}: {exc}") from None
     print(f"saved {written}{note}")
+    auxiliary = est.auxiliary_targets_
     print(
         "targets: "
-        + ", ".join(f"{t.name} ({t.kind})" for t in est.target_spec_.tasks_)
+        + ", ".join(
+            f"{t.name} ({t.kind}{', auxiliary' if t.name in auxiliary else ''})"
+            for t in est.target_spec_.tasks_
+        )
         + f"; {X.shape[1]} features; {est.n_epochs_} epochs in {seconds:.1f}s"
     )
     print(kept_epoch_summary(est, diverged=diverged is not None))

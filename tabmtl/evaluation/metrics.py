@@ -34,6 +34,7 @@ from sklearn.metrics import (
 )
 
 from tabmtl.data.targets import TARGET_KINDS, TargetKind, TargetSpec, is_regression_kind
+from tabmtl.data.targets.roles import main_target_names
 from tabmtl.errors import InputError, InputTypeError
 from tabmtl.evaluation.score_scales import check_mean, mean_score
 from tabmtl.evaluation.unseen_labels import truth_codes, with_unseen_class
@@ -264,6 +265,7 @@ def score_frame(
     Y_pred: pd.DataFrame,
     probas: Mapping[object, np.ndarray] | None = None,
     metrics: Mapping[str, str] | None = None,
+    names: Sequence | None = None,
 ) -> pd.Series:
     """One score per task of a fitted spec (R² for a value, accuracy for a class).
 
@@ -280,6 +282,9 @@ def score_frame(
         Target name -> class probabilities ``(n, K)``, needed by probability metrics.
     metrics : dict, optional
         Target name or kind -> metric name (see :func:`resolve_metrics`).
+    names : sequence, optional
+        The targets to score (default: every task of ``spec``); e.g. the main targets
+        of an estimator with auxiliary ones.
 
     Returns
     -------
@@ -303,6 +308,7 @@ def score_frame(
             chosen[str(task.name)],
         )
         for task in spec.tasks_
+        if names is None or task.name in names
     }
     return pd.Series(scores, name="score", dtype=float)
 
@@ -321,7 +327,9 @@ def fitted_multitask(estimator, caller: str = "task_scorer"):
 
 
 def task_scorer(metrics: Mapping[str, str] | None = None, *, mean: str = "unitless") -> Callable:
-    """A scorer that returns one score per target plus their mean.
+    """A scorer that returns one score per main target plus their mean.
+
+    An estimator's ``auxiliary`` targets are left out (neither scored nor averaged).
 
     Parameters
     ----------
@@ -355,13 +363,15 @@ def task_scorer(metrics: Mapping[str, str] | None = None, *, mean: str = "unitle
     check_mean(mean)
 
     def scorer(estimator, X, Y) -> dict[str, float]:
-        spec = fitted_multitask(estimator).target_spec_
+        fitted = fitted_multitask(estimator)
+        spec = fitted.target_spec_
+        main = main_target_names(fitted)  # auxiliary targets are not scored
         resolved = resolve_metrics(spec, chosen)
         Y = _as_target_frame(Y, spec.target_names_)
-        pred = _as_target_frame(estimator.predict(X), spec.target_names_)
-        needs = any(METRICS[name].needs_proba for name in resolved.values())
+        pred = _as_target_frame(estimator.predict(X), main)
+        needs = any(METRICS[resolved[str(n)]].needs_proba for n in main)
         probas = _probas(estimator, X, spec) if needs else {}
-        scores = score_frame(spec, Y, pred, probas, chosen)
+        scores = score_frame(spec, Y, pred, probas, chosen, names=main)
         out = {str(name): float(value) for name, value in scores.items()}
         out["mean"] = mean_score(dict(out), resolved, mean)
         return out

@@ -73,9 +73,15 @@ class TaskLogger(Callback):
     ``train_objective`` / ``valid_objective`` the :func:`normalised_objective` that early
     stopping and best-epoch selection watch (with ``valid_objective_best``, True on a new
     lowest); ``weight_<task>`` is the task's weight at the end of the epoch (before
-    :class:`WeightingStep` moves it on). Task names are the net's ``task_names``.
+    :class:`WeightingStep` moves it on). Task names are the net's ``task_names``;
+    ``objective_tasks`` (default: all of them) are the tasks the objective averages over
+    (the main targets when some are auxiliary: set through the net's
+    ``callbacks__task_logger__objective_tasks``).
     One of :class:`~tabmtl.training.net.MultiTaskNet`'s default callbacks.
     """
+
+    def __init__(self, objective_tasks=None):
+        self.objective_tasks = objective_tasks
 
     def on_epoch_end(self, net, **kwargs):
         history = net.history
@@ -85,7 +91,8 @@ class TaskLogger(Callback):
                 continue
             for name, value in zip(net.task_names, losses[0]):
                 history.record(f"{prefix}_loss_{name}", float(value))
-            objective = normalised_objective(history, prefix, net.task_names)
+            selected = net.task_names if self.objective_tasks is None else self.objective_tasks
+            objective = normalised_objective(history, prefix, selected)
             history.record(f"{prefix}_objective", objective)
             earlier = [
                 row.get(f"{prefix}_objective", np.nan) for row in history[:-1]
