@@ -3,19 +3,21 @@ A pipeline in a grid search, scored task by task
 ================================================
 
 :class:`~tabmtl.MultiTaskEstimator` is a scikit-learn estimator: it goes in a
-``Pipeline`` and a ``GridSearchCV`` like any other. :func:`tabmtl.metrics.task_scorer`
-predicts once per fold and returns one score per target plus their ``mean``, which the
-search refits on.
+``Pipeline`` and a ``GridSearchCV`` like any other.
+:func:`tabmtl.metrics.task_scorer` predicts once per fold and returns one score
+per target plus their ``mean``, which the search refits on.
 """
 
 # %%
 import sys
 from pathlib import Path
 
+# sphinx_gallery_start_ignore
 try:  # ``datasets`` lives at the root of tabmtl's repository
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 except NameError:  # run by sphinx-gallery, from the examples folder
     sys.path.insert(0, str(Path.cwd().parent))
+# sphinx_gallery_end_ignore
 
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -38,7 +40,9 @@ def add_bill_ratio(X: pd.DataFrame) -> pd.DataFrame:
 
 pipeline = make_pipeline(
     FunctionTransformer(add_bill_ratio),
-    MultiTaskEstimator(hidden_layer_sizes=(32,), lr=1e-2, max_epochs=30, random_state=0),
+    MultiTaskEstimator(
+        hidden_layer_sizes=(32,), lr=1e-2, max_epochs=30, random_state=0
+    ),
 )
 
 # %%
@@ -49,11 +53,15 @@ search = GridSearchCV(
     {"multitaskestimator__weighting": ["equal", "uncertainty"]},
     scoring=task_scorer(),
     refit="mean",
-    cv=KFold(3, shuffle=True, random_state=0),  # the table is sorted by species
+    cv=KFold(
+        3, shuffle=True, random_state=0
+    ),  # the table is sorted by species
 )
 search.fit(X, Y)
 columns = [f"mean_test_{name}" for name in [*Y.columns, "mean"]]
-table = pd.DataFrame(search.cv_results_)[["param_multitaskestimator__weighting", *columns]]
+table = pd.DataFrame(search.cv_results_)[
+    ["param_multitaskestimator__weighting", *columns]
+]
 print(table.round(3).to_string(index=False))
 print("best:", search.best_params_)
 
@@ -61,6 +69,8 @@ print("best:", search.best_params_)
 # Each target's cross-validated score under each weighting.
 scores = table.set_index("param_multitaskestimator__weighting")[columns[:-1]]
 scores.columns = list(Y.columns)
-ax = scores.T.plot.bar(rot=0, figsize=(6, 3), ylim=(0, 1))
+fig, ax = plt.subplots(figsize=(6, 3), layout="constrained")
+scores.T.plot.bar(ax=ax, rot=0, ylim=(0, 1))
 ax.set(ylabel="cross-validated score", title="Score per target and weighting")
-plt.tight_layout()
+ax.legend(title="weighting", loc="upper left", bbox_to_anchor=(1, 1))
+plt.show()

@@ -198,3 +198,17 @@ def test_version_has_one_source():
     assert not re.search(r'(?m)^version = "', pyproject), "a second version in pyproject.toml"
     assert re.search(r'(?m)^version = \{ ?attr = "tabmtl\._version\.__version__" ?\}$', pyproject)
     assert tabmtl.__version__ == __version__ == "0.2.0"
+
+
+def test_api_reference_covers_every_public_home():
+    """docs/conf.py writes the API reference from these homes' ``__all__``."""
+    import ast
+
+    tree = ast.parse((ROOT / "docs" / "conf.py").read_text())
+    homes = next(
+        ast.literal_eval(node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Assign)
+        and any(getattr(t, "id", None) == "PUBLIC_HOMES" for t in node.targets)
+    )
+    assert list(homes) == list(PUBLIC_API)
