@@ -43,7 +43,7 @@ import datasets  # noqa: E402
 from benchmarks.baselines import MODELS, Settings, tabmtl_outputs  # noqa: E402
 from benchmarks.quality import PLAN, dataset_folds, score_outputs  # noqa: E402
 from benchmarks.speed import synthetic_table  # noqa: E402
-from tabmtl import PLE, HardSharing, MultiTaskEstimator, TargetSpec  # noqa: E402
+from tabmtl import PLE, HardSharing, MMoE, MultiTaskEstimator, TargetSpec  # noqa: E402
 
 #: Named candidate settings (MultiTaskEstimator keyword arguments).
 CANDIDATES: dict[str, dict] = {
@@ -52,6 +52,7 @@ CANDIDATES: dict[str, dict] = {
     "soft": {"architecture": "soft"},
     "mmoe": {"architecture": "mmoe"},
     "mmoe + uncertainty": {"architecture": "mmoe", "weighting": "uncertainty"},
+    "mmoe 8": {"architecture": MMoE(n_experts=8)},
     "ple": {"architecture": "ple"},
     "ple + uncertainty": {"architecture": "ple", "weighting": "uncertainty"},
     # one level, one shared and one private expert per task, mixed by the task's gate
@@ -189,12 +190,18 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=str(ROOT / "results" / "sharing"))
+    parser.add_argument("--from-scores", nargs="+", metavar="CSV",
+                        help="one table from earlier runs' sharing_scores.csv (same folds)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     t0 = time.perf_counter()
     candidates = [c.strip() for c in args.candidates.split(",")]
-    scores = run(args.datasets.split(","), candidates, folds=args.folds, rows=args.rows,
-                 single_of=args.single_of, jobs=args.jobs, seed=args.seed)
+    if args.from_scores:  # runs share the single-task and LightGBM fits: keep one copy
+        scores = pd.concat([pd.read_csv(path) for path in args.from_scores])
+        scores = scores.drop_duplicates(["dataset", "fold", "config", "role", "task", "metric"])
+    else:
+        scores = run(args.datasets.split(","), candidates, folds=args.folds, rows=args.rows,
+                     single_of=args.single_of, jobs=args.jobs, seed=args.seed)
     table = sharing_table(scores)
     gains = per_task_gain(scores)
     header = (f"# sharing table ({time.strftime('%Y-%m-%d')}): {args.folds}-fold CV, rows "

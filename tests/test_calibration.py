@@ -203,7 +203,9 @@ def test_temperature_uses_only_calibration_rows_with_the_label():
     """A calibration row whose label is missing leaves its head's temperature unchanged:
     the net is identical (same training rows), and so must the temperature be."""
     X, Y = _noisy_classes(300, 5)
-    params = dict(calibration_fraction=0.5, max_epochs=5, lr=3e-2, random_state=0)
+    params = dict(  # one plain trunk: the temperature is under test, not the body
+        architecture="hard", calibration_fraction=0.5, max_epochs=5, lr=3e-2, random_state=0
+    )
     full = MultiTaskEstimator(**params).fit(X, Y)
     # the split is seeded by random_state: the same 150 rows are held out in both fits
     held = np.sort(np.random.default_rng(0).permutation(300)[:150])

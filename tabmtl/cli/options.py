@@ -107,7 +107,7 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
         help="JSON (or TOML) file of MultiTaskEstimator parameters, e.g. "
         '{"hidden_layer_sizes": [64, 32], "weighting": {"eta": 1.0, "fare": 0.5}}',
     )
-    g.add_argument("--architecture", choices=list(ARCHITECTURES), help="default: hard")
+    g.add_argument("--architecture", choices=list(ARCHITECTURES), help="default: mmoe")
     g.add_argument(
         "--weighting", choices=list(WEIGHTINGS),
         help="how task losses are combined (default: equal; fixed per-target weights via "

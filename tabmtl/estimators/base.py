@@ -59,7 +59,7 @@ class MultiTaskBase(SavedStateMixin, BaseEstimator):
         *,
         hidden_layer_sizes: Sequence[int] = (128, 64),
         dropout: float = 0.1,
-        architecture: str | Architecture = "hard",
+        architecture: str | Architecture = "mmoe",
         weighting: str | Mapping[object, float] | Weighting = "equal",
         max_epochs: int = 200,
         batch_size: int = 256,

@@ -24,10 +24,12 @@ class MultiTaskEstimator(RecordPredictionMixin, MultiTaskBase):
     Each target column becomes a task whose kind is read from its dtype (float ->
     regression; bool or two labels -> binary; category / string / small-cardinality
     int -> multiclass) or set in ``targets``. By default (chosen by
-    ``benchmarks/defaults.py``) the tasks share one trunk (``architecture="hard"``) over
-    piecewise-linear embeddings of the numeric features, trained with early stopping on
-    a held-out validation split; ``"soft"`` gives each task its own tower pulled together
-    by a penalty, and the others share through mixing units or experts. The weighted sum
+    ``benchmarks/sharing.py`` on how many tasks beat their own single-task fit, then by
+    score against boosting) the tasks share four experts mixed by one gate per task
+    (``architecture="mmoe"``) over piecewise-linear embeddings of the numeric features,
+    trained with early stopping on a held-out validation split; ``"hard"`` shares one
+    trunk, ``"soft"`` gives each task its own tower pulled together by a penalty, and the
+    others share through mixing units or experts. The weighted sum
     of per-task losses (or a combination of their gradients) trains them together.
     A missing label (NaN / None / pd.NA) drops out of its own task's loss only.
 
@@ -47,7 +49,7 @@ class MultiTaskEstimator(RecordPredictionMixin, MultiTaskBase):
         Widths of the trunk's (or each task tower's) layers.
     dropout : float, default=0.1
         Dropout after each hidden layer.
-    architecture : str or Architecture, default="hard"
+    architecture : str or Architecture, default="mmoe"
         How parameters are shared; a name from ``tabmtl.nn.architectures.ARCHITECTURES``
         ("hard", "soft", "cross_stitch", "mmoe", "ple", "sluice") or an instance (whose parameters
         are then reachable as ``architecture__*``).
@@ -168,7 +170,7 @@ default="piecewise_linear"
         class_weight: str | Mapping | None = None,
         hidden_layer_sizes: Sequence[int] = (128, 64),
         dropout: float = 0.1,
-        architecture: str | Architecture = "hard",
+        architecture: str | Architecture = "mmoe",
         weighting: str | Mapping[object, float] | Weighting = "equal",
         max_epochs: int = 200,
         batch_size: int = 256,
