@@ -116,7 +116,13 @@ METRICS: dict[str, Metric] = {
 
 
 def metric_names() -> list[str]:
-    """The metric names the registry knows, sorted."""
+    """The metric names the registry knows, sorted.
+
+    Examples
+    --------
+    >>> "r2" in metric_names() and "roc_auc" in metric_names()
+    True
+    """
     return sorted(METRICS)
 
 
@@ -127,6 +133,11 @@ def get_metric(name: str) -> Metric:
     ------
     ValueError
         For an unknown name; the message lists the valid ones.
+
+    Examples
+    --------
+    >>> get_metric("roc_auc").needs_proba
+    True
     """
     if name not in METRICS:
         raise InputError(f"Unknown metric {name!r}; valid names are {metric_names()!r}.")
@@ -221,6 +232,18 @@ def score_task(
         of a single class. A label the task never saw in fit counts as wrong, as
         scikit-learn counts it (see :mod:`tabmtl.evaluation.unseen_labels`), with a
         warning.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from tabmtl import MultiTaskEstimator
+    >>> X = pd.DataFrame({"km": np.arange(20.0)})
+    >>> Y = pd.DataFrame({"eta": 3 * X.km})
+    >>> model = MultiTaskEstimator(max_epochs=2, random_state=0).fit(X, Y)
+    >>> task = model.target_spec_.tasks_[0]
+    >>> score = score_task(task, Y.eta, model.predict(X).eta, None, "neg_mae")
+    >>> bool(score <= 0)
+    True
     """
     scorer = get_metric(metric)
     if not scorer.applies_to(task.kind):

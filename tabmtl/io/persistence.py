@@ -188,6 +188,16 @@ def load_model(
     ModelFileError
         The file is missing, not a tabmtl model, truncated, modified (digest or signature
         mismatch), or from another tabmtl / format version.
+
+    Examples
+    --------
+    >>> import numpy as np, os, tempfile
+    >>> from tabmtl import MultiTaskRegressor, load_model, save_model
+    >>> X = np.random.default_rng(0).normal(size=(50, 3))
+    >>> model = MultiTaskRegressor(max_epochs=2, random_state=0).fit(X, X[:, :2])
+    >>> path = save_model(model, os.path.join(tempfile.mkdtemp(), "model.tabmtl"))
+    >>> np.array_equal(load_model(path).predict(X), model.predict(X))
+    True
     """
     from tabmtl import __version__
 
