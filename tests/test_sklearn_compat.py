@@ -204,8 +204,9 @@ def test_array_estimators_share_the_dataframe_estimators_surface():
     frame = params(MultiTaskEstimator)
     assert params(MultiTaskClassifier) == frame - ARRAY_ONLY_DIFFERENCES["MultiTaskClassifier"]
     assert params(MultiTaskRegressor) == frame - ARRAY_ONLY_DIFFERENCES["MultiTaskRegressor"]
-    assert ARRAY_ONLY_DIFFERENCES["MultiTaskClassifier"] == {"targets"}
-    assert ARRAY_ONLY_DIFFERENCES["MultiTaskRegressor"] == {"targets", "class_weight"}
+    roles = {"targets", "auxiliary", "auxiliary_weight"}
+    assert ARRAY_ONLY_DIFFERENCES["MultiTaskClassifier"] == roles
+    assert ARRAY_ONLY_DIFFERENCES["MultiTaskRegressor"] == roles | {"class_weight"}
     for Est in (MultiTaskRegressor, MultiTaskClassifier):
         assert params(Est.fit) == (params(MultiTaskEstimator.fit) - {"Y"}) | {"y"}
         for name in ARRAY_ONLY_DIFFERENCES[Est.__name__]:  # each difference is documented

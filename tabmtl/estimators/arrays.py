@@ -19,12 +19,15 @@ from tabmtl.nn.weighting import Weighting
 
 #: The parameters of :class:`~tabmtl.MultiTaskEstimator` that an array estimator does
 #: not take, and why: ``targets`` (every output's kind is the estimator's: regression or
-#: classification) and, for the regressor, ``class_weight`` (its outputs have no
-#: classes). Everything else (every constructor parameter, ``fit``'s ``sample_weight``,
-#: ``predict_interval`` for regression) is the same.
+#: classification); ``auxiliary`` and ``auxiliary_weight`` (auxiliary targets are named
+#: columns, and a scikit-learn multi-output estimator predicts every column of ``y``);
+#: for the regressor, ``class_weight`` (its outputs have no classes). Everything else
+#: (every constructor parameter, ``fit``'s ``sample_weight``, ``predict_interval`` for
+#: regression) is the same.
+_NO_ROLES = frozenset({"targets", "auxiliary", "auxiliary_weight"})
 ARRAY_ONLY_DIFFERENCES = {
-    "MultiTaskRegressor": frozenset({"targets", "class_weight"}),
-    "MultiTaskClassifier": frozenset({"targets"}),
+    "MultiTaskRegressor": _NO_ROLES | {"class_weight"},
+    "MultiTaskClassifier": _NO_ROLES,
 }
 
 
@@ -123,7 +126,8 @@ class MultiTaskRegressor(RegressorMixin, _ArrayMultiTask):
     """Multi-output regression with one shared network (ndarray in, ndarray out).
 
     Same parameters as :class:`MultiTaskEstimator`, less ``targets`` (every output is a
-    regression task, standardised in fit) and ``class_weight`` (there are no classes);
+    regression task, standardised in fit), ``auxiliary`` and ``auxiliary_weight`` (every
+    column of ``y`` is predicted) and ``class_weight`` (there are no classes);
     ``fit`` takes ``sample_weight`` and, with ``calibration_fraction > 0``,
     :meth:`predict_interval` gives split-conformal intervals (see
     :data:`ARRAY_ONLY_DIFFERENCES`). ``y`` may be 1-D or 2-D and may hold NaN for missing labels:
@@ -174,7 +178,8 @@ class MultiTaskClassifier(ClassifierMixin, _ArrayMultiTask):
     """Multi-output / multi-label classification with one shared network.
 
     Same parameters as :class:`MultiTaskEstimator`, less ``targets`` (every output is a
-    binary or multiclass task); ``fit`` takes ``sample_weight`` (see
+    binary or multiclass task), ``auxiliary`` and ``auxiliary_weight`` (every column of
+    ``y`` is predicted); ``fit`` takes ``sample_weight`` (see
     :data:`ARRAY_ONLY_DIFFERENCES`). ``class_weight`` follows scikit-learn's classifiers:
     "balanced", a dict ``{label: weight}`` (1-D ``y``), or for 2-D ``y`` a list with one
     entry ("balanced", a dict or None) per output. Follows scikit-learn's multi-output
