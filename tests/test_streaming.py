@@ -223,8 +223,9 @@ def test_row_groups_dealt_to_processes_give_equal_batch_counts(tmp_path, world):
             counts.append(len(batches))
             groups.append({g.index for g in stream.row_groups_read_})
             rows.append(sum(batches))
-            if shuffle:
-                assert set(batches) == {16}  # full batches: a short share starts over
+            if shuffle:  # the share once (its last batch may be short), then full padding
+                share = -(-sum(g.num_rows for g in stream.row_groups_read_) // 16)
+                assert set(batches[: share - 1] + batches[share:]) <= {16}
         assert len(set(counts)) == 1
         assert set().union(*groups) == set(range(len(sizes)))
         assert sum(len(g) for g in groups) == len(sizes)  # disjoint
