@@ -3,8 +3,9 @@
 :func:`fit_parquet` trains a :class:`~tabmtl.MultiTaskEstimator` on a parquet file, folder,
 glob or list of files in two kinds of pass, each holding a bounded number of rows:
 
-1. **One sampling pass** draws a uniform reservoir sample of ``sample_rows`` rows (bottom-k
-   random keys, so the sample is the same for the same seed and files) and fits the
+1. **One sampling pass** draws a uniform reservoir sample of ``sample_rows`` rows of the
+   training row groups (never the held-out validation ones; bottom-k random keys, so the
+   sample is the same for the same seed and files) and fits the
    :class:`~tabmtl.data.targets.TargetSpec` and :class:`~tabmtl.data.features.FeaturePreprocessor`
    on it, exactly as an in-memory ``fit`` would on those rows. A sample rather than
    streaming statistics because the preprocessor needs more than moments: median
@@ -208,8 +209,9 @@ def fit_parquet(
     if ctx.rank == 0:
         try:
             sample = to_frame(
-                reservoir_sample(
-                    src, features + targets, sample_rows, seed, max(batch_rows, 65_536)
+                reservoir_sample(  # training rows only: validation stays held out
+                    src, features + targets, sample_rows, seed, max(batch_rows, 65_536),
+                    row_groups=train_groups,
                 )
             )
             spec = TargetSpec(targets=estimator.targets).fit(sample[targets])
