@@ -68,6 +68,7 @@ from tabmtl.training.distributed.fit import fit_distributed, predict_distributed
 from tabmtl.training.distributed.replicas import (
     ReplicaSync,
     finish_data_parallel,
+    main_process_callbacks,
     make_data_parallel,
     parameter_digest,
 )
@@ -85,6 +86,7 @@ __all__ = [
     "init_distributed",
     "is_active",
     "local_device",
+    "main_process_callbacks",
     "make_data_parallel",
     "parameter_digest",
     "predict_distributed",

@@ -16,7 +16,11 @@ from tabmtl.training.distributed.context import (
     local_device,
 )
 from tabmtl.training.distributed.fingerprint import data_fingerprint
-from tabmtl.training.distributed.replicas import ReplicaSync, finish_data_parallel
+from tabmtl.training.distributed.replicas import (
+    ReplicaSync,
+    finish_data_parallel,
+    main_process_callbacks,
+)
 from tabmtl.training.distributed.sharding import DistributedSliceIterator
 
 __all__ = ["fit_distributed", "predict_distributed"]
@@ -45,7 +49,9 @@ def fit_distributed(estimator, X, Y=None, *, timeout_s: float = 1800.0, **fit_pa
     estimator : MultiTaskEstimator, MultiTaskRegressor or MultiTaskClassifier
         Fitted in place. ``batch_size`` is per process. ``random_state=None`` draws one
         seed on rank 0 for everyone. ``checkpoint_dir`` is not supported (the processes
-        would race on the files and could resume from different epochs).
+        would race on the files and could resume from different epochs). Checkpoint
+        and progress-bar callbacks (skorch's ``Checkpoint``, ``TrainEndCheckpoint``,
+        ``ProgressBar``, or named ``"checkpoint"``/``"progress_bar"``) run on rank 0 only.
     X, Y
         As for ``estimator.fit``.
     timeout_s : float, default=1800
@@ -69,7 +75,7 @@ def fit_distributed(estimator, X, Y=None, *, timeout_s: float = 1800.0, **fit_pa
     if estimator.checkpoint_dir is not None:
         raise InputError(
             "fit_distributed does not support checkpoint_dir; add a skorch Checkpoint "
-            "callback on rank 0 instead, or train in one process."
+            "to `callbacks` instead (only rank 0 runs it), or train in one process."
         )
     prints = ctx.all_gather(data_fingerprint(X, Y))
     if any(p != prints[0] for p in prints):
@@ -79,7 +85,10 @@ def fit_distributed(estimator, X, Y=None, *, timeout_s: float = 1800.0, **fit_pa
         )
     params = {
         "random_state": ctx.broadcast(estimator._begin_fit()),
-        "callbacks": [("replica_sync", ReplicaSync()), *(estimator.callbacks or [])],
+        # checkpoints and progress bars on rank 0 only
+        "callbacks": main_process_callbacks(
+            [("replica_sync", ReplicaSync()), *(estimator.callbacks or [])], ctx
+        ),
         "net_kwargs": {
             **(estimator.net_kwargs or {}),
             "history": distributed_history(ctx),

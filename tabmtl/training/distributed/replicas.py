@@ -11,7 +11,7 @@ import hashlib
 
 import torch
 import torch.distributed as dist
-from skorch.callbacks import Callback
+from skorch.callbacks import Callback, Checkpoint, ProgressBar, TrainEndCheckpoint
 from skorch.history import DistributedHistory
 
 from tabmtl.training.distributed.context import (
@@ -26,9 +26,41 @@ from tabmtl.training.iterators import SliceIterator
 __all__ = [
     "ReplicaSync",
     "finish_data_parallel",
+    "main_process_callbacks",
     "make_data_parallel",
     "parameter_digest",
 ]
+
+#: Callbacks only rank 0 runs: files and terminal output, not training.
+MAIN_ONLY_NAMES = ("checkpoint", "progress_bar")
+MAIN_ONLY_TYPES = (Checkpoint, TrainEndCheckpoint, ProgressBar)
+
+
+def main_process_callbacks(callbacks, ctx: DistributedContext) -> list:
+    """``callbacks`` without checkpoints and progress bars on every rank but 0.
+
+    Every process would otherwise write the same checkpoint files (racing on them) and
+    draw its own progress bar. A callback counts as one by its name (``"checkpoint"``,
+    ``"progress_bar"``) or its type (skorch's ``Checkpoint``, ``TrainEndCheckpoint``,
+    ``ProgressBar`` and their subclasses); entries may be ``(name, callback)`` pairs
+    or bare callbacks, as skorch takes them.
+
+    Examples
+    --------
+    >>> from skorch.callbacks import EpochTimer
+    >>> cbs = [("progress_bar", ProgressBar()), ("timer", EpochTimer())]
+    >>> [n for n, _ in main_process_callbacks(cbs, DistributedContext(rank=1, world_size=2))]
+    ['timer']
+    """
+    callbacks = list(callbacks or [])
+    if ctx.is_main:
+        return callbacks
+
+    def main_only(entry) -> bool:
+        name, cb = entry if isinstance(entry, tuple) else (None, entry)
+        return name in MAIN_ONLY_NAMES or isinstance(cb, MAIN_ONLY_TYPES)
+
+    return [entry for entry in callbacks if not main_only(entry)]
 
 
 def _state_tensors(net):
@@ -120,11 +152,11 @@ def make_data_parallel(net, ctx: DistributedContext) -> None:
     """
     device = local_device(net.device, ctx)
     net.set_params(device=device, iterator_train__device=device, iterator_valid__device=device)
-    callbacks = [("replica_sync", ReplicaSync()), *(net.callbacks or [])]
+    net.callbacks = main_process_callbacks(
+        [("replica_sync", ReplicaSync()), *(net.callbacks or [])], ctx
+    )
     if not ctx.is_main:
-        callbacks = [(n, cb) for n, cb in callbacks if n not in ("checkpoint", "progress_bar")]
         net.verbose = 0
-    net.callbacks = callbacks
     net.history = distributed_history(ctx)
 
 
