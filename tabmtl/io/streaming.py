@@ -339,7 +339,8 @@ def predict_parquet(
         ``"predict"``, or ``"predict_proba"`` (columns ``<target>_proba_<class>``, as
         ``tabmtl predict --proba`` writes them: :mod:`tabmtl.io.prediction_columns`).
     keep_columns : list of str
-        Input columns copied in front of the predictions (e.g. an ID).
+        Input columns copied in front of the predictions (e.g. an ID). A name that is
+        also a prediction column's (a target, or ``<target>_proba_<class>``) raises.
     batch_rows : int, default=65_536
         Rows read and predicted at a time.
 
@@ -381,6 +382,13 @@ def predict_parquet(
             result = getattr(estimator, method)(frame[features])
             if method == "predict_proba":
                 result = probability_columns(result)
+            clash = [c for c in keep_columns if c in set(map(str, result.columns))]
+            if clash:  # checked on the first batch, before anything is written
+                raise InputError(
+                    f"keep_columns {clash!r} have the names of prediction columns, so the "
+                    "output would hold two columns of each name; rename them in the input "
+                    "or leave them out of keep_columns."
+                )
             result = pd.concat(
                 [frame[keep_columns].reset_index(drop=True), result.reset_index(drop=True)],
                 axis=1,
