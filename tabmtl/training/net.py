@@ -37,8 +37,9 @@ def seeded_rng(seed: int, device: str | torch.device | None) -> Iterator[None]:
     """Seed the global torch generators a fit on ``device`` draws from; restore them after.
 
     Weight initialisation draws from the CPU generator and dropout from the generator of
-    the device it runs on, so a seed decides a fit only if both are seeded. Only those
-    are forked and seeded: ``torch.manual_seed`` would also reseed every CUDA device's
+    the device it runs on, so a seed decides a fit only if both are seeded, on CUDA and
+    on any other accelerator (MPS, XPU...: the device's torch module). Only those are
+    forked and seeded: ``torch.manual_seed`` would also reseed every CUDA device's
     generator, and ``fork_rng`` would not restore them, leaving the caller's state changed.
 
     Examples
@@ -53,16 +54,23 @@ def seeded_rng(seed: int, device: str | torch.device | None) -> Iterator[None]:
     True
     """
     device = torch.device("cpu" if device is None else device)
-    if device.type != "cuda":
+    if device.type in ("cpu", "meta"):
         with torch.random.fork_rng(devices=[]):
             torch.default_generator.manual_seed(seed)
             yield
         return
-    index = torch.cuda.current_device() if device.index is None else device.index
-    with torch.random.fork_rng(devices=[index], device_type="cuda"):
+    # any accelerator (cuda, mps, xpu...): its torch module seeds and saves its generator
+    module = torch.get_device_module(device.type)
+    index = device.index
+    if index is None:
+        index = module.current_device() if hasattr(module, "current_device") else 0
+    with torch.random.fork_rng(devices=[index], device_type=device.type):
         torch.default_generator.manual_seed(seed)
-        with torch.cuda.device(index):
-            torch.cuda.manual_seed(seed)  # this device's generator only
+        if hasattr(module, "device"):  # cuda, xpu: seed this device's generator only
+            with module.device(index):
+                module.manual_seed(seed)
+        else:  # mps: a single device
+            module.manual_seed(seed)
         yield
 
 
