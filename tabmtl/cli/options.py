@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from tabmtl.cli.errors import EXIT_NEGATIVE_TRANSFER, UsageError
+from tabmtl.cli.names import ARCHITECTURE_NAMES, METRIC_NAMES, WEIGHTING_NAMES
 
 # -- option types and groups ---------------------------------------------------------------
 
@@ -97,8 +98,6 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     >>> parser.parse_args(["--hidden", "16,8"]).hidden
     (16, 8)
     """
-    from tabmtl import ARCHITECTURES, WEIGHTINGS
-
     g = p.add_argument_group(
         "model (MultiTaskEstimator parameters; these override --config)"
     )
@@ -107,9 +106,9 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
         help="JSON (or TOML) file of MultiTaskEstimator parameters, e.g. "
         '{"hidden_layer_sizes": [64, 32], "weighting": {"eta": 1.0, "fare": 0.5}}',
     )
-    g.add_argument("--architecture", choices=list(ARCHITECTURES), help="default: hard")
+    g.add_argument("--architecture", choices=ARCHITECTURE_NAMES, help="default: hard")
     g.add_argument(
-        "--weighting", choices=list(WEIGHTINGS),
+        "--weighting", choices=WEIGHTING_NAMES,
         help="how task losses are combined (default: equal; fixed per-target weights via "
         "--config)",
     )
@@ -143,11 +142,9 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
 
 def add_metric_option(parser) -> None:
     """Add ``--metric [KEY=]NAME`` (repeatable; see ``tabmtl.cli.evaluate.parse_metrics``)."""
-    from tabmtl.evaluation.metrics import metric_names
-
     parser.add_argument(
         "--metric", action="append", metavar="[KEY=]NAME",
-        help=f"score with NAME ({', '.join(metric_names())}): for every target it fits, or "
+        help=f"score with NAME ({', '.join(METRIC_NAMES)}): for every target it fits, or "
         "KEY=NAME for one target or kind (default: r2 for regression, accuracy for "
         "classification)",
     )
