@@ -22,6 +22,7 @@ from skorch.utils import to_tensor
 
 from tabmtl.nn.weighting.base import GradientWeighting
 from tabmtl.training.callbacks import BestWeights, TaskLogger, WeightingStep
+from tabmtl.training.distributed.loss_scale import global_task_losses
 
 
 class TrainingDiverged(ValueError):
@@ -181,13 +182,18 @@ class MultiTaskNet(NeuralNet):
 
         The sums stay on the device: :meth:`run_single_epoch` reads them once per pass
         and raises :class:`TrainingDiverged` there, naming the tasks whose loss is not
-        finite.
+        finite. In a data-parallel training step the returned losses are rescaled to the
+        labels of every process
+        (:func:`~tabmtl.training.distributed.loss_scale.global_task_losses`); the sums
+        keep this process's own.
         """
         y_true = to_tensor(y_true, device=self.device)
         losses, counts = self.criterion_.task_losses(y_pred, y_true)
         sums = getattr(self, "pass_sums_", None)
         if sums is not None:  # inside run_single_epoch; no host sync per batch
             sums.add_(torch.stack([losses.detach() * counts, counts.to(losses.dtype)]))
+        if training:  # data-parallel: each task's mean over every process's labels
+            losses = global_task_losses(losses, counts)
         return losses, counts
 
     def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):

@@ -111,7 +111,8 @@ def predict_distributed(estimator, X, method: str = "predict"):
     """``estimator.<method>(X)`` split over the processes and gathered once, on rank 0.
 
     Each process predicts a contiguous share of the rows; one ``gather`` brings the
-    shares to rank 0, which returns the whole result in the order of ``X`` (the same
+    shares to rank 0 (with fewer rows than processes, rank 0 predicts them all and
+    nothing is gathered), which returns the whole result in the order of ``X`` (the same
     type as ``estimator.<method>`` returns). Other ranks return None. In a single
     process, or without a process group already initialised (by :func:`fit_distributed`
     or the caller), it is ``estimator.<method>(X)``: predicting never starts a group.
@@ -127,6 +128,8 @@ def predict_distributed(estimator, X, method: str = "predict"):
     predict = getattr(estimator, method)
     if ctx.world_size == 1:
         return predict(X)
+    if len(X) < ctx.world_size:  # some share would be empty: rank 0 predicts every row
+        return predict(X) if ctx.is_main else None
     bounds = np.linspace(0, len(X), ctx.world_size + 1).round().astype(int)
     lo, hi = int(bounds[ctx.rank]), int(bounds[ctx.rank + 1])
     share = X.iloc[lo:hi] if isinstance(X, (pd.DataFrame, pd.Series)) else X[lo:hi]

@@ -72,6 +72,13 @@ def _state_tensors(net):
 class ReplicaSync(Callback):
     """Keeps data-parallel replicas identical: DDP's all-reduce, criterion included.
 
+    It also stops every process together when one diverges: each step's all-reduce
+    carries, per task, whether a process's loss has become NaN or infinite, and if any
+    has, every process raises ``TrainingDiverged`` naming the tasks and the processes
+    (before the step is taken), instead of one process raising while the others wait
+    for it in the next collective. Validation batches are checked in
+    :meth:`on_batch_end`.
+
     ``on_train_begin`` copies rank 0's parameters and buffers (module and criterion) to
     every process. ``on_grad_computed`` (after the backward pass, before the optimizer
     step, where skorch calls it) averages every learnable parameter's gradient and every
@@ -116,8 +123,12 @@ class ReplicaSync(Callback):
             torch.tensor([p.grad is not None for p in params], dtype=torch.float32, device=device)
         )
         parts += [b.detach().reshape(-1).float() for b in buffers]
+        n_flags = len(parts)
+        parts += self._divergence_flags(net, device)  # summed, not averaged
         flat = torch.cat([part.to(device) for part in parts])
         dist.all_reduce(flat)
+        flags = flat[sum(p.numel() for p in parts[:n_flags]) :]
+        self._raise_if_diverged(net, flags, "train")
         flat /= dist.get_world_size()
         offset = 0
         grads = []
@@ -132,6 +143,58 @@ class ReplicaSync(Callback):
             for b in buffers:
                 b.copy_(flat[offset : offset + b.numel()].view_as(b))
                 offset += b.numel()
+
+
+    def on_batch_end(self, net, training=False, **kwargs):
+        """After each validation batch: stop every process if one's loss is not finite.
+
+        A stream's validation row groups are dealt out, so one process may meet a row
+        whose loss overflows while the others do not; alone it would raise and leave
+        the others waiting for it at the end of the epoch. (Training batches are
+        checked in :meth:`on_grad_computed`, inside the gradients' all-reduce.)
+        """
+        if training or not is_active():
+            return
+        flags = torch.cat(self._divergence_flags(net, net.device))
+        dist.all_reduce(flags)
+        self._raise_if_diverged(net, flags.cpu(), "valid")
+
+    @staticmethod
+    def _divergence_flags(net, device) -> list[torch.Tensor]:
+        """Per task, 1 where this process's loss so far this pass is not finite; then
+        a one-hot of this process's rank where any is (which processes diverged)."""
+        sums = _pass_sums(net)
+        n_tasks = len(getattr(net, "task_names", ()) or ())
+        if sums is None:
+            bad = torch.zeros(n_tasks, device=device)
+        else:
+            bad = (~torch.isfinite(sums[0])).float().to(device)
+        who = torch.zeros(dist.get_world_size(), device=device)
+        who[dist.get_rank()] = bad.amax() if len(bad) else 0.0
+        return [bad, who]
+
+    @staticmethod
+    def _raise_if_diverged(net, flags: torch.Tensor, prefix: str) -> None:
+        """Raise ``TrainingDiverged`` on every process when any process flagged a task."""
+        n_tasks = len(flags) - dist.get_world_size()
+        bad, who = flags[:n_tasks], flags[n_tasks:]
+        if not bool((who > 0).any()):
+            return
+        from tabmtl.training.net import TrainingDiverged  # the net imports this package
+
+        names = [str(n) for n, b in zip(net.task_names, bad.tolist()) if b > 0]
+        ranks = [r for r, w in enumerate(who.tolist()) if w > 0]
+        raise TrainingDiverged(
+            f"Training diverged in epoch {len(net.history)} on process(es) {ranks} of "
+            f"{dist.get_world_size()}: the {prefix} loss of task(s) {names!r} became "
+            "NaN or infinite; every process stops here. Lower `lr`, check those targets "
+            "for extreme values, or use early_stopping."
+        )
+
+
+def _pass_sums(net):
+    """The net's per-task sums of the pass under way (None outside a pass)."""
+    return getattr(net, "pass_sums_", None)
 
 
 def parameter_digest(net) -> str:
