@@ -136,7 +136,9 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--device", help='torch device, e.g. "cuda" (default: cpu)')
     g.add_argument(
         "--threads", type=positive_int,
-        help="CPU threads for torch and the gradient-boosting baseline (default: all)",
+        help="CPU threads for torch and the gradient-boosting baseline (default: 1, or "
+        "$TABMTL_THREADS; measured faster than one per core for these small networks, "
+        "many times so on a busy machine)",
     )
 
 
