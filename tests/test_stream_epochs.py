@@ -36,11 +36,12 @@ def _stream(path, n: int, row_group_size: int, **kwargs) -> tuple[ParquetStream,
     return stream, decode
 
 
-def _epoch(stream, decode, world: int, batch_size: int, seed: int, epochs: int = 2):
+def _epoch(stream, decode, world: int, batch_size: int, seed: int, epochs: int = 2,
+           shuffle: bool = True):
     """Per epoch and rank: the ids of each batch."""
     iterators = [
         ParquetBatchIterator(
-            stream, batch_size=batch_size, shuffle=True, seed=seed, rank=r, world_size=world
+            stream, batch_size=batch_size, shuffle=shuffle, seed=seed, rank=r, world_size=world
         )
         for r in range(world)
     ]
@@ -52,7 +53,8 @@ def _epoch(stream, decode, world: int, batch_size: int, seed: int, epochs: int =
     return out
 
 
-def _check_epoch(ranks: list[list[list[int]]], n: int, batch_size: int) -> None:
+def _check_epoch(ranks: list[list[list[int]]], n: int, batch_size: int, pad: int | None = None
+                 ) -> None:
     counts = {len(batches) for batches in ranks}
     assert len(counts) == 1, counts  # every process runs the same number of batches
     seen: Counter = Counter()
@@ -64,7 +66,8 @@ def _check_epoch(ranks: list[list[list[int]]], n: int, batch_size: int) -> None:
         n_share = -(-len(own) // batch_size)
         first = [i for b in batches[:n_share] for i in b]
         assert sorted(first) == sorted(own), "a row repeated or lost within a share"
-        assert all(len(b) == batch_size for b in batches[n_share:])
+        # training pads with whole batches, validation with empty ones
+        assert all(len(b) == (batch_size if pad is None else pad) for b in batches[n_share:])
         seen.update(own)
     assert sorted(seen) == list(range(n))  # every training row ...
     assert set(seen.values()) == {1}  # ... in exactly one share
@@ -95,9 +98,12 @@ def test_every_row_once_per_epoch(tmp_path, world, buffer_batches):
     buffer_batches=st.integers(1, 6),
     world=st.integers(1, 3),
     seed=st.integers(0, 2**16),
+    shuffle=st.booleans(),
+    prefetch=st.integers(0, 2),
 )
 def test_any_row_stream_configuration_visits_each_row_once(
-    tmp_path_factory, n, row_group_size, batch_size, batch_rows, buffer_batches, world, seed
+    tmp_path_factory, n, row_group_size, batch_size, batch_rows, buffer_batches, world, seed,
+    shuffle, prefetch,
 ):
     groups = -(-n // row_group_size)
     if groups < world:  # refused with a clear error (tested in test_streaming)
@@ -105,7 +111,7 @@ def test_any_row_stream_configuration_visits_each_row_once(
     path = tmp_path_factory.mktemp("rows") / "t.parquet"
     stream, decode = _stream(
         path, n, row_group_size, batch_rows=batch_rows, shuffle_buffer_batches=buffer_batches,
-        prefetch=0,
+        prefetch=prefetch,
     )
-    for ranks in _epoch(stream, decode, world, batch_size, seed):
-        _check_epoch(ranks, n, batch_size)
+    for ranks in _epoch(stream, decode, world, batch_size, seed, shuffle=shuffle):
+        _check_epoch(ranks, n, batch_size, pad=None if shuffle else 0)
