@@ -19,9 +19,12 @@ synthetic 20,000 x 20      16.0 s     71.1 s    45.1 s
 54-62 s with the default). So the default is :data:`DEFAULT_THREADS` = 1 thread, for
 torch and for the BLAS/OpenMP pools (``threadpoolctl``); more threads are an explicit
 choice (``--threads``, or the ``TABMTL_THREADS`` environment variable), worth it on an
-idle many-core machine with wide networks or large batches. pyarrow's decoding pool
-(streamed fits, ``use_threads``) is left as it is: it is a thread pool that does not
-spin, and it was not measured to suffer.
+idle many-core machine with wide networks or large batches (an idle machine could not
+be measured: it was shared throughout). pyarrow's decoding pool (streamed fits,
+``use_threads``) is left as it is: it is a thread pool that does not spin, and
+docs/scaling.md's thread-placement table (2 cores, 100,000 rows) shows a reading
+thread beside one torch thread costing nothing and 2 arrow threads gaining 5-7%, while
+2 torch threads in memory ran at 0.12x of one.
 
 Nothing here imports torch at module level (the command line's parser reads
 :func:`default_threads`).
