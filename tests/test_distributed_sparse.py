@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from skorch.callbacks import Callback
@@ -86,6 +87,27 @@ def diverging_fit() -> dict:
     return {"raised": None}
 
 
+def diverging_validation(ctx, out_dir: str) -> dict:
+    """A streamed fit whose second validation row group (dealt to rank 1) holds a target
+    too large for float32: only rank 1's validation loss is infinite."""
+    from tabmtl.io.streaming import fit_parquet
+
+    X, Y = make_mixed(240, seed=6)
+    frame = pd.concat([X, Y[["eta"]]], axis=1)
+    train = Path(out_dir) / f"train{ctx.rank}.parquet"
+    valid = Path(out_dir) / f"valid{ctx.rank}.parquet"
+    frame.iloc[:200].to_parquet(train, row_group_size=50)
+    held = frame.iloc[200:].copy()
+    held.loc[held.index[-1], "eta"] = 1e300
+    held.to_parquet(valid, row_group_size=20)  # 2 row groups: one per process
+    model = MultiTaskEstimator(max_epochs=3, batch_size=16, random_state=0)
+    try:
+        fit_parquet(model, train, ["eta"], validation=str(valid), batch_rows=16)
+    except TrainingDiverged as exc:
+        return {"raised": str(exc)}
+    return {"raised": None}
+
+
 def tiny_predictions(ctx) -> dict:
     X, Y = make_mixed(80, seed=5)
     model = fit_distributed(MultiTaskEstimator(max_epochs=1, random_state=0), X, Y)
@@ -113,6 +135,7 @@ def worker(out_dir: str) -> None:
     result["sparse"] = sparse_gradients(ctx)
     result["tiny"] = tiny_predictions(ctx)
     result["diverged"] = diverging_fit()
+    result["diverged_valid"] = diverging_validation(ctx, out_dir)
     with open(Path(out_dir) / f"rank{ctx.rank}.json", "w") as f:
         json.dump(result, f)
 
@@ -161,6 +184,13 @@ def test_a_divergence_on_one_process_stops_every_process_with_the_reason(ranks):
         message = r["diverged"]["raised"]
         assert message is not None, f"rank {r['rank']} went on"
         assert "process(es) [1]" in message and "diverged" in message
+
+
+def test_a_validation_divergence_on_one_process_stops_every_process(ranks):
+    for r in ranks:
+        message = r["diverged_valid"]["raised"]
+        assert message is not None, f"rank {r['rank']} went on"
+        assert "process(es) [1]" in message and "valid loss" in message
 
 
 def test_predict_distributed_returns_every_row_once_with_fewer_rows_than_processes(ranks):
