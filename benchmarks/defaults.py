@@ -65,10 +65,9 @@ CANDIDATES: dict[str, dict] = {
     },
     "hard + ensemble 4": {**REGIME, "architecture": "hard", "ensemble_size": 4},
     "current defaults": {},
-    # the method table's leaders under the new regime: uncertainty weighting, MMoE
+    # the 0.1.x default body (one shared trunk) beside the current one (MMoE)
+    "current defaults; hard": {"architecture": "hard"},
     "current defaults; uncertainty": {"weighting": "uncertainty"},
-    "current defaults; mmoe": {"architecture": "mmoe"},
-    "current defaults; mmoe + uncertainty": {"architecture": "mmoe", "weighting": "uncertainty"},
     # larger batches on the 20k-row tables (a batch-size rule for large n?)
     "current defaults; batch 512": {"batch_size": 512},
     "current defaults; batch 1024": {"batch_size": 1024},

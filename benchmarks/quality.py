@@ -70,6 +70,7 @@ PLAN: dict[str, tuple[int | None, int]] = {
     "penguins": (None, 100),
     "rand_hie": (None, 20),
     "eta_fare": (20_000, 20),
+    "star": (None, 20),
 }
 QUICK_ROWS, QUICK_EPOCHS, QUICK_FOLDS = 1500, 5, 3
 DEFAULT_FOLDS = 5

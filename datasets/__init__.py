@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import _base, eta_fare, flights, framingham, penguins, rand_hie
+from . import _base, eta_fare, flights, framingham, penguins, rand_hie, star
 from ._base import DatasetSpec, cache_dir
 
 __all__ = [
@@ -38,7 +38,7 @@ __all__ = [
 ]
 
 _SPECS: dict[str, DatasetSpec] = {
-    m.SPEC.name: m.SPEC for m in (flights, framingham, penguins, rand_hie, eta_fare)
+    m.SPEC.name: m.SPEC for m in (flights, framingham, penguins, rand_hie, eta_fare, star)
 }
 
 #: Names of the available datasets.

@@ -26,6 +26,7 @@ SLICES = [(0, 1), (1, 2), (2, 6)]
 CONFIGS = [
     *sorted(ARCHITECTURES),
     HardSharing(head_layer_sizes=(3,)),
+    HardSharing(private_layer_sizes=(4,)),
     SoftSharing(penalty=0.0),
     MMoE(n_experts=2, tower_layer_sizes=(5,)),
     PLE(n_levels=1),

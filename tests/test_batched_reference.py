@@ -50,6 +50,8 @@ def mixture(gate_logits, experts):
 def reference_hard(body, h, tasks):
     z = shared_mlp(body.trunk, h)
     xs = [member_mlp(body.towers, t, z) if body.towers else z for t in range(len(tasks))]
+    if body.private:  # each head reads the shared features, then its task's own
+        xs = [torch.cat([x, member_mlp(body.private, t, h)], dim=1) for t, x in enumerate(xs)]
     return heads_of(body.heads, xs, tasks)
 
 
@@ -96,6 +98,8 @@ def reference_ple(body, h, tasks):
 CASES = [
     (HardSharing(), reference_hard),
     (HardSharing(head_layer_sizes=(5, 3)), reference_hard),
+    (HardSharing(private_layer_sizes=(4,)), reference_hard),
+    (HardSharing(head_layer_sizes=(5,), private_layer_sizes=(6, 3)), reference_hard),
     (SoftSharing(), reference_soft),
     (CrossStitch(), reference_cross_stitch),
     (MMoE(n_experts=3), reference_mmoe),

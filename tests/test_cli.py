@@ -31,6 +31,7 @@ import pytest
 import datasets
 from tabmtl.cli import EXIT_ERROR, EXIT_NEGATIVE_TRANSFER, EXIT_OK, EXIT_USAGE, main
 from tabmtl.errors import InputError
+from tabmtl.evaluation.results import supported_loss
 from tabmtl.io.persistence import load_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -188,8 +189,34 @@ def test_fit_to_the_end(capsys, monkeypatch, workdir):
     assert code == EXIT_OK, err
     assert out.splitlines()[0] == "saved full.tabmtl"
     assert "2 epochs" in out and "interrupted" not in out + err
+    assert re.search(r"kept epoch [12] of 2 \((training|validation) objective", out)
     model = load_model(workdir / "full.tabmtl")
     assert model.n_epochs_ == 2 and model.targets == {"body_mass_g": "regression"}
+
+
+def test_fit_summary_names_the_kept_epoch_and_its_validation_scores(
+    capsys, monkeypatch, workdir
+):
+    # early stopping keeps an earlier epoch than the last: the summary must report that
+    # epoch and its validation losses, not the last epoch's training loss
+    code, out, err = _run(
+        capsys, monkeypatch, workdir, "fit", "penguins.parquet", "--target", "species",
+        "--target", "body_mass_g", "--drop", "id", "--max-epochs", "60", "--hidden", "8",
+        "--early-stopping", "--patience", "2", "--lr", "0.05", "--quiet",
+        "--out", "stopped.tabmtl",
+    )
+    assert code == EXIT_OK, err
+    model = load_model(workdir / "stopped.tabmtl")
+    kept, n = model.best_epoch_, model.n_epochs_
+    assert kept is not None and kept < n
+    assert "last epoch" not in out
+    row = model.history_[kept - 1]
+    assert row["epoch"] == kept
+    expected = ", ".join(
+        f"{t} {row[f'valid_loss_{t}']:.4f}" for t in ("species", "body_mass_g")
+    )
+    assert f"kept epoch {kept} of {n} " in out
+    assert f"validation loss per task: {expected}" in out
 
 
 def test_fit_stream_trains_from_parquet_batches(capsys, monkeypatch, workdir):
@@ -272,7 +299,12 @@ def test_evaluate_prints_scores_gains_and_flags_negative_transfer(workdir, backg
         gain = float(cells[6].split("±")[0])
         assert gain == pytest.approx(mt - st, abs=1e-3)
         negative = "negative transfer" in cells[-1]
-        assert negative == (mt - st < 0)  # flagged exactly when the gain is below 0
+        # flagged exactly when the folds support the loss (one rule, results.supported_loss)
+        paired = scores.query("task == @task").pivot(index="fold", columns="model",
+                                                      values="value")
+        gains = paired["multi-task"] - paired["single-task"]
+        assert negative == supported_loss(gains.to_numpy())
+        assert ("within noise" in cells[-1]) == (mt - st < 0 and not negative)
         any_negative |= negative
     assert proc.returncode == (EXIT_NEGATIVE_TRANSFER if any_negative else EXIT_OK)
     assert "Pairwise affinity" in out and "Recommended groups" in out
@@ -321,7 +353,8 @@ BAD_INPUT = [
     (["fit", "bad.parquet", "--target", "constant", "--out", "m.tabmtl"],
      "column 'constant' cannot be a target: Target column 'constant' has only one class"),
     (["fit", "penguins.csv", "--target", "id", "--out", "m.tabmtl"],
-     "column 'id' cannot be a target: it has 344 distinct labels in 344 labelled rows"),
+     "column 'id' cannot be a target: Target column 'id' has 344 distinct labels in 344 "
+     "labelled rows"),
     (["fit", "penguins.csv", "--target", "species", "--target-kind", "species=ordinal",
       "--out", "m.tabmtl"], "--target-kind species=ordinal: unknown kind"),
     (["fit", "penguins.csv", "--target", "species", "--target-kind", "island=binary",

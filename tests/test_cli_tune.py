@@ -56,6 +56,8 @@ def test_config_round_trip_and_resumed_study(table, tmp_path, capsys):
     assert tune_command.run(_args(path, space, out)) == 0
     study = optuna.load_study(study_name="tabmtl", storage=f"sqlite:///{db}")
     assert len(study.trials) == 4  # the second run continued the study
+    configs = {tuple(sorted(map(str, t.params.items()))) for t in study.trials}
+    assert len(configs) == 4  # ... with new configurations, not the first run's again
     assert "trial" in capsys.readouterr().out
     model = tmp_path / "m.tabmtl"
     code = main(["fit", str(path), "-t", "y", "-t", "c", "--config", str(out), "-o",

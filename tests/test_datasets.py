@@ -33,6 +33,7 @@ EXPECTED_ROWS = {
     "penguins": 344,
     "rand_hie": 20_190,
     "eta_fare": 50_000,
+    "star": 10_786,
 }
 
 

@@ -31,7 +31,8 @@ def _heteroscedastic(n: int, seed: int):
 
 
 KINDS = {"gauss": "gaussian", "quant": "quantile"}
-SMALL = dict(
+SMALL = dict(  # the heads are under test: one plain trunk, whatever the default body
+    architecture="hard",
     max_epochs=20,
     lr=3e-3,
     batch_size=128,

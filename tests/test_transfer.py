@@ -13,10 +13,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import make_mixed
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tabmtl import MultiTaskEstimator, TargetSpec
 from tabmtl.evaluation.baseline import hgb_frame
 from tabmtl.evaluation.metrics import score_task
+from tabmtl.evaluation.results import supported_loss
 from tabmtl.evaluation.runner import _restricted
 from tabmtl.evaluation.transfer import (
     HISTGB,
@@ -110,15 +113,21 @@ def test_summary_gain_is_the_paired_difference_and_negative_is_flagged():
             ("down", MULTI_TASK): [0.60, 0.62, 0.58],
             ("down", SINGLE_TASK): [0.65, 0.61, 0.60],
             ("down", HISTGB): [0.90, 0.91, 0.92],
+            ("loses", MULTI_TASK): [0.60, 0.62, 0.58],
+            ("loses", SINGLE_TASK): [0.63, 0.66, 0.60],
+            ("loses", HISTGB): [0.5, 0.5, 0.5],
         }
     )
-    s = summarize(scores, ["up", "down"], [MULTI_TASK, SINGLE_TASK, HISTGB])
-    assert list(s.index) == ["up", "down"]
+    s = summarize(scores, ["up", "down", "loses"], [MULTI_TASK, SINGLE_TASK, HISTGB])
+    assert list(s.index) == ["up", "down", "loses"]
     assert s.loc["up", "gain_mean"] == pytest.approx(np.mean([0.05, -0.02, 0.05]))
     assert s.loc["up", "gain_std"] == pytest.approx(np.std([0.05, -0.02, 0.05], ddof=1))
     assert s.loc["down", "gain_mean"] == pytest.approx(np.mean([-0.05, 0.01, -0.02]))
-    assert not s.loc["up", "negative_transfer"]
-    assert s.loc["down", "negative_transfer"]
+    assert not s.loc["up", "negative_transfer"] and not s.loc["up", "within_noise"]
+    # -0.02 ± 0.03 over three folds: the folds do not support a loss
+    assert not s.loc["down", "negative_transfer"] and s.loc["down", "within_noise"]
+    # -0.03, -0.04, -0.02: every fold loses, the paired bound is below zero
+    assert s.loc["loses", "negative_transfer"] and not s.loc["loses", "within_noise"]
     assert s.loc["up", "best"] == MULTI_TASK and s.loc["down", "best"] == HISTGB
     assert s.loc["down", "gain_vs_histgb_mean"] == pytest.approx(0.60 - 0.91)
 
@@ -255,7 +264,10 @@ def test_gains_are_paired_and_negative_transfer_is_shown(small_run):
     for task in Y.columns:
         diff = wide.loc[task, MULTI_TASK] - wide.loc[task, SINGLE_TASK]
         assert result.summary.loc[task, "gain_mean"] == pytest.approx(diff.mean())
-        assert result.summary.loc[task, "negative_transfer"] == (diff.mean() < 0)
+        assert result.summary.loc[task, "negative_transfer"] == supported_loss(diff.to_numpy())
+        assert result.summary.loc[task, "within_noise"] == (
+            diff.mean() < 0 and not supported_loss(diff.to_numpy())
+        )
     table = result.to_markdown()
     for task in Y.columns:
         row = next(line for line in table.splitlines() if line.startswith(f"| {task} "))
@@ -347,3 +359,61 @@ def test_the_measured_comparison_names_what_scored_best():
     assert _grouping_with([("a",), ("b",)], [0.7, 0.7], [0.7, 0.7], [0.6, 0.9]).best_measured == (
         "all together"
     )
+
+
+def test_every_fold_and_model_uses_the_target_kinds_of_the_whole_table():
+    # an integer target with 21 values is a regression on the whole table (above
+    # MAX_INT_CLASSES) but its training rows in a fold may hold only 20 of them: every
+    # fold must still fit (and score) it as the one kind decided on the whole table
+    from tabmtl.data.targets import MAX_INT_CLASSES
+    from tabmtl.evaluation.runner import FoldRunner
+
+    rng = np.random.default_rng(0)
+    n = 60
+    count = np.concatenate([np.arange(MAX_INT_CLASSES + 1), rng.integers(0, 5, n - 21)])
+    X = pd.DataFrame({"x": rng.normal(size=n)})
+    Y = pd.DataFrame({"count": count, "flag": rng.integers(0, 2, n).astype(bool)})
+    fitted_kinds = []
+
+    class Recording(MultiTaskEstimator):
+        def fit(self, X, Y, **kwargs):
+            super().fit(X, Y, **kwargs)
+            fitted_kinds.append(dict(self.target_spec_.kinds_))
+            return self
+
+    template = Recording(max_epochs=1, hidden_layer_sizes=(4,), numeric_embedding=None)
+    runner = FoldRunner.setup(X, Y, template, cv=3, random_state=0)
+    assert runner.tasks["count"].kind == "regression"
+    for fold in range(3):
+        runner.tabmtl(["count", "flag"], fold, model="multi-task")
+        runner.single("count", fold)
+    assert len(fitted_kinds) == 6
+    assert all(kinds["count"] == "regression" for kinds in fitted_kinds)
+    assert all(kinds.get("flag", "binary") == "binary" for kinds in fitted_kinds)
+    assert {row["metric"] for row in runner.rows if row["task"] == "count"} == {"r2"}
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n_values=st.integers(15, 30),
+    extra=st.integers(0, 40),
+    cv=st.integers(2, 5),
+    seed=st.integers(0, 1000),
+)
+def test_any_fold_split_gives_every_target_its_one_kind(n_values, extra, cv, seed):
+    # what each fold's model is told: the kinds of the whole table, whatever its rows
+    from tabmtl.evaluation.runner import FoldRunner
+
+    rng = np.random.default_rng(seed)
+    count = np.concatenate([np.arange(n_values), rng.integers(0, 3, extra)])
+    n = len(count)
+    X = pd.DataFrame({"x": rng.normal(size=n)})
+    Y = pd.DataFrame({"count": rng.permutation(count), "flag": np.arange(n) % 2 == 0,
+                      "size": rng.normal(size=n)})
+    runner = FoldRunner.setup(X, Y, MultiTaskEstimator(), cv=cv, random_state=seed)
+    whole = {str(t.name): t.kind for t in TargetSpec().fit(runner.Y).tasks_}
+    for train, _ in runner.folds:
+        for names in (["count"], ["count", "flag", "size"]):
+            est = _restricted(runner.template, names)
+            fold = TargetSpec(targets=est.targets).fit(runner.Y.iloc[train][names])
+            assert {str(k): v for k, v in fold.kinds_.items()} == {n: whole[n] for n in names}

@@ -136,16 +136,17 @@ def _worker(url: str, seed: int) -> None:
     """One tuning worker: two trials of the shared study (run in a forked process)."""
     X, Y = _table(n=40)
     tune(_est(max_epochs=1), X, Y[["y"]], cv=2, n_trials=2, storage=url, study_name="shared",
-         search_space={"lr": [1e-3, 1e-2, 3e-2]}, replace_space=True, seed=seed,
-         progress=False)
+         search_space={"lr": optuna.distributions.FloatDistribution(1e-3, 3e-2, log=True)},
+         replace_space=True, seed=seed, progress=False)
 
 
 def test_two_workers_share_one_sqlite_study(tmp_path):
-    # forked, so the workers start with tabmtl already imported (seconds saved per worker)
+    # forked, so the workers start with tabmtl already imported (seconds saved per worker);
+    # the same seed in both, as `tabmtl tune` on two machines: still distinct trials
     url = f"sqlite:///{tmp_path / 'shared.db'}"
     optuna.create_study(storage=url, study_name="shared", direction="maximize")
     context = multiprocessing.get_context("fork")
-    workers = [context.Process(target=_worker, args=(url, seed)) for seed in (1, 2)]
+    workers = [context.Process(target=_worker, args=(url, 0)) for _ in range(2)]
     for w in workers:
         w.start()
     for w in workers:
@@ -156,6 +157,7 @@ def test_two_workers_share_one_sqlite_study(tmp_path):
     study = optuna.load_study(study_name="shared", storage=url)
     assert sorted(t.number for t in study.trials) == list(range(4))
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+    assert len(set(_configs(study.trials))) == 4
 
 
 def test_bad_input_is_one_clear_line(tmp_path):
@@ -193,3 +195,145 @@ def test_component_settings_reach_the_estimators_own_component():
     assert result.best_params["numeric_embedding"].get_params()["d_embedding"] == 3
     assert result.best_config["numeric_embedding"] == "piecewise_linear"
     assert result.best_config["numeric_embedding__d_embedding"] == 3
+
+
+# -- a continued or shared study explores new points; one seeded run is reproducible -----
+
+FLOAT_SPACE = {"lr": optuna.distributions.FloatDistribution(1e-3, 3e-2, log=True),
+               "dropout": optuna.distributions.FloatDistribution(0.0, 0.3)}
+
+
+def _configs(trials) -> list[tuple]:
+    return [tuple(sorted(t.params.items())) for t in trials]
+
+
+def test_continued_study_samples_new_configurations(tmp_path):
+    X, Y = _table(n=30)
+    url = f"sqlite:///{tmp_path / 'again.db'}"
+    for _ in range(2):  # the same call twice, as `tabmtl tune` run twice
+        _tune(X, Y, storage=url, study_name="s", n_trials=3, search_space=FLOAT_SPACE)
+    trials = optuna.load_study(study_name="s", storage=url).trials
+    assert len(trials) == 6
+    assert len(set(_configs(trials))) == 6  # trials 3-5 do not replay trials 0-2
+
+
+def test_seeded_run_is_reproducible_on_fresh_storages(tmp_path):
+    X, Y = _table(n=30)
+    runs = []
+    for name in ("one", "two"):
+        url = f"sqlite:///{tmp_path / (name + '.db')}"
+        result = _tune(X, Y, storage=url, n_trials=3, search_space=FLOAT_SPACE, seed=5)
+        runs.append(_configs(result.study.trials))
+    assert runs[0] == runs[1]
+    other = _tune(X, Y, n_trials=3, search_space=FLOAT_SPACE, seed=6)
+    assert _configs(other.study.trials) != runs[0]  # the seed matters
+
+
+# -- search space: a component's settings in any key order -------------------------------
+
+
+def test_component_setting_listed_before_its_component_is_sampled():
+    space = SearchSpace(_est(), {"numeric_embedding__d_embedding": [4, 8],
+                                 "numeric_embedding": ["periodic"]}, replace=True)
+    trial = optuna.trial.FixedTrial({"numeric_embedding": "periodic",
+                                     "numeric_embedding__d_embedding": 8})
+    params = space.sample(trial)
+    assert params["numeric_embedding"].get_params()["d_embedding"] == 8
+    assert "numeric_embedding__d_embedding" in trial.params
+
+
+# -- the config keeps the base's component instances -------------------------------------
+
+
+def _same_params(a, b) -> None:
+    """Assert two estimators have equal parameters (components: same class and settings)."""
+    pa, pb = a.get_params(deep=False), b.get_params(deep=False)
+    assert set(pa) == set(pb)
+    for name, value in pa.items():
+        if name in ("callbacks", "verbose"):
+            continue
+        if hasattr(value, "get_params"):
+            assert type(value) is type(pb[name]), name
+            assert value.get_params() == pb[name].get_params(), name
+        else:
+            assert value == pb[name], name
+
+
+@pytest.mark.parametrize("searched", [
+    {"lr": [0.01]},
+    {"numeric_embedding__d_embedding": [6]},  # tuned into the base's own instance
+])
+def test_config_round_trip_keeps_component_instances(tmp_path, searched):
+    import argparse
+
+    from sklearn.base import clone
+
+    from tabmtl.cli.options import build_estimator
+    from tabmtl.nn.architectures import MMoE
+    from tabmtl.nn.numeric_embedding import PeriodicEmbedding
+
+    X, Y = _table(n=30)
+    est = _est(architecture=MMoE(n_experts=2, tower_layer_sizes=(4,)),
+               numeric_embedding=PeriodicEmbedding(d_embedding=4, n_frequencies=8),
+               max_epochs=1)
+    result = tune(est, X, Y, cv=2, n_trials=1, search_space=searched, replace_space=True,
+                  progress=False)
+    path = result.write_config(tmp_path / "best.json")
+    loaded = build_estimator(argparse.Namespace(config=str(path)), {})
+    _same_params(loaded, clone(est).set_params(**result.best_params))
+
+
+# -- an invalid sampled combination fails its trial, not the search ------------------------
+
+
+def test_invalid_combination_fails_only_its_trial(tmp_path, capsys):
+    X, Y = _table(n=30)
+    url = f"sqlite:///{tmp_path / 'bad.db'}"
+    study = optuna.create_study(storage=url, study_name="tabmtl", direction="maximize")
+    study.enqueue_trial({"architecture__n_subspaces": 3})  # does not divide 8
+    study.enqueue_trial({"architecture__n_subspaces": 2})
+    result = tune(_est(architecture="sluice"), X, Y, cv=2, n_trials=2, storage=url,
+                  search_space={"architecture__n_subspaces": [2, 3]}, replace_space=True)
+    failed, done = result.study.trials
+    assert failed.state == optuna.trial.TrialState.FAIL
+    assert "must divide every hidden layer size" in failed.user_attrs["fail_reason"]
+    assert done.state == optuna.trial.TrialState.COMPLETE
+    assert result.best_params["architecture"].n_subspaces == 2
+    assert "trial 0 fail (ValueError: n_subspaces=3 must divide" in capsys.readouterr().err
+
+
+def test_every_trial_failing_is_one_clear_error():
+    # a problem of every configuration (here: of the space itself) is an error, not a
+    # search that silently finds nothing
+    X, Y = _table(n=30)
+    with pytest.raises(InputError, match=r"every trial failed.*must divide"):
+        tune(_est(architecture="sluice"), X, Y, cv=2, n_trials=2,
+             search_space={"architecture__n_subspaces": [3, 5]}, replace_space=True,
+             progress=False)
+
+
+def test_pruning_steps_stay_aligned_when_max_epochs_is_searched(tmp_path):
+    # fold 1 starts at step 3 (the largest max_epochs searched) in every trial, also in
+    # one that trains 2 epochs per fold
+    X, Y = _table(n=40)
+    url = f"sqlite:///{tmp_path / 'steps.db'}"
+    study = optuna.create_study(storage=url, study_name="tabmtl", direction="maximize")
+    study.enqueue_trial({"max_epochs": 2})
+    result = tune(_est(early_stopping=True, validation_fraction=0.25), X, Y, cv=2,
+                  n_trials=1, storage=url, search_space={"max_epochs": [2, 3]},
+                  replace_space=True, progress=False)
+    assert sorted(result.study.trials[0].intermediate_values) == [0, 1, 3, 4]
+
+
+def test_config_names_what_it_cannot_hold():
+    from tabmtl.nn.architectures import MMoE
+
+    class MyMMoE(MMoE):  # not registered: a config file cannot name it
+        pass
+
+    X, Y = _table(n=30)
+    with pytest.warns(UserWarning, match=r"best_config leaves out architecture=MyMMoE"):
+        result = tune(_est(architecture=MyMMoE(n_experts=2), max_epochs=1), X, Y, cv=2,
+                      n_trials=1, search_space={"lr": [0.01]}, replace_space=True,
+                      progress=False)
+    assert "architecture" not in result.best_config

@@ -17,14 +17,17 @@ class RecordPredictionMixin:
     :class:`~tabmtl.estimators.base.MultiTaskBase`).
     """
 
-    def predict_record(self, record: Mapping) -> dict[object, object]:
+    def predict_record(
+        self, record: Mapping, *, include_auxiliary: bool = False
+    ) -> dict[object, object]:
         """Predict one row given as a mapping ``{feature: value}``: the low-latency path.
 
         Returns ``{target: value}`` with exactly the values :meth:`predict` gives for a
         one-row frame of the same data, as plain Python scalars (a float for regression
         targets, the class label for classification ones; JSON-ready for numbers, bools
         and strings). No DataFrame is built on the way in or out, which is most of a
-        one-row :meth:`predict`'s time: use this to serve single requests. See
+        one-row :meth:`predict`'s time: use this to serve single requests. Only the
+        main targets unless ``include_auxiliary=True`` (as :meth:`predict`). See
         :meth:`FeaturePreprocessor.transform_record` for the values a record may hold.
 
         Examples
@@ -43,9 +46,13 @@ class RecordPredictionMixin:
         """
         check_is_fitted(self, "net_")
         raw = self._network_outputs(self.preprocessor_.transform_record(record))
-        return self.target_spec_.inverse_transform_record(raw)
+        out = self.target_spec_.inverse_transform_record(raw)
+        names = self._output_names(include_auxiliary)  # main targets unless asked
+        return {name: value for name, value in out.items() if name in names}
 
-    def predict_proba_record(self, record: Mapping) -> dict[object, dict[object, float]]:
+    def predict_proba_record(
+        self, record: Mapping, *, include_auxiliary: bool = False
+    ) -> dict[object, dict[object, float]]:
         """Class probabilities of one row given as a mapping ``{feature: value}``.
 
         Returns ``{target: {class label: probability}}`` for the classification targets:
@@ -67,10 +74,11 @@ class RecordPredictionMixin:
         check_is_fitted(self, "net_")
         raw = self._network_outputs(self.preprocessor_.transform_record(record))
         probas = self.target_spec_.predict_proba(raw, self.temperatures_)
-        classes = self._class_labels()
+        classes, names = self._class_labels(), self._output_names(include_auxiliary)
         return {
             name: {as_python_scalar(c): float(q) for c, q in zip(classes[name], p[0])}
             for name, p in probas.items()
+            if name in names
         }
 
     def _class_labels(self) -> dict:

@@ -20,8 +20,45 @@ from tabmtl.data.targets import TargetKind, TargetSpec
 #: Model names used in result tables, in display order.
 MULTI_TASK, SINGLE_TASK, HISTGB = "multi-task", "single-task", "HistGB"
 
-#: The marker of a task whose multi-task gain is negative.
+#: The marker of a task whose multi-task gain is negative beyond the folds' noise.
 NEGATIVE_FLAG = "⚠ negative transfer"
+#: The marker of a task whose mean gain is negative but within the folds' noise.
+NOISE_FLAG = "within noise"
+#: One-sided confidence of the paired test that calls a loss negative transfer.
+CONFIDENCE = 0.9
+
+
+def supported_loss(gains: Sequence[float] | np.ndarray, confidence: float = CONFIDENCE) -> bool:
+    """Whether the per-fold gains of a K-fold comparison show a loss beyond the noise.
+
+    The rule (one for the report, :func:`summarize`, ``cross_validate_transfer`` and
+    ``--fail-on-negative``): Nadeau & Bengio's corrected resampled *t* test, one-sided.
+    The ``k`` fold gains are paired differences on the same folds, but their training
+    sets overlap, so the plain paired *t* test understates their variance; the
+    correction scales it by ``1/k + n_test/n_train`` (``1/k + 1/(k-1)`` for K-fold)
+    instead of ``1/k``. A loss is called when ``mean + t_{c, k-1} * sd * sqrt(1/k +
+    1/(k-1))`` lies below zero, i.e. the folds support it at one-sided confidence ``c``.
+    With one fold there is no spread to judge by, so any loss counts.
+
+    Examples
+    --------
+    >>> supported_loss([-0.003, 0.010, -0.020])   # -0.004 ± 0.015: noise
+    False
+    >>> supported_loss([-0.030, -0.025, -0.035])  # consistently below
+    True
+    """
+    from scipy.stats import t as student_t
+
+    values = np.asarray(gains, dtype=float)
+    values = values[np.isfinite(values)]
+    if len(values) == 0:
+        return False
+    k, mean = len(values), values.mean()
+    if k == 1:
+        return bool(mean < 0)
+    se = values.std(ddof=1) * np.sqrt(1 / k + 1 / (k - 1))
+    return bool(mean < 0 and mean + student_t.ppf(confidence, k - 1) * se < 0)
+
 
 # -- formatting ----------------------------------------------------------------------------
 
@@ -187,7 +224,8 @@ class TransferResult:
         One row per task: ``kind``, ``metric``, ``<model>_mean`` / ``<model>_std`` per
         model, ``gain_mean`` / ``gain_std`` (multi-task minus single-task, paired by
         fold), ``gain_vs_histgb_mean`` when the baseline ran, ``best`` (the model with the
-        highest mean) and ``negative_transfer`` (gain below 0).
+        highest mean), ``negative_transfer`` (a loss the folds support, see
+        :func:`supported_loss`) and ``within_noise`` (a negative mean gain they do not).
     histories : dict
         Model -> list (one per fold) of per-epoch DataFrames with ``train_loss_<task>``,
         ``valid_loss_<task>`` (the held-out fold, or the early-stopping split when early
@@ -246,7 +284,7 @@ class TransferResult:
 
     @property
     def negative_transfer(self) -> list[str]:
-        """Tasks whose mean multi-task gain is negative."""
+        """Tasks whose multi-task loss the folds support (:func:`supported_loss`)."""
         return list(self.summary.index[self.summary["negative_transfer"]])
 
     def table_rows(self) -> tuple[list[str], list[list[str]]]:
@@ -263,7 +301,10 @@ class TransferResult:
             row.append(_pm(s["gain_mean"], s["gain_std"], signed=True))
             if has_hgb:
                 row.append(_signed(s["gain_vs_histgb_mean"]))
-            row += [s["best"], NEGATIVE_FLAG if s["negative_transfer"] else ""]
+            flag = NEGATIVE_FLAG if s["negative_transfer"] else ""
+            if s["within_noise"]:
+                flag = NOISE_FLAG
+            row += [s["best"], flag]
             rows.append(row)
         return headers, rows
 
@@ -286,6 +327,10 @@ class TransferResult:
             text += f" Negative transfer on: {', '.join(negative)}."
         else:
             text += " No negative transfer."
+        noise = list(self.summary.index[self.summary["within_noise"]])
+        if noise:
+            text += (f" Within the folds' noise (corrected paired t test, "
+                     f"{int(CONFIDENCE * 100)}% one-sided): {', '.join(map(str, noise))}.")
         return text
 
 
@@ -334,7 +379,11 @@ def summarize(scores: pd.DataFrame, tasks: Sequence[str], models: Sequence[str])
             row["gain_vs_histgb_mean"] = (folds[MULTI_TASK] - folds[HISTGB]).mean()
         finite = {m: v for m, v in means.items() if np.isfinite(v)}
         row["best"] = max(finite, key=finite.get) if finite else "n/a"
-        row["negative_transfer"] = bool(np.isfinite(row["gain_mean"]) and row["gain_mean"] < 0)
+        row["negative_transfer"] = supported_loss(gain.to_numpy())
+        row["within_noise"] = bool(
+            np.isfinite(row["gain_mean"]) and row["gain_mean"] < 0
+            and not row["negative_transfer"]
+        )
         out.append(row)
     return pd.DataFrame(out).set_index("task")
 

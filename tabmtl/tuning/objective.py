@@ -1,7 +1,8 @@
 """The cross-validated objective of a trial: fit the sampled estimator on each fold and
 score it through the metric registry.
 
-The value is a weighted mean of the per-task scores, each averaged over the folds
+The value is a weighted mean of the per-task scores (main targets only: an estimator's
+``auxiliary`` targets are not scored), each averaged over the folds
 (``tabmtl.evaluation.metrics.task_scorer``: higher is better, a row without a label
 leaves that task's score only, a task that cannot be scored on a fold is skipped). The
 weights come from ``scoring``: every task equally, one named task, or a weight per task.
@@ -10,12 +11,15 @@ weights come from ``scoring``: every task equally, one named task, or a weight p
 from __future__ import annotations
 
 import math
+import os
+import socket
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
+from tabmtl.data.targets.roles import auxiliary_names
 from tabmtl.errors import InputError
 from tabmtl.evaluation.metrics import task_scorer
 from tabmtl.tuning.pruning import EpochPruning, TrialReporter
@@ -92,6 +96,20 @@ def combine(scores: Mapping[str, float], weights: Mapping[str, float]) -> float:
     return float(np.average(values, weights=w))
 
 
+def _main_weights(estimator, weights: Mapping[str, float]) -> dict[str, float]:
+    """``weights`` without the estimator's ``auxiliary`` targets: they are training
+    signal only, neither scored nor watched for pruning."""
+    params = estimator.get_params(deep=False)
+    auxiliary = {str(name) for name in auxiliary_names(params.get("auxiliary"))}
+    kept = {t: w for t, w in dict(weights).items() if t not in auxiliary}
+    if not any(kept.values()):
+        raise InputError(
+            f"scoring weighs only auxiliary target(s) {sorted(auxiliary)!r}; the tuning "
+            "objective scores main targets: weigh at least one of them."
+        )
+    return kept
+
+
 def _rows(data, index: np.ndarray):
     return data.iloc[index] if isinstance(data, (pd.DataFrame, pd.Series)) else data[index]
 
@@ -100,7 +118,12 @@ class CrossValidationObjective:
     """``objective(trial) -> float``: the trial's parameters, cross-validated.
 
     Each finished trial keeps, in its user attributes, ``task_scores`` (task -> mean
-    over folds) and ``fold_values`` (the objective on each fold).
+    over folds) and ``fold_values`` (the objective on each fold); every trial keeps
+    ``worker`` (host:pid of the process that ran it), and a trial whose configuration
+    the estimator rejects (a ``ValueError`` such as a sluice subspace count that does not
+    divide a width, or a diverged training) ``fail_reason`` before the error fails it.
+    Pruning steps are strided by the largest ``max_epochs`` searched, so that a step
+    means the same fold and epoch in every trial.
 
     Parameters
     ----------
@@ -132,13 +155,23 @@ class CrossValidationObjective:
                  pruning: bool = True):
         self.estimator = estimator
         self.X, self.Y, self.folds = X, Y, folds
-        self.space, self.weights = space, dict(weights)
+        self.space, self.weights = space, _main_weights(estimator, weights)
         self.scorer = task_scorer(metrics)
         self.pruning = pruning
 
     def __call__(self, trial) -> float:
+        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+        try:
+            return self._evaluate(trial)
+        except ValueError as exc:  # this configuration (or its training) is rejected
+            trial.set_user_attr("fail_reason", f"{type(exc).__name__}: {exc}")
+            raise
+
+    def _evaluate(self, trial) -> float:
         candidate = clone(self.estimator).set_params(**self.space.sample(trial))
-        reporter = TrialReporter(trial, self.weights, candidate.max_epochs)
+        # one stride for every trial, also where max_epochs itself is searched
+        stride = max(candidate.max_epochs, self.space.largest("max_epochs") or 0)
+        reporter = TrialReporter(trial, self.weights, int(stride))
         per_fold = []
         for fold, (train, test) in enumerate(self.folds):
             reporter.fold = fold

@@ -8,15 +8,22 @@ builds it: the registered class of that name, with those settings.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 
 from sklearn.base import clone
 
 from tabmtl.nn.architectures import ARCHITECTURES
 from tabmtl.nn.numeric_embedding import NUMERIC_EMBEDDINGS
+from tabmtl.nn.weighting import WEIGHTINGS
 
-#: Component parameter -> registry of its named classes (whose settings are searchable).
-COMPONENTS = {"numeric_embedding": NUMERIC_EMBEDDINGS, "architecture": ARCHITECTURES}
+#: Component parameter -> registry of its named classes (whose settings are searchable,
+#: and written to a config as the name plus ``<component>__<setting>`` entries).
+COMPONENTS = {
+    "numeric_embedding": NUMERIC_EMBEDDINGS,
+    "architecture": ARCHITECTURES,
+    "weighting": WEIGHTINGS,
+}
 
 
 def component_settings(component: str) -> set[str]:
@@ -50,6 +57,60 @@ def component_name(component: str, value: object) -> object:
     return next((name for name, cls in registry.items() if type(value) is cls), value)
 
 
+def _jsonable(value: object) -> object:
+    """``value`` as JSON holds it (tuples as lists); raises TypeError/ValueError if it
+    cannot be written."""
+    value = list(value) if isinstance(value, tuple) else value
+    json.dumps(value, allow_nan=False)
+    return value
+
+
+def component_config(component: str, value: object) -> dict[str, object] | None:
+    """A component's value as flat config entries: its name, then its settings that
+    differ from its class's defaults; None when a config cannot name it (a class that is
+    not registered, a setting that JSON cannot hold).
+
+    :func:`estimator_params` builds the same component back from these entries.
+
+    Examples
+    --------
+    >>> from tabmtl.nn.architectures import MMoE
+    >>> component_config("architecture", MMoE(n_experts=2, tower_layer_sizes=(4,)))
+    {'architecture': 'mmoe', 'architecture__n_experts': 2, 'architecture__tower_layer_sizes': [4]}
+    >>> component_config("architecture", "hard")
+    {'architecture': 'hard'}
+    """
+    if value is None or isinstance(value, str):
+        return {component: value}
+    name = component_name(component, value)
+    if not isinstance(name, str):
+        return None
+    defaults = type(value)().get_params(deep=False)
+    config: dict[str, object] = {component: name}
+    for setting, v in value.get_params(deep=False).items():
+        if setting in defaults and same_value(v, defaults[setting]):
+            continue
+        try:
+            config[f"{component}__{setting}"] = _jsonable(v)
+        except (TypeError, ValueError):
+            return None
+    return config
+
+
+def same_value(a: object, b: object) -> bool:
+    """``a == b`` as a bool; False where the comparison fails or is ambiguous (arrays).
+
+    Examples
+    --------
+    >>> same_value((8,), (8,)), same_value(None, 'x')
+    (True, False)
+    """
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):  # e.g. arrays
+        return False
+
+
 def estimator_params(
     values: Mapping[str, object], base: Mapping[str, object] | None = None
 ) -> dict[str, object]:
@@ -58,7 +119,8 @@ def estimator_params(
     ``<component>__<setting>`` entries go into an instance of the component named in
     ``values``, else in ``base`` (the estimator's own parameters: a registered name or
     an instance, which is cloned); they are dropped when the component is None (no
-    numeric embedding has no embedding size). Hidden layer sizes become a tuple.
+    numeric embedding has no embedding size). Hidden layer sizes, and a component's list
+    settings (layer sizes), become tuples.
 
     Examples
     --------
@@ -75,11 +137,15 @@ def estimator_params(
         name = params.get(component, (base or {}).get(component))
         if name is None:
             continue
+        settings = {k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()}
         if isinstance(name, str):
+            if name not in registry:
+                raise ValueError(f"{component} {name!r} is not one of {sorted(registry)!r}, "
+                                 f"so its settings {sorted(settings)!r} cannot be set.")
             cls = registry[name]
             known = cls().get_params(deep=False)
             params[component] = cls(**{k: v for k, v in settings.items() if k in known})
-        else:  # an instance given by the user: keep its class, set the tuned settings
+        elif hasattr(name, "set_params"):  # a user's instance: keep its class and settings
             params[component] = clone(name).set_params(**settings)
     if isinstance(params.get("hidden_layer_sizes"), list):
         params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])

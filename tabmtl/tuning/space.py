@@ -87,12 +87,36 @@ class SearchSpace:
         if not merged:
             raise InputError("The search space is empty.")
         self._base = estimator.get_params(deep=False)
-        self._dimensions = [_dimension(name, spec) for name, spec in merged.items()]
+        # a component before its settings, whatever the key order: whether a setting is
+        # sampled depends on the component already sampled (a stable sort keeps the rest)
+        order = sorted(merged, key=lambda name: "__" in name)
+        self._dimensions = [_dimension(name, merged[name]) for name in order]
 
     @property
     def names(self) -> list[str]:
-        """The searched parameter names, in sampling order."""
+        """The searched parameter names, in sampling order (components before their
+        settings)."""
         return [d.name for d in self._dimensions]
+
+    def largest(self, name: str) -> float | None:
+        """The largest value searched for ``name``; None when it is not searched or has
+        no numeric choice.
+
+        Examples
+        --------
+        >>> from tabmtl import MultiTaskEstimator
+        >>> SearchSpace(MultiTaskEstimator(), {"max_epochs": [20, 50]}).largest("max_epochs")
+        50
+        """
+        dim = next((d for d in self._dimensions if d.name == name), None)
+        if dim is None:
+            return None
+        dist = dim.distribution
+        if isinstance(dist, (_distributions.FloatDistribution, _distributions.IntDistribution)):
+            return dist.high
+        values = [dim.decode.get(c, c) if dim.decode else c for c in dist.choices]
+        numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        return max(numbers) if numbers else None
 
     def sample(self, trial) -> dict[str, object]:
         """One trial's estimator parameters (components built, see ``estimator_params``)."""

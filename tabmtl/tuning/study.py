@@ -5,7 +5,11 @@ The study lives in Optuna's storage: in memory by default, or any database URL
 (``sqlite:///tuning.db``, PostgreSQL, MySQL). Calling ``tune`` again with the same
 storage and study name continues the study (its ``n_trials`` add up), and several
 processes or machines running ``tune`` against one database share one study through
-Optuna's own distributed mode. The study records its targets (user attribute
+Optuna's own distributed mode: each trial's random draws are seeded by the seed and its
+trial number (:mod:`tabmtl.tuning.sampler`), so continued and shared studies explore new
+points, and running trials send heartbeats (:mod:`tabmtl.tuning.storage`), so a dead
+worker's trial is failed and run again. A configuration the estimator rejects fails
+only its trial. The study records its targets (user attribute
 ``targets``) so that it cannot be continued on other targets by mistake. Ctrl-C ends
 the search after the running trial is discarded; finished trials stay in the storage.
 """
@@ -15,6 +19,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,15 +28,16 @@ from sklearn.base import clone
 
 from tabmtl.errors import InputError
 from tabmtl.evaluation.folds import make_folds
-from tabmtl.training.net import TrainingDiverged
 from tabmtl.tuning.dependency import import_optuna
 from tabmtl.tuning.objective import (
     CrossValidationObjective,
     objective_weights,
     task_names,
 )
-from tabmtl.tuning.params import component_name
+from tabmtl.tuning.params import COMPONENTS, component_config, component_name, same_value
+from tabmtl.tuning.sampler import TrialSeededSampler
 from tabmtl.tuning.space import SearchSpace
+from tabmtl.tuning.storage import open_storage
 
 optuna = import_optuna()
 
@@ -84,25 +90,54 @@ class TuningResult:
 def _config(space: SearchSpace, stored: Mapping[str, object], base) -> dict:
     """The best trial as flat JSON-able parameters: the base estimator's non-default
     ones, then the tuned ones (``numeric_embedding__d_embedding`` beside
-    ``numeric_embedding``, as searched)."""
+    ``numeric_embedding``, as searched).
+
+    A component instance of the base (``architecture=MMoE(n_experts=2)``) is written as
+    its name and its non-default settings, so that ``tabmtl fit --config`` builds the
+    same one; a tuned component replaces it with its own settings. A parameter JSON
+    cannot hold (an unregistered class) is left out with a warning naming it.
+    """
     defaults = type(base)().get_params(deep=False)
-    config = {
-        k: v for k, v in base.get_params(deep=False).items()
-        if k not in ("callbacks", "verbose") and v != defaults.get(k)
-        and (v is None or isinstance(v, (bool, int, float, str, tuple, list, dict)))
-    }
     tuned = space.decode_values(stored)
+    config: dict[str, object] = {}
+    unwritten = []
+    for name, value in base.get_params(deep=False).items():
+        if name in ("callbacks", "verbose") or same_value(value, defaults.get(name)):
+            continue
+        entries = (component_config(name, value) if name in COMPONENTS
+                   else _plain_entry(name, value))
+        if entries is None:
+            unwritten.append(f"{name}={value!r}")
+        elif name not in tuned:  # a tuned component brings its own settings
+            config.update(entries)
     for name in list(tuned):
         component = name.split("__", 1)[0]
-        if "__" in name and component not in tuned:  # its settings need its name beside
-            tuned[component] = component_name(component, base.get_params()[component])
+        if "__" in name and component not in tuned and component not in config:
+            # its settings need its name beside (the base's, a default name)
+            config[component] = component_name(component, base.get_params()[component])
     config.update(tuned)
+    if unwritten:
+        warnings.warn(
+            f"best_config leaves out {', '.join(unwritten)}: a config file cannot name "
+            "it, so `tabmtl fit --config` would use the default; set it yourself.",
+            UserWarning, stacklevel=3,
+        )
     return {k: list(v) if isinstance(v, tuple) else v for k, v in config.items()}
 
 
-def open_study(storage, study_name: str, targets: list[str], sampler, pruner):
+def _plain_entry(name: str, value: object) -> dict[str, object] | None:
+    """``{name: value}`` when JSON can hold the value, else None."""
+    try:
+        json.dumps(list(value) if isinstance(value, tuple) else value, allow_nan=False)
+    except (TypeError, ValueError):
+        return None
+    return {name: value}
+
+
+def open_study(storage, study_name: str, targets: list[str], sampler, pruner,
+               heartbeat_interval: int | None = None):
     """Create or load the study; a one-line InputError for an unreachable storage or a
-    study of other targets.
+    study of other targets. A URL opens with :func:`tabmtl.tuning.storage.open_storage`.
 
     Examples
     --------
@@ -111,11 +146,7 @@ def open_study(storage, study_name: str, targets: list[str], sampler, pruner):
     ['y']
     """
     if isinstance(storage, str):
-        try:
-            storage = optuna.storages.RDBStorage(storage)
-        except Exception as exc:  # SQLAlchemy's many errors: bad URL, no driver, no server
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise InputError(f"cannot open the study storage {storage!r}: {reason}") from None
+        storage = open_storage(storage, heartbeat_interval)
     study = optuna.create_study(
         storage=storage, study_name=study_name, direction="maximize", sampler=sampler,
         pruner=pruner, load_if_exists=True,
@@ -148,6 +179,8 @@ def progress_printer(n_trials: int | None, stream=None):
         state = trial.state.name.lower()
         complete = trial.state == optuna.trial.TrialState.COMPLETE
         value = f" value {trial.value:.4f}" if complete else ""  # a pruned one: its loss
+        if "fail_reason" in trial.user_attrs and not complete:
+            value = f" ({trial.user_attrs['fail_reason']})"
         try:
             best = f"best {study.best_value:.4f} (trial {study.best_trial.number})"
         except ValueError:  # no trial has finished yet
@@ -168,6 +201,7 @@ def tune(
     search_space: Mapping[str, object] | None = None, replace_space: bool = False,
     storage=None, study_name: str = "tabmtl", seed: int = 0, groups=None,
     pruner=None, pruning: bool = True, refit: bool = False, progress: bool = True,
+    heartbeat_interval: int | None = 60,
 ) -> TuningResult:
     """Search the estimator's hyper-parameters with Optuna, by cross-validation.
 
@@ -199,8 +233,11 @@ def tune(
         in memory.
     study_name : str, default="tabmtl"
     seed : int, default=0
-        Seeds the TPE sampler, the folds, and the estimator when its ``random_state``
-        is None: the same seed gives the same trials.
+        Seeds the folds, the estimator when its ``random_state`` is None, and the TPE
+        sampler's draws with the trial number (see
+        :class:`tabmtl.tuning.sampler.TrialSeededSampler`): the same seed on a fresh
+        storage gives the same trials, while a continued study or several workers on
+        one study sample new points (their trials have new numbers).
     groups : pandas.Series, optional
         Rows of one group stay in one fold.
     pruner : optuna pruner, optional
@@ -212,10 +249,23 @@ def tune(
         Fit the best parameters on all rows as ``best_estimator_``.
     progress : bool, default=True
         One line per finished trial on stderr.
+    heartbeat_interval : int or None, default=60
+        With a database URL: seconds between a running trial's heartbeats. A trial
+        whose worker died (killed, machine lost) is failed once its heartbeat is twice
+        that old, and its configuration is queued again for a worker to finish (see
+        :mod:`tabmtl.tuning.storage`); None: no heartbeats.
 
     Returns
     -------
     TuningResult
+
+    Raises
+    ------
+    InputError
+        For bad arguments, an unreachable storage, a study of other targets, and when
+        every trial of this call failed (a configuration the estimator rejects, such as
+        a sluice subspace count that does not divide a width, fails only its trial: its
+        ``fail_reason`` user attribute and the progress line say why).
 
     Examples
     --------
@@ -238,23 +288,42 @@ def tune(
     if base.get_params().get("random_state", 0) is None:
         base.set_params(random_state=seed)
     folds, _ = make_folds(len(X), cv, groups=groups, random_state=seed)
-    sampler = optuna.samplers.TPESampler(seed=seed)
+    sampler = TrialSeededSampler(seed=seed)
     pruner = pruner or optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=10)
     objective = CrossValidationObjective(base, X, Y, folds, space, weights, metrics, pruning)
-    callbacks = [progress_printer(n_trials)] if progress else []
+    ran: list = []  # the trials this call finished, in every state
+    callbacks = [lambda _study, trial: ran.append(trial)]
+    if progress:
+        callbacks.append(progress_printer(n_trials))
     interrupted = False
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # our progress lines instead
     try:
-        study = open_study(storage, study_name, names, sampler, pruner)
+        study = open_study(storage, study_name, names, sampler, pruner, heartbeat_interval)
         try:
+            # a rejected configuration (ValueError: e.g. a sluice subspace count that does
+            # not divide a width) or a diverged training fails its trial, not the search
             study.optimize(objective, n_trials=n_trials, timeout=timeout,
-                           callbacks=callbacks, catch=(TrainingDiverged,))
+                           callbacks=callbacks, catch=(ValueError,))
         except KeyboardInterrupt:  # Optuna has already marked the running trial as failed
             interrupted = True
     finally:
         optuna.logging.set_verbosity(verbosity)
+    _raise_if_all_failed(ran, interrupted)
     return _result(study, space, X, Y, base, refit, interrupted)
+
+
+def _raise_if_all_failed(ran: list, interrupted: bool) -> None:
+    """An InputError when every trial of this call failed with a reason: a problem of
+    every configuration (the data, the space) rather than of one unlucky sample."""
+    fail = optuna.trial.TrialState.FAIL
+    if interrupted or not ran or any(t.state != fail for t in ran):
+        return
+    last = ran[-1]
+    reason = last.user_attrs.get("fail_reason")
+    if reason:
+        raise InputError(f"every trial failed ({len(ran)} this run); the last, trial "
+                         f"{last.number} with {last.params}: {reason}")
 
 
 def _result(study, space, X, Y, base, refit, interrupted) -> TuningResult:

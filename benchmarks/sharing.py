@@ -1,0 +1,221 @@
+"""Sharing that pays: each multi-task configuration against its own single-task fits.
+
+For each dataset, K-fold CV with the same folds for every configuration (the quality
+harness's folds and row caps): tabmtl fitted on all targets at once with a candidate's
+settings, and the *same* settings fitted on one target at a time (the single-task
+counterpart a user would compare against). Per task the headline score is R²
+(regression) or ROC-AUC (classification). The table has one row per candidate: mean
+score per dataset, how many tasks beat their single-task fit, the worst task's gap to it
+(multi-task - single-task, averaged over folds) and the fit time relative to LightGBM
+fitted per target in the same run.
+
+    python -m benchmarks.sharing --datasets star --rows 4000          # the diagnosis table
+    python -m benchmarks.sharing --candidates "hard,mmoe" --folds 3   # chosen candidates
+
+Candidates are named settings (``CANDIDATES``); ``--single-of NAME`` fits single-task
+counterparts with one candidate's settings for every row (default: each its own).
+Writes ``sharing.md`` and ``sharing_scores.csv`` to ``--out`` (default
+``results/sharing/``, git-ignored).
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import argparse
+import sys
+import time
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+import torch
+from joblib import Parallel, delayed
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # `datasets` is a top-level folder, not an installed package
+    sys.path.insert(0, str(ROOT))
+
+import datasets  # noqa: E402
+from benchmarks.baselines import MODELS, Settings, tabmtl_outputs  # noqa: E402
+from benchmarks.quality import PLAN, dataset_folds, score_outputs  # noqa: E402
+from benchmarks.speed import synthetic_table  # noqa: E402
+from tabmtl import PLE, HardSharing, MMoE, MultiTaskEstimator, TargetSpec  # noqa: E402
+
+#: Named candidate settings (MultiTaskEstimator keyword arguments).
+CANDIDATES: dict[str, dict] = {
+    "hard": {"architecture": "hard"},
+    "hard + uncertainty": {"architecture": "hard", "weighting": "uncertainty"},
+    "soft": {"architecture": "soft"},
+    "mmoe": {"architecture": "mmoe"},
+    "mmoe + uncertainty": {"architecture": "mmoe", "weighting": "uncertainty"},
+    "mmoe 8": {"architecture": MMoE(n_experts=8)},
+    "ple": {"architecture": "ple"},
+    "ple + uncertainty": {"architecture": "ple", "weighting": "uncertainty"},
+    # one level, one shared and one private expert per task, mixed by the task's gate
+    "ple 1+1": {"architecture": PLE(n_shared_experts=1, n_task_experts=1, n_levels=1)},
+    "ple 1+1 + uncertainty": {"architecture": PLE(n_shared_experts=1, n_task_experts=1,
+                                                  n_levels=1), "weighting": "uncertainty"},
+    "sluice": {"architecture": "sluice"},
+    "hard + private 16": {"architecture": HardSharing(private_layer_sizes=(16,))},
+    "hard + private 32": {"architecture": HardSharing(private_layer_sizes=(32,))},
+    "hard + private 64": {"architecture": HardSharing(private_layer_sizes=(64,))},
+    "hard k=4": {"architecture": "hard", "ensemble_size": 4},
+    "defaults": {},
+}
+HEADLINE = ("R²", "ROC-AUC")
+BOOSTING = "lgbm"
+
+
+def _fit(params: dict, seed: int, Xtr, Ytr, Xte, tasks) -> tuple[dict, float]:
+    model = MultiTaskEstimator(random_state=seed, **params)
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "dropping rows with no label at all"
+        model.fit(Xtr, Ytr)
+    return tabmtl_outputs(model, Xte, tasks), time.perf_counter() - t0
+
+
+def _one_fold(name, fold, train, test, X, Y, spec, candidates, single_of, seed) -> list[dict]:
+    torch.set_num_threads(1)
+    rows = []
+    Xtr, Ytr, Xte, Yte = X.iloc[train], Y.iloc[train], X.iloc[test], Y.iloc[test]
+    MultiTaskEstimator(max_epochs=1, random_state=0).fit(*synthetic_table(256))  # warm-up
+    tasks = [t for t in spec.tasks_ if t.name in Ytr.columns]
+
+    def record(config, role, outputs, fit_s):
+        for r in score_outputs(spec, Yte, outputs):
+            rows.append({"dataset": name, "fold": fold, "config": config, "role": role,
+                         "fit_s": fit_s, **r})
+
+    lgbm = MODELS[BOOSTING][1](Xtr, Ytr, Xte, spec, Settings(epochs=None, seed=seed))
+    record(BOOSTING, "reference", lgbm.outputs, lgbm.fit_seconds)
+    singles_done: dict[str, tuple[dict, float]] = {}
+    for config in candidates:
+        params = CANDIDATES[config]
+        outputs, fit_s = _fit(params, seed, Xtr, Ytr, Xte, tasks)
+        record(config, "multi", outputs, fit_s)
+        single_config = single_of or config
+        if single_config not in singles_done:
+            outs, total = {}, 0.0
+            for task in tasks:
+                labelled = Ytr[task.name].notna().to_numpy()
+                o, s = _fit(CANDIDATES[single_config], seed, Xtr[labelled],
+                            Ytr.loc[labelled, [task.name]], Xte, [task])
+                outs.update(o)
+                total += s
+            singles_done[single_config] = (outs, total)
+        outs, total = singles_done[single_config]
+        record(config, "single", outs, total)
+        print(f"  {name} fold {fold}: {config} {fit_s:.1f}s (single {total:.1f}s, "
+              f"{BOOSTING} {lgbm.fit_seconds:.1f}s)", flush=True)
+    return rows
+
+
+def run(names: Sequence[str], candidates: Sequence[str], *, folds: int = 3,
+        rows: int | None = None, single_of: str | None = None, jobs: int = 1,
+        seed: int = 0) -> pd.DataFrame:
+    """Long-form scores: dataset, fold, config, role, fit_s, task, kind, metric, value."""
+    unknown = [c for c in candidates if c not in CANDIDATES]
+    if unknown:
+        raise SystemExit(f"unknown candidates {unknown}; known: {list(CANDIDATES)}")
+    jobs_list = []
+    for name in names:
+        cap = PLAN.get(name, (None, 20))[0]
+        cap = rows if cap is None else min(cap, rows or cap)
+        X, Y = datasets.load(name, n_rows=cap, random_state=seed)
+        spec = TargetSpec(targets=datasets.target_kinds(name)).fit(Y)
+        splits, _ = dataset_folds(name, X, cap, folds, seed)
+        print(f"{name}: {len(X)} rows, {len(candidates)} candidates, {folds} folds", flush=True)
+        jobs_list += [
+            delayed(_one_fold)(name, f, tr, te, X, Y, spec, candidates, single_of, seed)
+            for f, (tr, te) in enumerate(splits)
+        ]
+    results = Parallel(n_jobs=jobs)(jobs_list)
+    return pd.DataFrame([r for fold_rows in results for r in fold_rows])
+
+
+def per_task_gain(scores: pd.DataFrame) -> pd.DataFrame:
+    """Per (config, dataset, task): multi, single and their gap, averaged over folds."""
+    head = scores[scores.metric.isin(HEADLINE) & (scores.role != "reference")]
+    table = head.pivot_table(index=["config", "dataset", "task"], columns="role",
+                             values="value", aggfunc="mean", sort=False)
+    table["gain"] = table["multi"] - table["single"]
+    return table
+
+
+def sharing_table(scores: pd.DataFrame) -> pd.DataFrame:
+    """One row per candidate: mean score per dataset, tasks beating single-task, worst gap,
+    fit time over LightGBM's."""
+    gains = per_task_gain(scores)
+    head = scores[scores.metric.isin(HEADLINE)]
+    configs = [c for c in dict.fromkeys(scores.config) if c != BOOSTING]
+    out = pd.DataFrame(index=pd.Index([*configs, BOOSTING], name="candidate"))
+    fits = scores.drop_duplicates(["dataset", "fold", "config", "role"])
+    for name in dict.fromkeys(scores.dataset):
+        part = head[(head.dataset == name) & (head.role != "single")]
+        out[name] = part.groupby("config")["value"].mean()
+    n = gains.groupby("config").size()
+    out["beats single-task"] = ((gains["gain"] > 0).groupby("config").sum().astype(int)
+                                .astype(str) + "/" + n.astype(str))
+    out["worst vs single-task"] = gains["gain"].groupby("config").min()
+    lgbm_s = fits[fits.config == BOOSTING].fit_s.sum()
+    multi = fits[fits.role == "multi"].groupby("config").fit_s.sum()
+    out["fit time / LightGBM"] = multi / lgbm_s
+    out.loc[BOOSTING, "fit time / LightGBM"] = 1.0
+    return out
+
+
+def markdown(table: pd.DataFrame) -> str:
+    shown = table.copy().astype(object)
+    for col in table.columns:
+        if table[col].dtype.kind == "f":
+            shown[col] = ["—" if pd.isna(v) else f"{v:+.3f}" if col.startswith("worst")
+                          else f"{v:.2f}" if col.startswith("fit") else f"{v:.3f}"
+                          for v in table[col]]
+    return shown.reset_index().to_markdown(index=False)
+
+
+def main(argv: list[str] | None = None) -> pd.DataFrame:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", default=",".join(datasets.NAMES))
+    parser.add_argument("--candidates", default="hard,hard + uncertainty,mmoe,ple")
+    parser.add_argument("--single-of", default=None,
+                        help="fit every single-task counterpart with this candidate's settings")
+    parser.add_argument("--folds", type=int, default=3)
+    parser.add_argument("--rows", type=int, default=None)
+    parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default=str(ROOT / "results" / "sharing"))
+    parser.add_argument("--from-scores", nargs="+", metavar="CSV",
+                        help="one table from earlier runs' sharing_scores.csv (same folds)")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    t0 = time.perf_counter()
+    candidates = [c.strip() for c in args.candidates.split(",")]
+    if args.from_scores:  # runs share the single-task and LightGBM fits: keep one copy
+        scores = pd.concat([pd.read_csv(path) for path in args.from_scores])
+        scores = scores.drop_duplicates(["dataset", "fold", "config", "role", "task", "metric"])
+    else:
+        scores = run(args.datasets.split(","), candidates, folds=args.folds, rows=args.rows,
+                     single_of=args.single_of, jobs=args.jobs, seed=args.seed)
+    table = sharing_table(scores)
+    gains = per_task_gain(scores)
+    header = (f"# sharing table ({time.strftime('%Y-%m-%d')}): {args.folds}-fold CV, rows "
+              f"capped as the quality plan{'' if args.rows is None else f' and at {args.rows}'}"
+              f", seed {args.seed}, 1 torch thread, {time.perf_counter() - t0:.0f}s\n")
+    text = (header + "\n" + markdown(table) + "\n\n## per task (multi - single)\n\n"
+            + gains.reset_index().to_markdown(index=False, floatfmt="+.4f") + "\n")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "sharing.md").write_text(text)
+    scores.to_csv(out / "sharing_scores.csv", index=False)
+    print(text)
+    return table
+
+
+if __name__ == "__main__":
+    main()

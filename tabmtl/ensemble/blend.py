@@ -1,0 +1,380 @@
+"""MultiTaskBlend: the multi-task net and per-target boosting, blended per task."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, clone
+
+from tabmtl.data.features import check_unique_names
+from tabmtl.data.targets import TargetKind, TargetSpec, as_python_scalar
+from tabmtl.ensemble.boosting import (
+    BoostingFrame,
+    boosting_output,
+    default_boosting,
+    fit_boosting,
+)
+from tabmtl.ensemble.decoding import decode_output, empty_output, encoded_labels, temper
+from tabmtl.ensemble.inputs import check_targets, check_task_sizes, record_frame
+from tabmtl.ensemble.weights import blend, greedy_weights, task_loss
+from tabmtl.errors import InputError, InputTypeError
+from tabmtl.estimators import MultiTaskEstimator
+from tabmtl.evaluation.folds import make_folds
+from tabmtl.evaluation.metrics import default_metric, score_frame, score_output
+from tabmtl.evaluation.outputs import tabmtl_outputs
+from tabmtl.uncertainty.conformal import check_alpha, conformal_quantile
+from tabmtl.uncertainty.temperature import fit_temperature
+
+#: The learners' names, in the order of their weights.
+NET, BOOSTING, SINGLE = "net", "boosting", "single_task"
+
+
+class MultiTaskBlend(BaseEstimator):
+    """The multi-task net and per-target gradient boosting, blended with per-task weights.
+
+    Fit cross-fits every learner on the same ``cv`` folds: the multi-task net on all of a
+    fold's training rows (missing labels masked per task, as it always does), one
+    boosting model per target on the training rows labelled for that target, and, with
+    ``single_task=True``, the net fitted on one target at a time. Each task's weights
+    (non-negative, summing to one) are then chosen on the out-of-fold predictions of its
+    labelled rows by greedy ensemble selection with replacement
+    (:func:`~tabmtl.ensemble.weights.greedy_weights`) on the task's own loss: squared
+    error for a value, log loss for classes, whose probabilities are blended per class.
+
+    Every learner is then **refitted on all rows**, and predictions blend the refitted
+    learners with those weights. Refitting rather than averaging the ``cv`` fold models:
+    each refitted model has seen every labelled row (the fold models saw ``(k-1)/k`` of
+    them, which matters most for small tasks), prediction costs one model per learner
+    instead of ``k``, and the weights, a property of the learners on this table rather
+    than of particular fits, carry over (the "refit full" practice of stacking
+    libraries). The out-of-fold predictions stay the honest estimate of the blend's skill
+    (``oof_scores_``) and give the conformal residuals of :meth:`predict_interval`.
+
+    Same contract as :class:`~tabmtl.MultiTaskEstimator`: DataFrames in and out, mixed
+    target kinds, dtypes and class labels kept in :meth:`predict`, :meth:`predict_proba`
+    a dict of frames.
+
+    Parameters
+    ----------
+    estimator : MultiTaskEstimator, optional
+        The multi-task net (a template, cloned at each fit); default
+        ``MultiTaskEstimator()`` at tabmtl's defaults. Its ``targets`` declare the kinds.
+    regressor, classifier : scikit-learn estimator, optional
+        The per-target boosting templates for regression and classification targets.
+        Default: LightGBM at its defaults when it can be imported, else scikit-learn's
+        HistGradientBoosting with ``categorical_features="from_dtype"``. Any scikit-learn
+        regressor / classifier (with ``predict_proba``) that takes a DataFrame whose
+        categorical columns are pandas categories will do.
+    cv : int, splitter or iterable of folds, default=5
+        The cross-fitting folds (:func:`tabmtl.evaluation.folds.make_folds`).
+    single_task : bool, default=False
+        Add the net fitted on each target alone as a third candidate (one more net per
+        target and fold: slow).
+    n_steps : int, default=50
+        Greedy selection picks; weights are multiples of ``1 / n_steps``.
+    temperature_scaling : bool, default=False
+        Fit one temperature per classification target on its blended out-of-fold
+        probabilities (log loss; no rows held out) and apply it in :meth:`predict_proba`;
+        the predicted classes do not change.
+    n_jobs : int, default=1
+        Threads of the default boosting models (LightGBM's ``n_jobs``; HistGB's OpenMP
+        pool through threadpoolctl). One by default, like every tabmtl benchmark, so that
+        several fits can share a machine; the net runs on torch's thread count
+        (``torch.set_num_threads``), exactly as ``MultiTaskEstimator`` does.
+    random_state : int, optional, default=0
+        Seeds the folds and the default boosting models.
+
+    Attributes
+    ----------
+    target_spec_ : TargetSpec
+        The fitted targets (kinds, classes).
+    learners_ : list of str
+        ``["net", "boosting"]`` (+ ``"single_task"``).
+    net_ : MultiTaskEstimator
+        The net refitted on all rows.
+    boosters_ : dict
+        Target name -> its boosting model refitted on its labelled rows.
+    single_task_nets_ : dict
+        Target name -> its single-task net (empty unless ``single_task``).
+    task_blend_weights_ : DataFrame
+        Tidy: one row per (task, learner), columns ``task``, ``learner``, ``weight`` and
+        ``n_labelled`` (the rows whose out-of-fold predictions chose the weights).
+    oof_outputs_ : dict
+        Learner -> target name -> out-of-fold output for every row (values ``(n,)``, or
+        probabilities ``(n, K)`` in ``task.classes_`` order).
+    oof_fold_ : ndarray of shape (n_rows,)
+        The fold whose model predicted each row out of fold.
+    oof_scores_ : DataFrame
+        Out-of-fold default score (R² / accuracy) per task (rows) of each learner and of
+        the blend (columns).
+    conformal_scores_ : dict
+        Regression target name -> sorted absolute out-of-fold residuals of the blend.
+    temperatures_ : dict
+        Classification target name -> temperature of its blended probabilities (1.0
+        without ``temperature_scaling``).
+
+    Examples
+    --------
+    >>> blend = MultiTaskBlend(MultiTaskEstimator(max_epochs=10), cv=3)  # doctest: +SKIP
+    >>> blend.fit(X, Y).task_blend_weights_  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        estimator: MultiTaskEstimator | None = None,
+        *,
+        regressor: BaseEstimator | None = None,
+        classifier: BaseEstimator | None = None,
+        cv=5,
+        single_task: bool = False,
+        n_steps: int = 50,
+        temperature_scaling: bool = False,
+        n_jobs: int = 1,
+        random_state: int | None = 0,
+    ):
+        self.estimator = estimator
+        self.regressor = regressor
+        self.classifier = classifier
+        self.cv = cv
+        self.single_task = single_task
+        self.n_steps = n_steps
+        self.temperature_scaling = temperature_scaling
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+
+    # -- fit -------------------------------------------------------------------------
+
+    def fit(self, X, Y) -> MultiTaskBlend:
+        """Cross-fit the learners, choose each task's weights, refit on all rows."""
+        X = self._check_X(X, reset=True)
+        Y = check_targets(Y, len(X))
+        net = self.estimator if self.estimator is not None else MultiTaskEstimator()
+        self.target_spec_ = spec = TargetSpec(targets=net.get_params().get("targets")).fit(Y)
+        folds, _ = make_folds(len(X), self.cv, random_state=self.random_state)
+        check_task_sizes(spec, Y, folds)
+        self.learners_ = [NET, BOOSTING] + ([SINGLE] if self.single_task else [])
+        self.frame_ = BoostingFrame().fit(X)
+        Xb = self.frame_.transform(X)
+        oof = {name: {} for name in self.learners_}
+        self.oof_fold_ = np.full(len(X), -1, dtype=np.int64)
+        for f, (train, test) in enumerate(folds):
+            self.oof_fold_[test] = f
+            fitted = self._fit_learners(X.iloc[train], Y.iloc[train], Xb.iloc[train])
+            outs = self._outputs(fitted, X.iloc[test], Xb.iloc[test])
+            for learner, per_task in outs.items():
+                for task in spec.tasks_:
+                    store = oof[learner].setdefault(task.name, empty_output(task, len(X)))
+                    store[test] = per_task[task.name]
+        if (self.oof_fold_ < 0).any():
+            raise InputError("The cv folds leave rows out of every test part; use a partition.")
+        self.oof_outputs_ = oof
+        self._choose_weights(Y)
+        fitted = self._fit_learners(X, Y, Xb)
+        self.net_, self.boosters_ = fitted[NET], fitted[BOOSTING]
+        self.single_task_nets_ = fitted.get(SINGLE, {})
+        return self
+
+    def _fit_learners(self, X: pd.DataFrame, Y: pd.DataFrame, Xb: pd.DataFrame) -> dict:
+        net = self.estimator if self.estimator is not None else MultiTaskEstimator()
+        fitted = {NET: clone(net).fit(X, Y), BOOSTING: {}}
+        for task in self.target_spec_.tasks_:
+            template = self._boosting_template(task)
+            fitted[BOOSTING][task.name] = fit_boosting(
+                template, task, Xb, Y[task.name], n_jobs=self.n_jobs
+            )
+        if self.single_task:
+            fitted[SINGLE] = {}
+            for task in self.target_spec_.tasks_:
+                present = Y[task.name].notna().to_numpy()
+                fitted[SINGLE][task.name] = clone(net).fit(X[present], Y.loc[present, [task.name]])
+        return fitted
+
+    def _boosting_template(self, task: TargetKind) -> BaseEstimator:
+        given = self.regressor if task.is_regression else self.classifier
+        if given is not None:
+            return given
+        return default_boosting(
+            task.is_regression, random_state=self.random_state, n_jobs=self.n_jobs
+        )
+
+    def _outputs(self, fitted: dict, X: pd.DataFrame, Xb: pd.DataFrame) -> dict:
+        """Learner -> target name -> output (values or probabilities) for rows ``X``."""
+        tasks = self.target_spec_.tasks_
+        outs = {NET: tabmtl_outputs(fitted[NET], X, tasks)}
+        outs[BOOSTING] = {
+            t.name: boosting_output(fitted[BOOSTING][t.name], t, Xb, n_jobs=self.n_jobs)
+            for t in tasks
+        }
+        if SINGLE in fitted:
+            outs[SINGLE] = {
+                t.name: tabmtl_outputs(fitted[SINGLE][t.name], X, [t])[t.name] for t in tasks
+            }
+        return outs
+
+    def _choose_weights(self, Y: pd.DataFrame) -> None:
+        rows, scores, self.weights_, self.conformal_scores_ = [], {}, {}, {}
+        self.temperatures_ = {}
+        for task in self.target_spec_.tasks_:
+            y = encoded_labels(task, Y[task.name])
+            outputs = [self.oof_outputs_[name][task.name] for name in self.learners_]
+            w = greedy_weights(outputs, y, task.is_regression, self.n_steps)
+            self.weights_[task.name] = w
+            n_labelled = int(np.isfinite(y).sum())
+            rows += [
+                {"task": task.name, "learner": name, "weight": float(wi),
+                 "n_labelled": n_labelled}
+                for name, wi in zip(self.learners_, w)
+            ]
+            blended = blend(outputs, w)
+            metric = default_metric(task.kind)
+            scores[task.name] = {
+                name: score_output(task, Y[task.name], out, metric)
+                for name, out in zip([*self.learners_, "blend"], [*outputs, blended])
+            }
+            if task.is_regression:
+                present = np.isfinite(y)
+                self.conformal_scores_[task.name] = np.sort(np.abs(y - blended)[present])
+            else:
+                self.temperatures_[task.name] = (
+                    fit_temperature(np.log(np.clip(blended, 1e-12, 1.0)), y)
+                    if self.temperature_scaling else 1.0
+                )
+        self.task_blend_weights_ = pd.DataFrame(rows)
+        self.oof_scores_ = pd.DataFrame.from_dict(scores, orient="index")
+        self.oof_losses_ = pd.DataFrame.from_dict(
+            {
+                task.name: {
+                    name: task_loss(self.oof_outputs_[name][task.name],
+                                    encoded_labels(task, Y[task.name]), task.is_regression)
+                    for name in self.learners_
+                }
+                for task in self.target_spec_.tasks_
+            },
+            orient="index",
+        )
+
+    # -- predict ---------------------------------------------------------------------
+
+    def learner_outputs(self, X) -> dict[str, dict[object, np.ndarray]]:
+        """Learner -> target name -> that refitted learner's own output for ``X``
+        (values ``(n,)`` or probabilities ``(n, K)`` in ``task.classes_`` order)."""
+        X = self._check_X(X, reset=False)
+        fitted = {NET: self.net_, BOOSTING: self.boosters_}
+        if self.single_task_nets_:
+            fitted[SINGLE] = self.single_task_nets_
+        return self._outputs(fitted, X, self.frame_.transform(X))
+
+    def blended_outputs(self, X) -> dict[object, np.ndarray]:
+        """Target name -> the blend's output: values ``(n,)`` or probabilities ``(n, K)``
+        (columns in ``target_spec_.tasks_[i].classes_`` order)."""
+        outs = self.learner_outputs(X)
+        out = {}
+        for task in self.target_spec_.tasks_:
+            value = blend([outs[name][task.name] for name in self.learners_],
+                          self.weights_[task.name])
+            out[task.name] = (
+                value if task.is_regression else temper(value, self.temperatures_[task.name])
+            )
+        return out
+
+    def predict(self, X) -> pd.DataFrame:
+        """One column per target, in each target's own dtype and labels, indexed like X."""
+        index = self._check_X(X, reset=False).index
+        outputs = self.blended_outputs(X)
+        return pd.DataFrame(
+            {t.name: decode_output(t, outputs[t.name], index) for t in self.target_spec_.tasks_},
+            index=index,
+        )
+
+    def predict_proba(self, X) -> dict[object, pd.DataFrame]:
+        """Target name -> DataFrame of blended class probabilities (class labels as
+        columns), for every classification target."""
+        index = self._check_X(X, reset=False).index
+        outputs = self.blended_outputs(X)
+        return {
+            t.name: pd.DataFrame(
+                outputs[t.name], index=index, columns=pd.Index(t.classes_, dtype=object)
+            )
+            for t in self.target_spec_.tasks_
+            if not t.is_regression
+        }
+
+    def predict_record(self, record: Mapping) -> dict[object, object]:
+        """Predict one row given as a mapping ``{feature: value}``: ``{target: value}``
+        with the values :meth:`predict` gives for that row, as plain Python scalars.
+
+        The boosting models read a DataFrame, so this builds a one-row frame (no faster
+        than :meth:`predict`; the net's own record path is skipped).
+        """
+        row = self.predict(record_frame(record)).iloc[0]
+        return {name: as_python_scalar(value) for name, value in row.items()}
+
+    def predict_proba_record(self, record: Mapping) -> dict[object, dict[object, float]]:
+        """Blended class probabilities of one row given as a mapping ``{feature: value}``:
+        ``{target: {class label: probability}}``, plain Python values."""
+        probas = self.predict_proba(record_frame(record))
+        return {
+            name: {as_python_scalar(c): float(q) for c, q in frame.iloc[0].items()}
+            for name, frame in probas.items()
+        }
+
+    def predict_interval(self, X, alpha: float = 0.1, *, targets=None) -> pd.DataFrame:
+        """Conformal intervals of coverage ``1 - alpha`` around the blend's prediction.
+
+        The half-width is the conformal quantile
+        (:func:`~tabmtl.uncertainty.conformal.conformal_quantile`) of the blend's absolute
+        out-of-fold residuals on the target's labelled rows: no row is held out of
+        training for it. The residuals come from the fold models and the centre from the
+        refitted ones (a CV+-style interval), so the coverage is approximate, usually a
+        little conservative.
+
+        Returns
+        -------
+        DataFrame
+            Indexed like ``X``, MultiIndex columns ``(target, "lower" | "upper")``, float64.
+        """
+        alpha = check_alpha(alpha)
+        names = list(self.conformal_scores_) if targets is None else list(targets)
+        unknown = [n for n in names if n not in self.conformal_scores_]
+        if unknown or not names:
+            raise InputError(
+                f"predict_interval covers the regression targets "
+                f"{list(self.conformal_scores_)!r}; got {unknown or names!r}."
+            )
+        index = self._check_X(X, reset=False).index
+        outputs = self.blended_outputs(X)
+        frames = {}
+        for name in names:
+            q = conformal_quantile(self.conformal_scores_[name], alpha)
+            center = outputs[name]
+            frames[name] = pd.DataFrame({"lower": center - q, "upper": center + q}, index=index)
+        return pd.concat(frames, axis=1)
+
+    def score_tasks(self, X, Y) -> pd.Series:
+        """Each task's default score (R² for a value, accuracy for classes); rows whose
+        label is missing leave that task's score only."""
+        if isinstance(Y, pd.Series):
+            Y = Y.to_frame()
+        return score_frame(self.target_spec_, Y, self.predict(X))
+
+    def score(self, X, Y) -> float:
+        """Mean over tasks of :meth:`score_tasks` (NaN tasks ignored)."""
+        return float(np.nanmean(self.score_tasks(X, Y).to_numpy()))
+
+    # -- checks ----------------------------------------------------------------------
+
+    def _check_X(self, X, reset: bool) -> pd.DataFrame:
+        if not isinstance(X, pd.DataFrame):
+            raise InputTypeError(f"X must be a pandas DataFrame, got {type(X).__name__}.")
+        check_unique_names(X)
+        if reset:
+            self.n_features_in_ = X.shape[1]
+            if all(isinstance(c, str) for c in X.columns):
+                self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+            return X
+        missing = [c for c in self.frame_.columns_ if c not in X.columns]
+        if missing:
+            raise InputError(f"X is missing the feature columns {missing!r} seen in fit.")
+        return X

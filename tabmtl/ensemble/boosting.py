@@ -1,0 +1,154 @@
+"""The per-target boosting learner of the blend: its input frame, its default models, fits.
+
+One model per target, fitted on the rows where that target is labelled. Categorical
+columns go in as pandas categories (LightGBM reads the category dtype, scikit-learn's
+HistGradientBoosting is built with ``categorical_features="from_dtype"``); the categories
+are those of the training rows, so a value unseen in fit is missing at predict time.
+
+The default model is LightGBM (extra ``boost``/``bench``) when it can be imported, else
+scikit-learn's HistGradientBoosting, both at their library defaults and on ``n_jobs``
+threads (1 unless asked: LightGBM's ``n_jobs``; HistGB's OpenMP pool through
+``threadpoolctl``).
+
+Examples
+--------
+>>> frame = BoostingFrame().fit(pd.DataFrame({"city": ["a", "b"], "x": [1.0, 2.0]}))
+>>> [str(t) for t in frame.transform(pd.DataFrame({"city": ["b", "z"], "x": [0.0, 1.0]})).dtypes]
+['category', 'float64']
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, clone
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+from threadpoolctl import threadpool_limits
+
+from tabmtl.data.targets import TargetKind
+from tabmtl.evaluation.baseline import MAX_CATEGORIES
+from tabmtl.evaluation.outputs import aligned_proba
+
+
+def lightgbm_available() -> bool:
+    """Whether LightGBM can be imported (the default boosting library when it can)."""
+    try:
+        import lightgbm  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def default_boosting(is_regression: bool, *, random_state: object = None, n_jobs: int = 1):
+    """LightGBM's regressor or classifier at its defaults, else HistGradientBoosting's.
+
+    Examples
+    --------
+    >>> type(default_boosting(True)).__name__ in {"LGBMRegressor", "HistGradientBoostingRegressor"}
+    True
+    """
+    if lightgbm_available():
+        import lightgbm as lgb
+
+        cls = lgb.LGBMRegressor if is_regression else lgb.LGBMClassifier
+        return cls(random_state=random_state, n_jobs=n_jobs, verbose=-1)
+    cls = HistGradientBoostingRegressor if is_regression else HistGradientBoostingClassifier
+    return cls(categorical_features="from_dtype", random_state=random_state)
+
+
+class BoostingFrame:
+    """Features as the boosting models read them, with the training rows' categories.
+
+    Text, bool and category columns become pandas categories whose categories are those
+    seen in :meth:`fit` (more than ``MAX_CATEGORIES`` of them: integer codes, as
+    HistGradientBoosting splits natively on at most 255); datetimes become numbers.
+    """
+
+    def fit(self, X: pd.DataFrame) -> BoostingFrame:
+        self.categories_: dict[object, pd.Index] = {}
+        for c in X.columns:
+            col = X[c]
+            if _is_categorical(col):
+                present = col.dropna()
+                if isinstance(col.dtype, pd.CategoricalDtype):
+                    cats = col.dtype.categories[col.dtype.categories.isin(present.unique())]
+                else:
+                    cats = pd.Index(pd.unique(present.astype(object)))
+                    try:
+                        cats = cats.sort_values()
+                    except TypeError:
+                        pass
+                self.categories_[c] = pd.Index(cats, dtype=object)
+        self.columns_ = list(X.columns)
+        return self
+
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+        out = {}
+        for c in self.columns_:
+            col = X[c]
+            if c in self.categories_:
+                cats = self.categories_[c]
+                values = pd.Categorical(col.astype(object), categories=cats)
+                if len(cats) > MAX_CATEGORIES:
+                    codes = values.codes.astype("float64")
+                    out[c] = pd.Series(np.where(codes < 0, np.nan, codes), index=X.index)
+                else:
+                    out[c] = pd.Series(values, index=X.index)
+            elif pd.api.types.is_datetime64_any_dtype(col.dtype):
+                out[c] = col.astype("int64").where(col.notna()).astype("float64")
+            else:
+                out[c] = pd.to_numeric(col, errors="coerce").astype("float64")
+        return pd.DataFrame(out, index=X.index)
+
+
+def _is_categorical(col: pd.Series) -> bool:
+    dtype = col.dtype
+    return (
+        isinstance(dtype, pd.CategoricalDtype)
+        or pd.api.types.is_bool_dtype(dtype)
+        or pd.api.types.is_object_dtype(dtype)
+        or pd.api.types.is_string_dtype(dtype)
+    )
+
+
+class _ConstantClassifier(BaseEstimator):
+    """The one class a training fold holds, with probability 1 (a fold can lack the
+    others of a rare-class task; the boosting libraries refuse a single class)."""
+
+    def fit(self, X, y):
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict_proba(self, X):
+        return np.ones((len(X), 1))
+
+
+def fit_boosting(
+    template: BaseEstimator, task: TargetKind, X: pd.DataFrame, y: pd.Series, *, n_jobs: int = 1
+) -> BaseEstimator:
+    """A clone of ``template`` fitted on the rows of ``X`` (a :class:`BoostingFrame`'s
+    output) where ``y`` is labelled; a classifier learns the task's class indices.
+
+    A training part holding one class only gets a constant classifier instead.
+    """
+    present = y.notna().to_numpy()
+    Xp = X[present]
+    if task.is_regression:
+        target = y[present].to_numpy(dtype=np.float64)
+    else:
+        target = task.encode(y[present]).astype(np.int64)
+        if len(np.unique(target)) < 2:
+            return _ConstantClassifier().fit(Xp, target)
+    model = clone(template)
+    with threadpool_limits(limits=n_jobs, user_api="openmp"):
+        return model.fit(Xp, target)
+
+
+def boosting_output(model, task: TargetKind, X: pd.DataFrame, *, n_jobs: int = 1) -> np.ndarray:
+    """A fitted model's values, or probabilities in ``task.classes_`` order (0 for a
+    class absent from its training rows)."""
+    with threadpool_limits(limits=n_jobs, user_api="openmp"):
+        if task.is_regression:
+            return np.asarray(model.predict(X), dtype=np.float64)
+        proba = np.asarray(model.predict_proba(X), dtype=np.float64)
+    return aligned_proba(proba, model.classes_, len(task.classes_))

@@ -1,0 +1,191 @@
+"""Save and load a fitted :class:`MultiTaskBlend` without pickle.
+
+A blend file is a zip archive:
+
+``blend.json``
+    Format name and version, the blend's parameters, learners, weights (and the
+    ``task_blend_weights_`` / ``oof_scores_`` tables), conformal scores and feature
+    categories, as tagged JSON (:mod:`tabmtl.io.model_json`). The out-of-fold outputs
+    (``oof_outputs_``, ``oof_fold_``, ``oof_losses_``) are not saved.
+``net.tabmtl`` (and ``single_task/<i>.tabmtl``)
+    The refitted net(s) in tabmtl's own safe format (:func:`tabmtl.io.save_model`).
+``boosters/<i>.txt``
+    Each target's LightGBM model in LightGBM's own text format
+    (``booster_.model_to_string()``, pandas categories included).
+
+Only LightGBM boosting models can be saved this way: scikit-learn's
+HistGradientBoosting has no text format, so a blend holding one is refused with a clear
+message (pickle it, or fit the blend with LightGBM). The targets' encodings are the
+net's (the blend's target spec is fitted on the same frame with the same kinds).
+
+Examples
+--------
+>>> save_blend(blend, "model.blend")  # doctest: +SKIP
+>>> load_blend("model.blend").predict(X)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from tabmtl.errors import InputError, InputTypeError
+from tabmtl.io.model_json import ModelFileError, decode, encode
+from tabmtl.io.persistence import load_model, save_model
+
+FORMAT, FORMAT_VERSION = "tabmtl-blend", 1
+_PARAMS = ("cv", "single_task", "n_steps", "temperature_scaling", "n_jobs", "random_state")
+
+
+class LoadedBooster:
+    """A LightGBM booster read from its text, with the fitted model's predict API."""
+
+    def __init__(self, text: str, is_regression: bool, classes: list[int] | None):
+        import lightgbm as lgb
+
+        self.booster_ = lgb.Booster(model_str=text)
+        self.is_regression = is_regression
+        self.classes_ = None if classes is None else np.asarray(classes, dtype=np.int64)
+
+    def predict(self, X):
+        return self.booster_.predict(X)
+
+    def predict_proba(self, X):
+        p = np.asarray(self.booster_.predict(X), dtype=np.float64)
+        return np.column_stack([1.0 - p, p]) if p.ndim == 1 else p
+
+
+def _booster_entry(model, name) -> dict:
+    if type(model).__name__ == "_ConstantClassifier":
+        return {"constant": [int(c) for c in model.classes_]}
+    if hasattr(model, "booster_") and type(model.booster_).__module__.startswith("lightgbm"):
+        classes = getattr(model, "classes_", None)
+        return {"text": model.booster_.model_to_string(),
+                "classes": None if classes is None else [int(c) for c in classes]}
+    raise InputTypeError(
+        f"The boosting model of target {name!r} is a {type(model).__name__}, which has no "
+        "safe text format; only LightGBM boosters can be saved (pickle the blend instead)."
+    )
+
+
+def _template_state(template, which: str):
+    if template is None:
+        return None
+    cls = type(template)
+    if not cls.__module__.startswith("lightgbm"):
+        raise InputTypeError(
+            f"The {which} template is a {cls.__name__}; only LightGBM templates (or the "
+            "default) can be saved without pickle."
+        )
+    return {"class": cls.__name__, "params": encode(template.get_params(), which)}
+
+
+def _template(state):
+    if state is None:
+        return None
+    import lightgbm as lgb
+
+    if state["class"] not in ("LGBMRegressor", "LGBMClassifier"):
+        raise ModelFileError(f"Unknown boosting template class {state['class']!r}.")
+    return getattr(lgb, state["class"])(**decode(state["params"]))
+
+
+def save_blend(blend, path: str | os.PathLike) -> Path:
+    """Write a fitted blend to ``path`` (a zip archive, see the module docstring)."""
+    if not hasattr(blend, "net_"):
+        raise InputError("save_blend needs a fitted MultiTaskBlend; call fit first.")
+    if not isinstance(blend.cv, (int, np.integer)):
+        raise InputTypeError("Only a blend whose cv is an integer can be saved.")
+    tasks = blend.target_spec_.tasks_
+    boosters = [_booster_entry(blend.boosters_[t.name], t.name) for t in tasks]
+    state = {
+        "format": FORMAT, "version": FORMAT_VERSION,
+        "params": {p: getattr(blend, p) for p in _PARAMS},
+        "regressor": _template_state(blend.regressor, "regressor"),
+        "classifier": _template_state(blend.classifier, "classifier"),
+        "learners": blend.learners_,
+        "weights": [blend.weights_[t.name].tolist() for t in tasks],
+        "conformal": encode({k: np.asarray(v) for k, v in blend.conformal_scores_.items()},
+                            "conformal_scores_"),
+        "frame": encode({"columns": blend.frame_.columns_,
+                         "categories": {c: list(v) for c, v in blend.frame_.categories_.items()}},
+                        "frame_"),
+        "n_features_in": int(blend.n_features_in_),
+        "temperatures": encode(dict(blend.temperatures_), "temperatures_"),
+        "tables": encode({"task_blend_weights_": blend.task_blend_weights_.to_dict("list"),
+                          "oof_scores_": blend.oof_scores_.to_dict("index")}, "tables"),
+    }
+    path = Path(path)
+    with tempfile.TemporaryDirectory() as tmp, zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("blend.json", json.dumps(state))
+        nets = {"net.tabmtl": blend.net_}
+        nets.update({f"single_task/{i}.tabmtl": blend.single_task_nets_[t.name]
+                     for i, t in enumerate(tasks) if t.name in blend.single_task_nets_})
+        for member, net in nets.items():
+            file = Path(tmp) / "net.tabmtl"
+            save_model(net, file)
+            archive.write(file, member)
+        for i, entry in enumerate(boosters):
+            archive.writestr(f"boosters/{i}.json", json.dumps(entry))
+    return path
+
+
+def load_blend(path: str | os.PathLike):
+    """Read a blend written by :func:`save_blend`; its predictions are identical."""
+    import pandas as pd
+    from sklearn.base import clone
+
+    from tabmtl.ensemble.blend import MultiTaskBlend
+    from tabmtl.ensemble.boosting import BoostingFrame, _ConstantClassifier
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"Blend file {str(path)!r} does not exist.")
+    with tempfile.TemporaryDirectory() as tmp, zipfile.ZipFile(path) as archive:
+        state = json.loads(archive.read("blend.json"))
+        if state.get("format") != FORMAT or state.get("version") != FORMAT_VERSION:
+            raise ModelFileError(f"{str(path)!r} is not a version-{FORMAT_VERSION} blend file.")
+        archive.extractall(tmp)
+        net = load_model(Path(tmp) / "net.tabmtl")
+        blend = MultiTaskBlend(
+            clone(net), regressor=_template(state["regressor"]),
+            classifier=_template(state["classifier"]), **state["params"],
+        )
+        blend.net_, blend.target_spec_ = net, net.target_spec_
+        tasks = net.target_spec_.tasks_
+        blend.learners_ = state["learners"]
+        blend.weights_ = {t.name: np.asarray(w) for t, w in zip(tasks, state["weights"])}
+        blend.single_task_nets_ = {
+            t.name: load_model(Path(tmp) / "single_task" / f"{i}.tabmtl")
+            for i, t in enumerate(tasks)
+            if (Path(tmp) / "single_task" / f"{i}.tabmtl").is_file()
+        }
+        blend.boosters_ = {}
+        for i, t in enumerate(tasks):
+            entry = json.loads(archive.read(f"boosters/{i}.json"))
+            if "constant" in entry:
+                blend.boosters_[t.name] = _ConstantClassifier().fit(None, entry["constant"])
+            else:
+                blend.boosters_[t.name] = LoadedBooster(
+                    entry["text"], t.is_regression, entry["classes"]
+                )
+    blend.conformal_scores_ = decode(state["conformal"])
+    blend.temperatures_ = decode(state["temperatures"])
+    frame = decode(state["frame"])
+    blend.frame_ = BoostingFrame()
+    blend.frame_.columns_ = frame["columns"]
+    blend.frame_.categories_ = {
+        c: pd.Index(v, dtype=object) for c, v in frame["categories"].items()
+    }
+    blend.n_features_in_ = state["n_features_in"]
+    tables = decode(state["tables"])
+    blend.task_blend_weights_ = pd.DataFrame(tables["task_blend_weights_"])
+    blend.oof_scores_ = pd.DataFrame.from_dict(tables["oof_scores_"], orient="index")
+    if hasattr(net, "feature_names_in_"):
+        blend.feature_names_in_ = net.feature_names_in_
+    return blend
