@@ -82,7 +82,12 @@ def test_reservoir_sample_is_uniform_reproducible_and_bounded(tmp_path):
     assert np.array_equal(np.sort(everything), np.arange(20_000.0))
 
 
-def test_full_sample_fits_the_same_preprocessing_as_in_memory(streamed):
+def test_full_sample_fits_the_same_preprocessing_as_in_memory(data_path):
+    # no validation: the sample covers every row (held-out row groups are not sampled)
+    streamed = fit_parquet(
+        MultiTaskEstimator(**{**FAST, "max_epochs": 1, "early_stopping": False}), data_path,
+        TARGETS, batch_rows=64,
+    )
     X, Y = make_mixed(600)
     pre = FeaturePreprocessor().fit(X)
     np.testing.assert_allclose(
@@ -223,8 +228,9 @@ def test_row_groups_dealt_to_processes_give_equal_batch_counts(tmp_path, world):
             counts.append(len(batches))
             groups.append({g.index for g in stream.row_groups_read_})
             rows.append(sum(batches))
-            if shuffle:
-                assert set(batches) == {16}  # full batches: a short share starts over
+            if shuffle:  # the share once (its last batch may be short), then full padding
+                share = -(-sum(g.num_rows for g in stream.row_groups_read_) // 16)
+                assert set(batches[: share - 1] + batches[share:]) <= {16}
         assert len(set(counts)) == 1
         assert set().union(*groups) == set(range(len(sizes)))
         assert sum(len(g) for g in groups) == len(sizes)  # disjoint
@@ -336,3 +342,28 @@ def _stream_from(path) -> ParquetStream:
         src, src.row_groups, FEATURES, TARGETS,
         FeaturePreprocessor().fit(sample[FEATURES]), TargetSpec().fit(sample[TARGETS]),
     )
+
+
+def test_statistics_are_fitted_on_training_row_groups_only(tmp_path):
+    # issue 24, item 6: the sample behind the target scaling, the preprocessor and the
+    # embedding bins used to include the held-out validation row groups
+    rng = np.random.default_rng(0)
+    n_groups, size = 5, 40
+    group = np.repeat(np.arange(n_groups), size)
+    frame = pd.DataFrame(
+        {
+            "km": group * 100.0 + rng.normal(size=len(group)),
+            "zone": [f"g{g}" for g in group],  # one category per row group
+            "eta": group * 1000.0 + rng.normal(size=len(group)),
+        }
+    )
+    path = tmp_path / "groups.parquet"
+    frame.to_parquet(path, row_group_size=size)
+    model = MultiTaskEstimator(max_epochs=1, batch_size=32, random_state=0)
+    fit_parquet(model, path, ["eta"], validation=0.4, batch_rows=32)
+    seen = set(model.preprocessor_.categories_["zone"])
+    assert len(seen) == 3  # 2 of the 5 row groups held out
+    train = frame[frame["zone"].isin(seen)]
+    assert model.target_spec_.tasks_[0].mean_ == pytest.approx(train["eta"].mean())
+    km = model.preprocessor_.transform(train[["km", "zone"]])[:, 0]
+    assert km.mean() == pytest.approx(0.0, abs=1e-6)  # scaled by training rows alone

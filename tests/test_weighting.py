@@ -176,7 +176,9 @@ def test_tasks_without_labels_in_the_batch_are_left_out_of_the_jacobian():
     # with the absent task's zero row included, MGDA's min-norm point would be 0
     present = torch.tensor([True, False])
     grad, _ = _combined_gradient(MGDAWeighting(), [[1.0, 1.0], [0.0, 0.0]], present)
-    assert grad.tolist() == pytest.approx([1.0, 1.0])
+    assert grad.tolist() == pytest.approx([2**-0.5, 2**-0.5])  # the one unit gradient
+    raw, _ = _combined_gradient(MGDAWeighting(normalize=None), [[1.0, 1.0], [0.0, 0.0]], present)
+    assert raw.tolist() == pytest.approx([1.0, 1.0])
 
 
 def test_gradnorm_moves_weighted_gradient_norms_toward_equal():
@@ -230,3 +232,15 @@ def test_strategy_params_are_searchable():
     model = MultiTaskEstimator(weighting=CAGradWeighting(c=0.2))
     model.set_params(weighting__c=0.7)
     assert model.get_params()["weighting__c"] == 0.7
+
+
+def test_mgda_does_not_starve_the_task_with_the_larger_gradient():
+    # issue 24, item 11: the min-norm point of raw gradients puts a weight of about
+    # |g_small|^2 / |g_large|^2 on the large one (here 1e-4): a regression loss with
+    # larger gradients than the classification losses barely moved the shared layers.
+    # On unit-normalised gradients (Sener & Koltun's "l2" normalisation) both count.
+    grad, module = _combined_gradient(MGDAWeighting(), [[100.0, 0.0], [0.0, 1.0]])
+    assert grad[0].item() == pytest.approx(grad[1].item(), rel=1e-2) and grad[0] > 0
+    assert module.weights().tolist() == pytest.approx([0.5, 0.5], abs=1e-2)
+    raw, _ = _combined_gradient(MGDAWeighting(normalize=None), [[100.0, 0.0], [0.0, 1.0]])
+    assert raw[0].item() < 0.02 * raw[1].item()  # the published rule, kept as an option

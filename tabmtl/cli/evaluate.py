@@ -353,7 +353,7 @@ def run(args: argparse.Namespace) -> int:
         print(result.to_markdown())
         if args.scores_csv:
             print(f"fold scores: {write_table(result.scores, args.scores_csv)}")
-        return EXIT_OK
+        return transfer_exit_code(args, result)  # negative gain at any size
     result, header = run_transfer(args, "evaluate")
     print_result(result, header)
     if args.scores_csv:
@@ -363,6 +363,8 @@ def run(args: argparse.Namespace) -> int:
 
 def transfer_exit_code(args: argparse.Namespace, result) -> int:
     """4 if ``--fail-on-negative`` was given and a task shows negative transfer, else 0.
+
+    ``result`` is a transfer or a data-efficiency result (negative at any size).
 
     Examples
     --------

@@ -1,5 +1,7 @@
 """The ``tabmtl`` entry point: the parser of every command, and the exit code of a run.
 
+Building the parser imports no torch, scikit-learn or pandas (the command modules import
+them inside their handlers), so ``tabmtl --help`` and ``tabmtl --version`` answer at once.
 A command's handler returns its exit code, or raises a
 :class:`~tabmtl.cli.errors.CommandError` that is printed as one line; anything else is a
 bug, printed with its traceback (exit code 1).
@@ -13,6 +15,7 @@ import os
 import sys
 import traceback
 
+from tabmtl import __version__
 from tabmtl.cli import evaluate, explain, fit, predict, report, tune
 from tabmtl.cli.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, CommandError
 from tabmtl.cli.runtime import say
@@ -36,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Exit codes: 0 ok; 1 unexpected error; 2 bad input or usage; 3 training "
         "diverged; 4 negative transfer with --fail-on-negative; 130 interrupted.",
     )
+    parser.add_argument("--version", action="version", version=f"tabmtl {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for command in COMMANDS:
         command.add_parser(commands)

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from tabmtl.cli.errors import EXIT_NEGATIVE_TRANSFER, UsageError
+from tabmtl.cli.names import ARCHITECTURE_NAMES, METRIC_NAMES, WEIGHTING_NAMES
 
 # -- option types and groups ---------------------------------------------------------------
 
@@ -99,8 +100,6 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     >>> parser.parse_args(["--hidden", "16,8"]).hidden
     (16, 8)
     """
-    from tabmtl import ARCHITECTURES, WEIGHTINGS
-
     g = p.add_argument_group(
         "model (MultiTaskEstimator parameters; these override --config)"
     )
@@ -109,9 +108,9 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
         help="JSON (or TOML) file of MultiTaskEstimator parameters, e.g. "
         '{"hidden_layer_sizes": [64, 32], "weighting": {"eta": 1.0, "fare": 0.5}}',
     )
-    g.add_argument("--architecture", choices=list(ARCHITECTURES), help="default: mmoe")
+    g.add_argument("--architecture", choices=ARCHITECTURE_NAMES, help="default: mmoe")
     g.add_argument(
-        "--weighting", choices=list(WEIGHTINGS),
+        "--weighting", choices=WEIGHTING_NAMES,
         help="how task losses are combined (default: equal; fixed per-target weights via "
         "--config)",
     )
@@ -139,7 +138,9 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--device", help='torch device, e.g. "cuda" (default: cpu)')
     g.add_argument(
         "--threads", type=positive_int,
-        help="CPU threads for torch and the gradient-boosting baseline (default: all)",
+        help="CPU threads for torch and the gradient-boosting baseline (default: 1, or "
+        "$TABMTL_THREADS; measured faster than one per core for these small networks, "
+        "many times so on a busy machine)",
     )
 
 
@@ -182,11 +183,9 @@ def include_auxiliary_targets(args: argparse.Namespace) -> None:
 
 def add_metric_option(parser) -> None:
     """Add ``--metric [KEY=]NAME`` (repeatable; see ``tabmtl.cli.evaluate.parse_metrics``)."""
-    from tabmtl.evaluation.metrics import metric_names
-
     parser.add_argument(
         "--metric", action="append", metavar="[KEY=]NAME",
-        help=f"score with NAME ({', '.join(metric_names())}): for every target it fits, or "
+        help=f"score with NAME ({', '.join(METRIC_NAMES)}): for every target it fits, or "
         "KEY=NAME for one target or kind (default: r2 for regression, accuracy for "
         "classification)",
     )
@@ -323,7 +322,7 @@ def describe_estimator(est) -> str:
     --------
     >>> from tabmtl.estimators import MultiTaskEstimator
     >>> describe_estimator(MultiTaskEstimator())  # doctest: +ELLIPSIS
-    "architecture='hard', weighting='equal', hidden_layer_sizes=(128, 64), ..."
+    "architecture='mmoe', weighting='equal', hidden_layer_sizes=(128, 64), ..."
     """
     from tabmtl.estimators import MultiTaskEstimator
 

@@ -34,7 +34,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "--keep", action="append", metavar="COL",
         help="copy a column of DATA (e.g. an id) into the output (repeatable)",
     )
-    p.add_argument("--threads", type=positive_int, help="CPU threads for torch")
+    p.add_argument(
+        "--threads", type=positive_int,
+        help="CPU threads for torch (default: 1, or $TABMTL_THREADS)",
+    )
     p.set_defaults(handler=run)
 
 

@@ -83,5 +83,7 @@ def run(args: argparse.Namespace) -> int:
     print()
     print(f"report: {files['html']}")
     print("files: " + ", ".join(str(p.name) for k, p in files.items() if k != "html"))
+    if efficiency is not None and transfer_exit_code(args, efficiency):
+        return transfer_exit_code(args, efficiency)  # negative at one of the sizes
     return transfer_exit_code(args, result)
 

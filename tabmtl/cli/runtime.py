@@ -19,23 +19,17 @@ def say(message: str) -> None:
 
 @contextlib.contextmanager
 def thread_limit(threads: int | None) -> Iterator[None]:
-    """Limit torch and the BLAS / OpenMP pools to ``threads`` inside the block (None: no limit).
+    """Limit torch and the BLAS / OpenMP pools to ``threads`` inside the block.
+
+    None: the measured default (:func:`tabmtl.training.threads.default_threads`, one
+    thread unless ``TABMTL_THREADS`` says otherwise).
 
     Examples
     --------
     >>> with thread_limit(None):
     ...     pass
     """
-    if threads is None:
-        yield
-        return
-    import torch
-    from threadpoolctl import threadpool_limits
+    from tabmtl.training.threads import thread_limit as limit
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        with threadpool_limits(limits=threads):
-            yield
-    finally:
-        torch.set_num_threads(before)
+    with limit(threads):
+        yield

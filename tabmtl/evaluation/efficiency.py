@@ -64,7 +64,21 @@ def nested_subsample(train: np.ndarray, fractions: Sequence[float], seed: object
     (3, True)
     """
     order = np.random.default_rng(seed).permutation(len(train))
-    return {f: train[np.sort(order[: math.ceil(f * len(train))])] for f in fractions}
+    return {f: train[np.sort(order[: subsample_size(f, len(train))])] for f in fractions}
+
+
+def subsample_size(fraction: float, n: int) -> int:
+    """``⌈fraction·n⌉`` rows, counted in decimals: ``0.07 · 100`` is 7, not 8.
+
+    In binary floating point ``0.07 * 100 == 7.000000000000001``, whose ceiling is 8; the
+    product is rounded to 9 decimals first, far below one row and far above the error.
+
+    Examples
+    --------
+    >>> subsample_size(0.07, 100), subsample_size(0.075, 100), subsample_size(0.001, 100)
+    (7, 8, 1)
+    """
+    return min(n, math.ceil(round(float(fraction) * n, 9)))
 
 
 @dataclass
@@ -102,6 +116,18 @@ class EfficiencyResult:
     def task_names(self) -> list[str]:
         """The tasks, in the table's order."""
         return list(dict.fromkeys(self.summary["task"]))
+
+    @property
+    def negative_transfer(self) -> list[str]:
+        """Tasks whose mean multi-task gain is negative at one training size or more.
+
+        What ``--fail-on-negative`` checks with ``--train-sizes`` (exit code 4), as
+        :attr:`TransferResult.negative_transfer <tabmtl.evaluation.results.TransferResult>`
+        is without.
+        """
+        gain = self.summary["gain_mean"]
+        negative = set(self.summary.loc[gain.notna() & (gain < 0), "task"])
+        return [task for task in self.task_names if task in negative]
 
     def gain_table(self) -> pd.DataFrame:
         """Tasks x sizes of the mean gain (a wide view of :attr:`summary`)."""

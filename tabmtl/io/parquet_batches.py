@@ -50,17 +50,20 @@ class ParquetBatchIterator:
     Each pass (epoch) reads the stream's row groups, in a fresh random order when
     ``shuffle``, encodes them a record batch at a time in a background thread, and yields
     mini-batches of ``batch_size`` rows. With ``shuffle``, rows go through a buffer of
-    ``shuffle_buffer_batches * stream.batch_rows`` rows: whenever it is full, a random
-    quarter of it is emitted as mini-batches and the rest stays, so each mini-batch is a
-    random draw from rows of several row groups.
+    ``shuffle_buffer_batches * stream.batch_rows`` rows (at least one batch): whenever it
+    is full, a random quarter of it is emitted as whole mini-batches and the rest stays,
+    so each mini-batch is a random draw from rows of several row groups; at the end of
+    the pass the buffer is emitted too. Every pass yields each row once, in
+    ``ceil(rows / batch_size)`` batches (only the last one may be short).
 
     Under ``torch.distributed`` (or with explicit ``rank``/``world_size``) each process
     reads only the row groups dealt to it (:func:`deal_row_groups`, the same deal on every
     process) and every process yields the same number of batches, because a collective
-    step that one process skips hangs the others: training runs
-    ``ceil(max rows per process / batch_size)`` full batches, a process that runs out of
-    rows starting again on its own row groups (like ``DistributedSampler`` pads with
-    repeats); validation pads with empty batches, which count for nothing.
+    step that one process skips hangs the others: ``ceil(max rows per process /
+    batch_size)``. Each process first yields every row of its share once (the shares are
+    disjoint and cover every row); a shorter share is then padded, in training, with
+    whole batches of its own rows read again (as ``DistributedSampler`` pads with
+    repeats), and in validation with empty batches, which count for nothing.
 
     The buffer size and read-ahead are the stream's (``shuffle_buffer_batches``,
     ``prefetch``), so that skorch passes this iterator only the usual arguments.
@@ -157,30 +160,44 @@ class ParquetBatchIterator:
     def __iter__(self):
         self.dataset.reset_counts()
         mine, n_batches = self.epoch_plan()
-        if self.shuffle and n_batches is not None:
-            source = self._cycle(mine)  # a process that runs dry starts over on its groups
-        else:
-            source = self.dataset.chunks(mine)
+        source = self.dataset.chunks(mine)  # each of this process's rows once
         prefetch = Prefetch(source, self.prefetch) if self.prefetch > 0 else None
         chunks = prefetch if prefetch is not None else source
         batches = self._shuffled(chunks) if self.shuffle else self._in_order(chunks)
         try:
             produced = 0
             for X, y in batches:
-                if n_batches is not None and produced == n_batches:
-                    break
                 produced += 1
                 yield self._to_device(X), self._to_device(y)
-            if n_batches is not None:
-                if produced < n_batches and self.shuffle:  # pragma: no cover - cycle is endless
-                    raise RuntimeError("the training stream ended early")
-                empty_X = torch.zeros((0, self.dataset.n_features), dtype=torch.float32)
-                empty_y = torch.zeros((0, self.dataset.n_targets), dtype=torch.float32)
-                for _ in range(n_batches - produced):  # validation: empty batches count 0
-                    yield self._to_device(empty_X), self._to_device(empty_y)
+            if n_batches is None or produced >= n_batches:
+                return
+            if self.shuffle:  # a short share: whole batches of its own rows again
+                yield from self._padding(mine, n_batches - produced)
+                return
+            empty_X = torch.zeros((0, self.dataset.n_features), dtype=torch.float32)
+            empty_y = torch.zeros((0, self.dataset.n_targets), dtype=torch.float32)
+            for _ in range(n_batches - produced):  # validation: empty batches count 0
+                yield self._to_device(empty_X), self._to_device(empty_y)
         finally:
             if prefetch is not None:
                 prefetch.close()
+
+    def _padding(self, groups: list[RowGroup], n: int):
+        """``n`` full batches of rows read again from ``groups`` (the share's padding).
+
+        The stream's counts are left as the share's single pass made them.
+        """
+        counts = self.dataset.counts_
+        saved = {**counts, "unknown_labels": dict(counts["unknown_labels"])}
+        read = list(self.dataset.row_groups_read_)
+        padding = self._in_order(self._cycle(groups))
+        try:
+            for _ in range(n):
+                X, y = next(padding)
+                yield self._to_device(X), self._to_device(y)
+        finally:
+            padding.close()
+            self.dataset.counts_, self.dataset.row_groups_read_ = saved, read
 
     def _cycle(self, groups: list[RowGroup]):
         while True:
@@ -215,9 +232,16 @@ class ParquetBatchIterator:
             yield torch.cat(pending_X), torch.cat(pending_y)
 
     def _shuffled(self, chunks):
-        """Mini-batches drawn at random from a bounded buffer of encoded rows."""
+        """Mini-batches drawn at random from a bounded buffer of encoded rows.
+
+        Every row that enters the buffer leaves it once: a full buffer emits a random
+        share of whole batches, and what is left at the end of the chunks is emitted
+        too, the last batch possibly short. So a pass yields ``ceil(rows / batch_size)``
+        batches holding each row once.
+        """
         bs, gen = self.batch_size, self.buffer_generator
-        emit = max(bs, (self.buffer_rows // 4) // bs * bs)
+        capacity = max(self.buffer_rows, bs)
+        emit = max(bs, (capacity // 4) // bs * bs)  # whole batches, at most the capacity
         held_X: list[torch.Tensor] = []  # the buffer, as pieces joined only when full
         held_y: list[torch.Tensor] = []
         held = 0
@@ -225,10 +249,10 @@ class ParquetBatchIterator:
             held_X.append(torch.from_numpy(X_enc))
             held_y.append(torch.from_numpy(y_enc))
             held += len(X_enc)
-            if held < self.buffer_rows:
+            if held < capacity:
                 continue
             buf_X, buf_y = torch.cat(held_X), torch.cat(held_y)
-            while len(buf_X) >= self.buffer_rows:
+            while len(buf_X) >= capacity:
                 perm = torch.randperm(len(buf_X), generator=gen)
                 out, keep = perm[:emit], perm[emit:]
                 X_out, y_out = buf_X[out], buf_y[out]

@@ -3,8 +3,9 @@
 :func:`fit_parquet` trains a :class:`~tabmtl.MultiTaskEstimator` on a parquet file, folder,
 glob or list of files in two kinds of pass, each holding a bounded number of rows:
 
-1. **One sampling pass** draws a uniform reservoir sample of ``sample_rows`` rows (bottom-k
-   random keys, so the sample is the same for the same seed and files) and fits the
+1. **One sampling pass** draws a uniform reservoir sample of ``sample_rows`` rows of the
+   training row groups (never the held-out validation ones; bottom-k random keys, so the
+   sample is the same for the same seed and files) and fits the
    :class:`~tabmtl.data.targets.TargetSpec` and :class:`~tabmtl.data.features.FeaturePreprocessor`
    on it, exactly as an in-memory ``fit`` would on those rows. A sample rather than
    streaming statistics because the preprocessor needs more than moments: median
@@ -208,8 +209,9 @@ def fit_parquet(
     if ctx.rank == 0:
         try:
             sample = to_frame(
-                reservoir_sample(
-                    src, features + targets, sample_rows, seed, max(batch_rows, 65_536)
+                reservoir_sample(  # training rows only: validation stays held out
+                    src, features + targets, sample_rows, seed, max(batch_rows, 65_536),
+                    row_groups=train_groups,
                 )
             )
             spec = TargetSpec(targets=estimator.targets).fit(sample[targets])
@@ -337,7 +339,8 @@ def predict_parquet(
         ``"predict"``, or ``"predict_proba"`` (columns ``<target>_proba_<class>``, as
         ``tabmtl predict --proba`` writes them: :mod:`tabmtl.io.prediction_columns`).
     keep_columns : list of str
-        Input columns copied in front of the predictions (e.g. an ID).
+        Input columns copied in front of the predictions (e.g. an ID). A name that is
+        also a prediction column's (a target, or ``<target>_proba_<class>``) raises.
     batch_rows : int, default=65_536
         Rows read and predicted at a time.
 
@@ -379,6 +382,13 @@ def predict_parquet(
             result = getattr(estimator, method)(frame[features])
             if method == "predict_proba":
                 result = probability_columns(result)
+            clash = [c for c in keep_columns if c in set(map(str, result.columns))]
+            if clash:  # checked on the first batch, before anything is written
+                raise InputError(
+                    f"keep_columns {clash!r} have the names of prediction columns, so the "
+                    "output would hold two columns of each name; rename them in the input "
+                    "or leave them out of keep_columns."
+                )
             result = pd.concat(
                 [frame[keep_columns].reset_index(drop=True), result.reset_index(drop=True)],
                 axis=1,

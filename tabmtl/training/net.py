@@ -24,6 +24,7 @@ from skorch.utils import to_tensor
 
 from tabmtl.nn.weighting.base import GradientWeighting
 from tabmtl.training.callbacks import BestWeights, TaskLogger, WeightingStep
+from tabmtl.training.distributed.loss_scale import global_task_losses
 from tabmtl.training.iterators import TensorDataset
 
 #: How many of the training rows a forward pass checks for finite outputs at the end of
@@ -44,8 +45,9 @@ def seeded_rng(seed: int, device: str | torch.device | None) -> Iterator[None]:
     """Seed the global torch generators a fit on ``device`` draws from; restore them after.
 
     Weight initialisation draws from the CPU generator and dropout from the generator of
-    the device it runs on, so a seed decides a fit only if both are seeded. Only those
-    are forked and seeded: ``torch.manual_seed`` would also reseed every CUDA device's
+    the device it runs on, so a seed decides a fit only if both are seeded, on CUDA and
+    on any other accelerator (MPS, XPU...: the device's torch module). Only those are
+    forked and seeded: ``torch.manual_seed`` would also reseed every CUDA device's
     generator, and ``fork_rng`` would not restore them, leaving the caller's state changed.
 
     Examples
@@ -60,16 +62,23 @@ def seeded_rng(seed: int, device: str | torch.device | None) -> Iterator[None]:
     True
     """
     device = torch.device("cpu" if device is None else device)
-    if device.type != "cuda":
+    if device.type in ("cpu", "meta"):
         with torch.random.fork_rng(devices=[]):
             torch.default_generator.manual_seed(seed)
             yield
         return
-    index = torch.cuda.current_device() if device.index is None else device.index
-    with torch.random.fork_rng(devices=[index], device_type="cuda"):
+    # any accelerator (cuda, mps, xpu...): its torch module seeds and saves its generator
+    module = torch.get_device_module(device.type)
+    index = device.index
+    if index is None:
+        index = module.current_device() if hasattr(module, "current_device") else 0
+    with torch.random.fork_rng(devices=[index], device_type=device.type):
         torch.default_generator.manual_seed(seed)
-        with torch.cuda.device(index):
-            torch.cuda.manual_seed(seed)  # this device's generator only
+        if hasattr(module, "device"):  # cuda, xpu: seed this device's generator only
+            with module.device(index):
+                module.manual_seed(seed)
+        else:  # mps: a single device
+            module.manual_seed(seed)
         yield
 
 
@@ -221,13 +230,18 @@ class MultiTaskNet(NeuralNet):
 
         The sums stay on the device: :meth:`run_single_epoch` reads them once per pass
         and raises :class:`TrainingDiverged` there, naming the tasks whose loss is not
-        finite.
+        finite. In a data-parallel training step the returned losses are rescaled to the
+        labels of every process
+        (:func:`~tabmtl.training.distributed.loss_scale.global_task_losses`); the sums
+        keep this process's own.
         """
         y_true = to_tensor(y_true, device=self.device)
         losses, counts = self.criterion_.task_losses(y_pred, y_true)
         sums = getattr(self, "pass_sums_", None)
         if sums is not None:  # inside run_single_epoch; no host sync per batch
             sums.add_(torch.stack([losses.detach() * counts, counts.to(losses.dtype)]))
+        if training:  # data-parallel: each task's mean over every process's labels
+            losses = global_task_losses(losses, counts)
         return losses, counts
 
     def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):

@@ -15,6 +15,11 @@ network in each process:
   row groups are dealt out too, short shares padded with empty batches (which count for
   nothing); in memory every process scores the whole validation split, because the
   validation iterator also serves ``predict`` (which calibration calls inside fit);
+- each task's loss is the mean over the labels of *every* process's share of the step
+  (:func:`~tabmtl.training.distributed.loss_scale.global_task_losses`), so a task
+  labelled on few rows weighs what it weighs in one process, wherever its labels fall;
+- a loss that becomes NaN or infinite on one process stops every process at the same
+  step, with the tasks and processes named (:class:`ReplicaSync`);
 - after each backward pass :class:`ReplicaSync` averages the gradients over the processes
   in one all-reduce, exactly the update DDP makes, for the criterion's learnable
   parameters (uncertainty weighting's log-variances) as well as the module's, and
@@ -68,6 +73,7 @@ from tabmtl.training.distributed.fit import fit_distributed, predict_distributed
 from tabmtl.training.distributed.replicas import (
     ReplicaSync,
     finish_data_parallel,
+    main_process_callbacks,
     make_data_parallel,
     parameter_digest,
 )
@@ -85,6 +91,7 @@ __all__ = [
     "init_distributed",
     "is_active",
     "local_device",
+    "main_process_callbacks",
     "make_data_parallel",
     "parameter_digest",
     "predict_distributed",

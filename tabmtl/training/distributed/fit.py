@@ -16,7 +16,11 @@ from tabmtl.training.distributed.context import (
     local_device,
 )
 from tabmtl.training.distributed.fingerprint import data_fingerprint
-from tabmtl.training.distributed.replicas import ReplicaSync, finish_data_parallel
+from tabmtl.training.distributed.replicas import (
+    ReplicaSync,
+    finish_data_parallel,
+    main_process_callbacks,
+)
 from tabmtl.training.distributed.sharding import DistributedSliceIterator
 
 __all__ = ["fit_distributed", "predict_distributed"]
@@ -45,7 +49,9 @@ def fit_distributed(estimator, X, Y=None, *, timeout_s: float = 1800.0, **fit_pa
     estimator : MultiTaskEstimator, MultiTaskRegressor or MultiTaskClassifier
         Fitted in place. ``batch_size`` is per process. ``random_state=None`` draws one
         seed on rank 0 for everyone. ``checkpoint_dir`` is not supported (the processes
-        would race on the files and could resume from different epochs).
+        would race on the files and could resume from different epochs). Checkpoint
+        and progress-bar callbacks (skorch's ``Checkpoint``, ``TrainEndCheckpoint``,
+        ``ProgressBar``, or named ``"checkpoint"``/``"progress_bar"``) run on rank 0 only.
     X, Y
         As for ``estimator.fit``.
     timeout_s : float, default=1800
@@ -69,7 +75,7 @@ def fit_distributed(estimator, X, Y=None, *, timeout_s: float = 1800.0, **fit_pa
     if estimator.checkpoint_dir is not None:
         raise InputError(
             "fit_distributed does not support checkpoint_dir; add a skorch Checkpoint "
-            "callback on rank 0 instead, or train in one process."
+            "to `callbacks` instead (only rank 0 runs it), or train in one process."
         )
     prints = ctx.all_gather(data_fingerprint(X, Y))
     if any(p != prints[0] for p in prints):
@@ -79,7 +85,10 @@ def fit_distributed(estimator, X, Y=None, *, timeout_s: float = 1800.0, **fit_pa
         )
     params = {
         "random_state": ctx.broadcast(estimator._begin_fit()),
-        "callbacks": [("replica_sync", ReplicaSync()), *(estimator.callbacks or [])],
+        # checkpoints and progress bars on rank 0 only
+        "callbacks": main_process_callbacks(
+            [("replica_sync", ReplicaSync()), *(estimator.callbacks or [])], ctx
+        ),
         "net_kwargs": {
             **(estimator.net_kwargs or {}),
             "history": distributed_history(ctx),
@@ -102,7 +111,8 @@ def predict_distributed(estimator, X, method: str = "predict"):
     """``estimator.<method>(X)`` split over the processes and gathered once, on rank 0.
 
     Each process predicts a contiguous share of the rows; one ``gather`` brings the
-    shares to rank 0, which returns the whole result in the order of ``X`` (the same
+    shares to rank 0 (with fewer rows than processes, rank 0 predicts them all and
+    nothing is gathered), which returns the whole result in the order of ``X`` (the same
     type as ``estimator.<method>`` returns). Other ranks return None. In a single
     process, or without a process group already initialised (by :func:`fit_distributed`
     or the caller), it is ``estimator.<method>(X)``: predicting never starts a group.
@@ -118,6 +128,8 @@ def predict_distributed(estimator, X, method: str = "predict"):
     predict = getattr(estimator, method)
     if ctx.world_size == 1:
         return predict(X)
+    if len(X) < ctx.world_size:  # some share would be empty: rank 0 predicts every row
+        return predict(X) if ctx.is_main else None
     bounds = np.linspace(0, len(X), ctx.world_size + 1).round().astype(int)
     lo, hi = int(bounds[ctx.rank]), int(bounds[ctx.rank + 1])
     share = X.iloc[lo:hi] if isinstance(X, (pd.DataFrame, pd.Series)) else X[lo:hi]
