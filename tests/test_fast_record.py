@@ -136,11 +136,14 @@ def test_record_matches_predict_with_an_ensemble_and_embedding():
     assert served_by_onnxruntime(model)
 
 
-def test_missing_onnxruntime_falls_back_to_the_torch_path(monkeypatch):
+@pytest.mark.parametrize("missing", ["onnxruntime", "onnx"])
+def test_missing_onnxruntime_falls_back_to_the_torch_path(monkeypatch, missing):
     model, X = fresh()
-    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import raises ImportError
+    monkeypatch.setitem(sys.modules, missing, None)  # import raises ImportError
     record = X.iloc[0].to_dict()
-    fast = model.predict_record(record)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an optional extra missing is no warning
+        fast = model.predict_record(record)
     assert not served_by_onnxruntime(model)
     assert fast == model.predict(X.iloc[[0]]).iloc[0].to_dict()  # the torch path: exactly
     probas = model.predict_proba(X.iloc[[0]])

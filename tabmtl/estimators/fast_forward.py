@@ -2,17 +2,18 @@
 
 At one row, a torch forward costs mostly its dispatch (a few microseconds per op, a
 few dozen ops for the body and as many again for the per-task decoding). When
-onnxruntime is installed, :func:`serving_outputs` exports the estimator's
-:class:`~tabmtl.io.export.ServingModule` (the network followed by each target's
-``decode_outputs``, the one decoding implementation) once, lazily, to an in-memory
-ONNX graph and answers from an onnxruntime session on one thread: the numbers of
-``predict`` / ``predict_proba`` to float32 rounding (see :func:`tabmtl.io.export.export_onnx`).
+onnxruntime and onnx (the ``export`` extra; torch's exporter needs onnx) are installed,
+:func:`serving_outputs` exports the estimator's :class:`~tabmtl.io.export.ServingModule`
+(the network followed by each target's ``decode_outputs``, the one decoding
+implementation) once, lazily, to an in-memory ONNX graph and answers from an onnxruntime
+session on one thread: the numbers of ``predict`` / ``predict_proba`` to float32
+rounding (see :func:`tabmtl.io.export.export_onnx`).
 
 The session is cached here, keyed weakly by the estimator, never on the estimator
 itself: pickling, ``clone``, ``get_state`` and ``save_model`` do not see it. It is
 rebuilt when the estimator's network, its weights (torch's in-place version counters:
-a refit, ``load_state_dict``, further training) or its temperatures change. Without
-onnxruntime, or when the export fails (a warning says why, once per fitted network),
+a refit, ``load_state_dict``, further training) or its temperatures change. Without the
+extra, or when the export fails (a warning says why, once per fitted network),
 :func:`serving_outputs` returns None and the caller keeps the torch path.
 """
 
@@ -104,7 +105,8 @@ def _session(estimator) -> _Session:
 
 def _build(estimator) -> tuple[object, list]:
     """``(session.run, output specs)``, or ``(None, [])`` for the torch path."""
-    try:
+    try:  # both of the export extra: torch's exporter needs onnx
+        import onnx  # noqa: F401
         import onnxruntime
     except ImportError:
         return None, []
