@@ -159,8 +159,9 @@ def test_a_failed_export_warns_once_and_falls_back(monkeypatch):
 
     monkeypatch.setattr(torch.onnx, "export", broken)
     record = X.iloc[1].to_dict()
-    with pytest.warns(RuntimeWarning, match="no exporter today.*torch forward"):
+    with pytest.warns(RuntimeWarning, match="no exporter today.*torch forward") as caught:
         fast = model.predict_record(record)
+    assert caught[0].filename == __file__  # points at the caller of predict_record
     assert not served_by_onnxruntime(model)
     expected = model.predict(X.iloc[[1]]).iloc[0].to_dict()
     assert fast == expected  # the torch path: exactly predict's values

@@ -27,8 +27,6 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from tabmtl.data.targets import as_python_scalar
-
 #: estimator -> its cached session (weak keys: the cache never keeps an estimator alive)
 _SESSIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -52,7 +50,9 @@ class _Session(NamedTuple):
         )
 
 
-def serving_outputs(estimator, features: np.ndarray) -> dict[str, np.ndarray] | None:
+def serving_outputs(
+    estimator, features: np.ndarray
+) -> dict[tuple[int, str], np.ndarray] | None:
     """The exported outputs of ``ServingModule(estimator)`` for an encoded feature matrix.
 
     Parameters
@@ -69,8 +69,8 @@ def serving_outputs(estimator, features: np.ndarray) -> dict[str, np.ndarray] | 
         ``target_spec_.tasks_`` and what the output holds (``value`` of
         :attr:`ServingModule.output_specs`: ``"prediction"``, ``"std"``,
         ``"quantiles"`` or ``"probabilities"``), float64 arrays whose first axis is the
-        rows; None when onnxruntime is not installed or the network could not be
-        exported (use the torch path).
+        rows; None when onnxruntime or onnx is not installed or the network could not
+        be exported (use the torch path).
 
     Examples
     --------
@@ -104,7 +104,7 @@ def _session(estimator) -> _Session:
 
 
 def _build(estimator) -> tuple[object, list]:
-    """``(session.run, output specs)``, or ``(None, [])`` for the torch path."""
+    """``(session.run, output keys)``, or ``(None, [])`` for the torch path."""
     try:  # both of the export extra: torch's exporter needs onnx
         import onnx  # noqa: F401
         import onnxruntime
@@ -131,21 +131,18 @@ def _build(estimator) -> tuple[object, list]:
         session = onnxruntime.InferenceSession(
             buffer.getvalue(), options, providers=["CPUExecutionProvider"]
         )
+        # (task index, value) of each output, in the order ServingModule.forward gives them
+        keys = [
+            (j, value)
+            for j, (task, cols, _) in enumerate(serving.heads)
+            for value in task.decode_outputs(torch.zeros(1, cols.stop - cols.start))
+        ]
     except Exception as exc:  # any failure means: serve with torch
         warnings.warn(
             f"predict_record could not export the network to onnxruntime ({exc!r}); it "
             "uses the torch forward instead (same numbers, slower at one row).",
-            RuntimeWarning, stacklevel=4,
+            RuntimeWarning, stacklevel=5,  # predict_record's caller
         )
         return None, []
-    return session.run, _output_keys(serving.output_specs, estimator.target_spec_.tasks_)
+    return session.run, keys
 
-
-def _output_keys(specs: list[dict], tasks: list) -> list[tuple[int, str]]:
-    """``(task index, value)`` of each output; the outputs come task by task, in order."""
-    keys, j = [], 0
-    for spec in specs:
-        while spec["target"] != as_python_scalar(tasks[j].name):
-            j += 1
-        keys.append((j, spec["value"]))
-    return keys
