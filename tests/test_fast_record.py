@@ -11,9 +11,11 @@ network and temperatures.
 """
 
 import copy
+import gc
 import pickle
 import sys
 import warnings
+import weakref
 
 import numpy as np
 import pandas as pd
@@ -208,3 +210,13 @@ def test_pickle_clone_deepcopy_and_save_load_are_unaffected(tmp_path):
         assert other.predict_record(record) == served
         assert served_by_onnxruntime(other)
     assert clone(model).get_params() == model.get_params()
+
+
+def test_the_cache_does_not_keep_an_estimator_alive():
+    model, X = fresh()
+    model.predict_record(X.iloc[0].to_dict())
+    assert served_by_onnxruntime(model)
+    alive = weakref.ref(model)
+    del model
+    gc.collect()
+    assert alive() is None
