@@ -153,6 +153,17 @@ def test_missing_onnxruntime_falls_back_to_the_torch_path(monkeypatch, missing):
         assert list(proba.values()) == probas[name].iloc[0].tolist()
 
 
+def test_a_kind_the_record_path_does_not_know_falls_back(monkeypatch):
+    model, X = fresh()
+    monkeypatch.setattr(fast_forward, "SERVED_KINDS", frozenset({"regression", "binary"}))
+    record = X.iloc[0].to_dict()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fast = model.predict_record(record)
+    assert not served_by_onnxruntime(model)
+    assert fast == model.predict(X.iloc[[0]]).iloc[0].to_dict()  # the torch path: exactly
+
+
 def test_a_failed_export_warns_once_and_falls_back(monkeypatch):
     model, X = fresh()
 

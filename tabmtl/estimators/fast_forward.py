@@ -27,6 +27,11 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+#: The target kinds whose record values ``predict_record`` reads from the exported
+#: outputs (a real-valued ``"prediction"``, or ``"probabilities"`` over ``classes_``); a
+#: model with any other kind is served by the torch path.
+SERVED_KINDS = frozenset({"regression", "gaussian", "quantile", "binary", "multiclass"})
+
 #: estimator -> its cached session (weak keys: the cache never keeps an estimator alive)
 _SESSIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -69,8 +74,8 @@ def serving_outputs(
         ``target_spec_.tasks_`` and what the output holds (``value`` of
         :attr:`ServingModule.output_specs`: ``"prediction"``, ``"std"``,
         ``"quantiles"`` or ``"probabilities"``), float64 arrays whose first axis is the
-        rows; None when onnxruntime or onnx is not installed or the network could not
-        be exported (use the torch path).
+        rows; None when onnxruntime or onnx is not installed, a target's kind is not in
+        :data:`SERVED_KINDS` or the network could not be exported (use the torch path).
 
     Examples
     --------
@@ -105,6 +110,8 @@ def _session(estimator) -> _Session:
 
 def _build(estimator) -> tuple[object, list]:
     """``(session.run, output keys)``, or ``(None, [])`` for the torch path."""
+    if any(task.kind not in SERVED_KINDS for task in estimator.target_spec_.tasks_):
+        return None, []
     try:  # both of the export extra: torch's exporter needs onnx
         import onnx  # noqa: F401
         import onnxruntime
