@@ -4,6 +4,8 @@ scaling inside the estimators."""
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tabmtl import MultiTaskClassifier, MultiTaskEstimator
 from tabmtl.data.features import as_frame
@@ -125,7 +127,9 @@ def test_fit_temperature_ignores_missing_labels_and_handles_binary_logits():
     )
     assert fit_temperature(4 * z[:, None], y) == t  # one-column logits = binary
     assert fit_temperature(z, np.full(3000, np.nan)) == 1.0  # no label: unchanged
-    assert TEMPERATURE_RANGE[0] <= fit_temperature(100 * z, y) <= TEMPERATURE_RANGE[1]
+    # 100 times over-confident: the optimum is beyond the range's bound -> T = 1, said so
+    with pytest.warns(UserWarning, match="reached a bound"):
+        assert fit_temperature(100 * z, y) == 1.0
 
 
 # -- temperature scaling in the estimators -----------------------------------------------------
@@ -233,3 +237,51 @@ def test_task_scorer_knows_ece_and_the_distributional_kinds():
     assert scores["amount"] == pytest.approx(-mae)  # "regression" covers gaussian heads
     proba = model.predict_proba(X)["flag"].to_numpy()
     assert scores["flag"] == pytest.approx(-expected_calibration_error(Y["flag"], proba))
+
+
+def test_a_tiny_calibration_set_skips_temperature_with_a_warning():
+    # four rows, all predicted right: the NLL keeps falling as T -> 0, so the search
+    # would stop at the 0.02 bound and turn the head's probabilities into hard 0/1
+    from tabmtl.uncertainty.temperature import MIN_TEMPERATURE_ROWS
+
+    logits = np.array([[2.0, -1.0], [1.5, 0.0], [-1.0, 2.5], [0.0, 1.0]])
+    y = np.array([0.0, 0.0, 1.0, 1.0])
+    with pytest.warns(UserWarning, match=r"'flag'.* 4 labelled calibration row"):
+        assert fit_temperature(logits, y, name="flag") == 1.0
+    # enough rows, but separable: the optimum is at the bound -> T = 1, said so
+    rng = np.random.default_rng(0)
+    n = MIN_TEMPERATURE_ROWS * 3
+    y = rng.integers(0, 2, n).astype(float)
+    z = np.where(y == 1, 3.0, -3.0) + rng.normal(0, 0.5, n)
+    with pytest.warns(UserWarning, match=r"'flag'.*bound"):
+        assert fit_temperature(z, y, name="flag") == 1.0
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(0, 80),
+    n_classes=st.integers(1, 4),
+    scale=st.floats(0.0, 200.0),
+    noise=st.floats(0.0, 3.0),
+    seed=st.integers(0, 2**16),
+)
+def test_any_calibration_set_gives_a_temperature_inside_its_bounds_or_one_with_a_warning(
+    n, n_classes, scale, noise, seed
+):
+    import warnings
+
+    rng = np.random.default_rng(seed)
+    k = max(n_classes, 2)
+    y = rng.integers(0, n_classes, n).astype(float)
+    y[rng.random(n) < 0.1] = np.nan
+    signal = np.eye(k)[np.nan_to_num(y).astype(int)] * scale
+    logits = signal + rng.normal(0, noise, (n, k))
+    if k == 2 and seed % 2:
+        logits = logits[:, 1] - logits[:, 0]  # a binary head's single logit
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        t = fit_temperature(logits, y, name="t")
+    lo, hi = TEMPERATURE_RANGE
+    assert np.isfinite(t) and lo * 1.01 < t < hi / 1.01
+    if caught:
+        assert t == 1.0 and "'t'" in str(caught[0].message)

@@ -189,8 +189,34 @@ def test_fit_to_the_end(capsys, monkeypatch, workdir):
     assert code == EXIT_OK, err
     assert out.splitlines()[0] == "saved full.tabmtl"
     assert "2 epochs" in out and "interrupted" not in out + err
+    assert re.search(r"kept epoch [12] of 2 \((training|validation) objective", out)
     model = load_model(workdir / "full.tabmtl")
     assert model.n_epochs_ == 2 and model.targets == {"body_mass_g": "regression"}
+
+
+def test_fit_summary_names_the_kept_epoch_and_its_validation_scores(
+    capsys, monkeypatch, workdir
+):
+    # early stopping keeps an earlier epoch than the last: the summary must report that
+    # epoch and its validation losses, not the last epoch's training loss
+    code, out, err = _run(
+        capsys, monkeypatch, workdir, "fit", "penguins.parquet", "--target", "species",
+        "--target", "body_mass_g", "--drop", "id", "--max-epochs", "60", "--hidden", "8",
+        "--early-stopping", "--patience", "2", "--lr", "0.05", "--quiet",
+        "--out", "stopped.tabmtl",
+    )
+    assert code == EXIT_OK, err
+    model = load_model(workdir / "stopped.tabmtl")
+    kept, n = model.best_epoch_, model.n_epochs_
+    assert kept is not None and kept < n
+    assert "last epoch" not in out
+    row = model.history_[kept - 1]
+    assert row["epoch"] == kept
+    expected = ", ".join(
+        f"{t} {row[f'valid_loss_{t}']:.4f}" for t in ("species", "body_mass_g")
+    )
+    assert f"kept epoch {kept} of {n} " in out
+    assert f"validation loss per task: {expected}" in out
 
 
 def test_fit_stream_trains_from_parquet_batches(capsys, monkeypatch, workdir):
@@ -327,7 +353,8 @@ BAD_INPUT = [
     (["fit", "bad.parquet", "--target", "constant", "--out", "m.tabmtl"],
      "column 'constant' cannot be a target: Target column 'constant' has only one class"),
     (["fit", "penguins.csv", "--target", "id", "--out", "m.tabmtl"],
-     "column 'id' cannot be a target: it has 344 distinct labels in 344 labelled rows"),
+     "column 'id' cannot be a target: Target column 'id' has 344 distinct labels in 344 "
+     "labelled rows"),
     (["fit", "penguins.csv", "--target", "species", "--target-kind", "species=ordinal",
       "--out", "m.tabmtl"], "--target-kind species=ordinal: unknown kind"),
     (["fit", "penguins.csv", "--target", "species", "--target-kind", "island=binary",

@@ -232,3 +232,59 @@ def test_onnx_matches_predict_with_the_input_side_and_ensemble(params, tmp_path)
     ).fit(X, Y)
     X = pd.concat([X, unseen_rows(X)], ignore_index=True)
     check_session(export_onnx(model, tmp_path / "model.onnx", dynamo=False), model, X)
+
+
+@pytest.fixture
+def registered_kind():
+    """A new target kind, registered (as any kind is) by defining its class; removed after."""
+    from tabmtl.data.targets import TARGET_KINDS as REGISTRY
+    from tabmtl.data.targets.regression import RegressionTarget
+
+    class ShiftedRegression(RegressionTarget):
+        """Regression whose decoded prediction is one unit higher (a made-up kind)."""
+
+        kind = "test_shifted_regression"
+
+        def decode_outputs(self, out, temperature=1.0):
+            values = super().decode_outputs(out, temperature)
+            return {**values, "prediction": values["prediction"] + 1.0}
+
+    try:
+        yield ShiftedRegression.kind
+    finally:
+        REGISTRY.pop(ShiftedRegression.kind, None)
+
+
+def test_export_reads_the_target_kind_registry(registered_kind):
+    """A kind registered in TARGET_KINDS (with its decode_outputs) exports like the
+    built-in ones: export keeps no list of its own."""
+    X, Y = serving_table()
+    model = MultiTaskEstimator(
+        {"eta": registered_kind}, hidden_layer_sizes=(8,), max_epochs=2, random_state=0
+    ).fit(X, Y[["eta", "late"]])
+    serving = ServingModule(model)
+    assert [o["kind"] for o in serving.output_specs] == [registered_kind, "binary"]
+    with torch.no_grad():
+        eta = serving(torch.from_numpy(model.preprocessor_.transform(X)))[0].numpy()
+    np.testing.assert_allclose(eta, model.predict(X)["eta"], rtol=RTOL, atol=1e-4)
+
+
+def test_export_refuses_a_kind_without_a_decoding():
+    from tabmtl.data.targets import TARGET_KINDS as REGISTRY
+    from tabmtl.data.targets.base import TargetKind
+
+    X, Y = serving_table()
+    model = MultiTaskEstimator(hidden_layer_sizes=(8,), max_epochs=1, random_state=0).fit(
+        X, Y[["eta"]]
+    )
+
+    class Undecodable(TargetKind):  # not registered: no kind name
+        pass
+
+    task = model.target_spec_.tasks_[0]
+    task.__class__ = Undecodable
+    try:
+        with pytest.raises(ValueError, match="not a registered target kind"):
+            ServingModule(model)
+    finally:
+        task.__class__ = REGISTRY["regression"]

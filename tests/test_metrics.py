@@ -116,3 +116,90 @@ def test_score_output_reads_values_and_probabilities_in_class_order():
     assert np.isnan(score_output(kind, one_class, np.eye(3)[[0, 1, 2, 0, 1, 2]], "roc_auc"))
     with pytest.raises(ValueError, match="does not apply"):
         score_output(size, Y["size"], values, "accuracy")
+
+
+def test_a_class_the_model_never_saw_counts_as_wrong_like_scikit_learn():
+    # the spec (the model) knows a, b, c; the truth also holds "d" on two rows
+    from sklearn.metrics import log_loss
+
+    spec = TargetSpec().fit(pd.DataFrame({"kind": ["a", "b", "c", "a"]}))
+    (kind,) = spec.tasks_
+    truth = pd.Series(["a", "b", "c", "d", "a", "d"], name="kind")
+    proba = np.array(
+        [[0.8, 0.1, 0.1], [0.2, 0.7, 0.1], [0.1, 0.2, 0.7], [0.5, 0.3, 0.2],
+         [0.6, 0.3, 0.1], [0.3, 0.3, 0.4]]
+    )
+    with pytest.warns(UserWarning, match=r"'kind'.*never saw.*\['d'\].*2 row"):
+        accuracy = score_output(kind, truth, proba, "accuracy")
+    assert accuracy == pytest.approx(4 / 6)  # the two "d" rows are wrong
+    with pytest.warns(UserWarning, match="never saw"):
+        loss = -score_output(kind, truth, proba, "neg_log_loss")
+    # log loss: an unseen class has probability 0, clipped like scikit-learn's (eps)
+    eps = np.finfo(np.float64).eps
+    seen = -np.log(proba[[0, 1, 2, 4], [0, 1, 2, 0]])
+    assert loss == pytest.approx((seen.sum() - 2 * np.log(eps)) / 6)
+    extended = np.hstack([proba, np.zeros((6, 1))])
+    assert loss == pytest.approx(log_loss([0, 1, 2, 3, 0, 3], extended, labels=range(4)))
+    with pytest.warns(UserWarning, match="never saw"):
+        auc = score_output(kind, truth, proba, "roc_auc")  # over the seen classes' rows
+    assert auc == pytest.approx(score_output(kind, truth[[0, 1, 2, 4]], proba[[0, 1, 2, 4]],
+                                             "roc_auc"))
+    with pytest.warns(UserWarning, match="never saw"):
+        balanced = score_output(kind, truth, proba, "balanced_accuracy")
+    assert balanced == pytest.approx((1 + 1 + 1 + 0) / 4)  # recall 0 on "d"
+    with pytest.warns(UserWarning, match="never saw"):
+        assert np.isfinite(score_output(kind, truth, proba, "neg_ece"))
+
+
+def test_score_and_cross_validate_keep_a_fold_whose_truth_has_an_unseen_class():
+    from sklearn.model_selection import cross_validate
+
+    from tabmtl import MultiTaskEstimator
+    from tabmtl.evaluation.metrics import task_scorer
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"x": rng.normal(size=60)})
+    Y = pd.DataFrame({"y": X.x * 2, "c": np.where(X.x > 0, "pos", "neg")})
+    Y.loc[59, "c"] = "rare"  # in one test fold only: its training rows never saw it
+    est = MultiTaskEstimator(max_epochs=2, hidden_layer_sizes=(4,), numeric_embedding=None,
+                             random_state=0)
+    with pytest.warns(UserWarning, match=r"'c'.*\['rare'\]"):
+        result = cross_validate(est, X, Y, cv=3, scoring=task_scorer(), error_score="raise")
+    assert np.isfinite(result["test_c"]).all() and np.isfinite(result["test_mean"]).all()
+    fitted = est.fit(X.iloc[:50], Y.iloc[:50])
+    with pytest.warns(UserWarning, match="never saw"):
+        scores = fitted.score_tasks(X.iloc[50:], Y.iloc[50:])
+    assert 0.0 <= scores["c"] <= 0.9  # the "rare" row is one of ten, and wrong
+
+
+def test_task_scorer_never_averages_scores_of_different_scales_without_saying_so():
+    # an MAE in grams beside an accuracy: a plain mean would be driven by the grams
+    import warnings
+
+    from tabmtl import MultiTaskEstimator
+    from tabmtl.evaluation.metrics import task_scorer
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"x": rng.normal(size=80)})
+    Y = pd.DataFrame({"mass": 4000 + 500 * X.x, "big": X.x > 0, "odd": X.x > 0.5})
+    est = MultiTaskEstimator(max_epochs=2, hidden_layer_sizes=(4,), numeric_embedding=None,
+                             random_state=0).fit(X, Y)
+    with pytest.warns(UserWarning, match=r"'mass'.*neg_mae.*left out of the mean"):
+        scores = task_scorer({"mass": "neg_mae"})(est, X, Y)
+    assert scores["mean"] == pytest.approx(np.mean([scores["big"], scores["odd"]]))
+    # the plain mean of mixed scales is an explicit choice
+    raw = task_scorer({"mass": "neg_mae"}, mean="raw")(est, X, Y)
+    assert raw["mean"] == pytest.approx(np.mean([raw["mass"], raw["big"], raw["odd"]]))
+    with pytest.raises(ValueError, match="mean must be"):
+        task_scorer(mean="median")
+    # one scale (R² and accuracies are unitless, 1 = perfect): a plain mean, no warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plain = task_scorer()(est, X, Y)
+    assert plain["mean"] == pytest.approx(np.mean([plain["mass"], plain["big"], plain["odd"]]))
+    # every task in its own units and nothing unitless: no mean at all, said so
+    one = Y[["mass"]].assign(other=Y.mass * 2)
+    est2 = MultiTaskEstimator(max_epochs=1, hidden_layer_sizes=(4,), numeric_embedding=None,
+                              random_state=0).fit(X, one)
+    with pytest.warns(UserWarning, match="left out of the mean"):
+        assert np.isnan(task_scorer({"regression": "neg_rmse"})(est2, X, one)["mean"])

@@ -101,12 +101,12 @@ def test_best_weights_trusts_a_finite_candidate_only():
 
     est, best_weights = fit_two_epochs()
     assert best_weights.epoch_ == 1 and best_weights.candidate_[1] == 2
-    assert best_weights.restore(est.net_, trust_finite_candidate=True) == 2
+    assert best_weights.restore(est.net_, probe=lambda state: True) == 2
     est, best_weights = fit_two_epochs()
     for tensor in best_weights.candidate_[2]["module"].values():
         if tensor.is_floating_point():
             tensor.fill_(float("nan"))
-    assert best_weights.restore(est.net_, trust_finite_candidate=True) == 1
+    assert best_weights.restore(est.net_, probe=lambda state: True) == 1
     assert np.isfinite(est.predict(X)["body_mass_g"]).all()
 
 
@@ -245,3 +245,98 @@ def test_epoch_losses_are_the_row_weighted_batch_means():
     assert task_sums[1] == [float(Y[c].notna().sum()) for c in model.target_spec_.target_names_]
     assert sum(b.get("train_batch_size", 0) for b in row["batches"]) == 100
     assert np.isfinite(row["train_loss"]) and row["train_loss"] > 0
+
+
+@pytest.mark.parametrize("jump_after", [1, 2])
+def test_a_kept_epoch_is_one_whose_outputs_are_finite(jump_after):
+    # one batch per epoch and no early stopping: the epoch that jumps the learning rate
+    # to 1e30 logs a finite loss (computed before its step) and ends with finite but huge
+    # weights whose forward pass overflows; that epoch must never be the one kept
+    import pandas as pd
+    from skorch.callbacks import LRScheduler
+    from torch.optim.lr_scheduler import LambdaLR
+
+    from tabmtl import MultiTaskEstimator
+    from tabmtl.training.net import TrainingDiverged
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(64, 3)), columns=list("abc"))
+    Y = pd.DataFrame({"y": X.a * 2 + rng.normal(size=64)})
+    schedule = LRScheduler(LambdaLR, lr_lambda=lambda e: 1.0 if e < jump_after else 1e30)
+    est = MultiTaskEstimator(
+        max_epochs=jump_after + 1, batch_size=64, hidden_layer_sizes=(8,),
+        early_stopping=False, callbacks=[schedule], numeric_embedding=None,
+        calibration_fraction=0.0, random_state=0,
+    )
+    with pytest.raises(TrainingDiverged, match="not finite") as err:
+        est.fit(X, Y)
+    assert est.best_epoch_ is not None and est.best_epoch_ <= jump_after
+    assert f"epoch {est.best_epoch_}" in str(err.value)
+    assert np.isfinite(est.predict(X)["y"]).all()
+
+
+def test_a_held_out_split_without_early_stopping_never_steers_the_kept_epoch():
+    # the evaluation runner hands the test fold to the net as its validation split (for
+    # the learning curves) when early stopping is off: after a divergence the epoch kept
+    # must be the best by the *training* objective, never the best on the test fold
+    import pandas as pd
+    from skorch.callbacks import LRScheduler
+    from torch.optim.lr_scheduler import LambdaLR
+
+    from tabmtl import MultiTaskEstimator
+    from tabmtl.evaluation.runner import _HeldOutSplit
+    from tabmtl.training.net import TrainingDiverged
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(200, 3)), columns=list("abc"))
+    Y = pd.DataFrame({"y": X.a * 2 + 0.1 * rng.normal(size=200)})
+    split = _HeldOutSplit(X.iloc[150:], -Y.iloc[150:])  # worse on it the more it learns
+    est = MultiTaskEstimator(
+        max_epochs=8, batch_size=16, hidden_layer_sizes=(16,), lr=0.01,
+        early_stopping=False, numeric_embedding=None, calibration_fraction=0.0,
+        random_state=0, net_kwargs={"train_split": split},
+        callbacks=[LRScheduler(LambdaLR, lr_lambda=lambda e: 1.0 if e < 5 else 1e30)],
+    )
+    split.estimator = est
+    with pytest.raises(TrainingDiverged, match="epoch 6"):
+        est.fit(X.iloc[:150], Y.iloc[:150])
+    history = est.net_.history
+    train = [row["train_objective"] for row in history[:4]]
+    assert np.argmin([row["valid_objective"] for row in history[:4]]) == 0
+    # epochs 1-4 are verified (epoch 5's weights never gave a finite loss)
+    assert est.best_epoch_ == 1 + int(np.argmin(train)) == 4
+
+
+@pytest.mark.parametrize(
+    "objective", [[1.0, 0.99995, 1.1, 1.2, 1.3], [1.0, 0.5, 0.49999, 0.6, 0.7, 0.8]]
+)
+def test_early_stopping_and_best_weights_keep_the_same_epoch(objective):
+    # a tiny improvement (below skorch's relative threshold) is no new best for early
+    # stopping: BestWeights must not keep it either, or the two callbacks disagree
+    from skorch.callbacks import EarlyStopping
+    from skorch.history import History
+
+    from tabmtl.training.callbacks import BestWeights
+
+    stopper = EarlyStopping(monitor="valid_objective", patience=3, load_best=True)
+    best = BestWeights().initialize()
+    net = type("Net", (), {})()
+    net.history, net.verbose = History(), 0
+    net.module_, net.criterion_ = torch.nn.Linear(2, 1), torch.nn.Linear(1, 1)
+    net.callbacks_ = [("best_weights", best), ("early_stopping", stopper)]
+    stopper.on_train_begin(net)
+    stopped = False
+    for epoch, value in enumerate(objective, start=1):
+        net.history.new_epoch()
+        net.history.record("epoch", epoch)
+        net.history.record("train_batch_count", 1)
+        net.history.record("train_objective", 1.0 / epoch)  # always improving: not watched
+        net.history.record("valid_objective", value)
+        best.on_epoch_end(net)
+        try:
+            stopper.on_epoch_end(net)
+        except KeyboardInterrupt:
+            stopped = True
+            break
+    assert stopped
+    assert best.best_epoch(probe=lambda state: True) == stopper.best_epoch_

@@ -2,6 +2,7 @@
 
 import json
 import pickle
+import re
 import zipfile
 
 import numpy as np
@@ -159,8 +160,9 @@ def test_crafted_pickle_in_weights_is_refused_not_run(fitted, tmp_path):
 def test_version_mismatch_is_a_clear_error(fitted, tmp_path, monkeypatch):
     model, X = fitted
     path = save_model(model, tmp_path / "m.tabmtl")
+    saved = re.escape(tabmtl.__version__)
     monkeypatch.setattr(tabmtl, "__version__", "99.0")
-    with pytest.raises(ModelFileError, match=r"saved with tabmtl 0\.1\.0, this is tabmtl 99\.0"):
+    with pytest.raises(ModelFileError, match=rf"saved with tabmtl {saved}, this is tabmtl 99\.0"):
         load_model(path)
     loaded = load_model(path, allow_version_mismatch=True)
     pd.testing.assert_frame_equal(loaded.predict(X), model.predict(X))
@@ -175,7 +177,8 @@ def test_signature_detects_a_rewritten_manifest(fitted, tmp_path):
         model_json = zf.read("model.json")
     # an edit that also fixes the digest passes the checksums but not the signature
     _rewrite(path, "model.json", model_json.replace(b'"max_epochs":3', b'"max_epochs":4'), True)
-    assert load_model(path).max_epochs == 4
+    with pytest.warns(UserWarning, match="signature was not checked"):
+        assert load_model(path).max_epochs == 4  # loads, saying the check was skipped
     with pytest.raises(ModelFileError, match="valid signature"):
         load_model(path, key="secret")
 

@@ -207,3 +207,26 @@ def test_quantile_head_pinball_loss_and_non_crossing_decode():
     assert task.conformity_scores(crossing, np.array([0.0, 0.0])).tolist() == pytest.approx(
         [-0.5, 0.0]
     )
+
+
+def test_identifier_like_label_column_is_refused_by_the_library_as_by_the_cli():
+    # 344 distinct text labels on 344 rows is an identifier, not a class to predict: the
+    # Python API must refuse it with the rule the command line uses (one rule, here)
+    from tabmtl import MultiTaskEstimator
+    from tabmtl.data.targets import MAX_TARGET_CLASSES
+
+    ids = pd.Series([f"p{i:03d}" for i in range(344)], name="id")
+    with pytest.raises(ValueError, match=r"'id'.* 344 distinct labels in 344 labelled rows"):
+        TargetSpec().fit(ids.to_frame())
+    X = pd.DataFrame({"x": np.arange(344.0)})
+    with pytest.raises(ValueError, match="like an identifier"):
+        MultiTaskEstimator(max_epochs=1).fit(X, ids.to_frame())
+    # many classes, each seen on several rows, stay a valid multiclass target
+    many = pd.Series([f"c{i % (MAX_TARGET_CLASSES + 1)}" for i in range(1000)], name="c")
+    assert TargetSpec().fit(many.to_frame()).tasks_[0].kind == "multiclass"
+    # the command line's check is the library's rule, not a copy of it
+    from tabmtl.cli.errors import UsageError
+    from tabmtl.cli.tables import check_target
+
+    with pytest.raises(UsageError, match="cannot be a target: Target column 'id' has 344"):
+        check_target(ids)

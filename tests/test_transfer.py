@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import make_mixed
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tabmtl import MultiTaskEstimator, TargetSpec
 from tabmtl.evaluation.baseline import hgb_frame
@@ -357,3 +359,61 @@ def test_the_measured_comparison_names_what_scored_best():
     assert _grouping_with([("a",), ("b",)], [0.7, 0.7], [0.7, 0.7], [0.6, 0.9]).best_measured == (
         "all together"
     )
+
+
+def test_every_fold_and_model_uses_the_target_kinds_of_the_whole_table():
+    # an integer target with 21 values is a regression on the whole table (above
+    # MAX_INT_CLASSES) but its training rows in a fold may hold only 20 of them: every
+    # fold must still fit (and score) it as the one kind decided on the whole table
+    from tabmtl.data.targets import MAX_INT_CLASSES
+    from tabmtl.evaluation.runner import FoldRunner
+
+    rng = np.random.default_rng(0)
+    n = 60
+    count = np.concatenate([np.arange(MAX_INT_CLASSES + 1), rng.integers(0, 5, n - 21)])
+    X = pd.DataFrame({"x": rng.normal(size=n)})
+    Y = pd.DataFrame({"count": count, "flag": rng.integers(0, 2, n).astype(bool)})
+    fitted_kinds = []
+
+    class Recording(MultiTaskEstimator):
+        def fit(self, X, Y, **kwargs):
+            super().fit(X, Y, **kwargs)
+            fitted_kinds.append(dict(self.target_spec_.kinds_))
+            return self
+
+    template = Recording(max_epochs=1, hidden_layer_sizes=(4,), numeric_embedding=None)
+    runner = FoldRunner.setup(X, Y, template, cv=3, random_state=0)
+    assert runner.tasks["count"].kind == "regression"
+    for fold in range(3):
+        runner.tabmtl(["count", "flag"], fold, model="multi-task")
+        runner.single("count", fold)
+    assert len(fitted_kinds) == 6
+    assert all(kinds["count"] == "regression" for kinds in fitted_kinds)
+    assert all(kinds.get("flag", "binary") == "binary" for kinds in fitted_kinds)
+    assert {row["metric"] for row in runner.rows if row["task"] == "count"} == {"r2"}
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n_values=st.integers(15, 30),
+    extra=st.integers(0, 40),
+    cv=st.integers(2, 5),
+    seed=st.integers(0, 1000),
+)
+def test_any_fold_split_gives_every_target_its_one_kind(n_values, extra, cv, seed):
+    # what each fold's model is told: the kinds of the whole table, whatever its rows
+    from tabmtl.evaluation.runner import FoldRunner
+
+    rng = np.random.default_rng(seed)
+    count = np.concatenate([np.arange(n_values), rng.integers(0, 3, extra)])
+    n = len(count)
+    X = pd.DataFrame({"x": rng.normal(size=n)})
+    Y = pd.DataFrame({"count": rng.permutation(count), "flag": np.arange(n) % 2 == 0,
+                      "size": rng.normal(size=n)})
+    runner = FoldRunner.setup(X, Y, MultiTaskEstimator(), cv=cv, random_state=seed)
+    whole = {str(t.name): t.kind for t in TargetSpec().fit(runner.Y).tasks_}
+    for train, _ in runner.folds:
+        for names in (["count"], ["count", "flag", "size"]):
+            est = _restricted(runner.template, names)
+            fold = TargetSpec(targets=est.targets).fit(runner.Y.iloc[train][names])
+            assert {str(k): v for k, v in fold.kinds_.items()} == {n: whole[n] for n in names}

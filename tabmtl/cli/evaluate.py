@@ -10,11 +10,13 @@ from pathlib import Path
 
 from tabmtl.cli.errors import EXIT_NEGATIVE_TRANSFER, EXIT_OK, DivergedError, UsageError
 from tabmtl.cli.options import (
+    add_auxiliary_options,
     add_cv_options,
     add_data_options,
     add_model_options,
     build_estimator,
     describe_estimator,
+    include_auxiliary_targets,
 )
 from tabmtl.cli.runtime import say, thread_limit
 from tabmtl.cli.tables import find_column, read_table, split_columns, write_table
@@ -35,6 +37,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--scores-csv", metavar="FILE", help="also write every fold's scores")
     add_train_sizes_option(p)
     add_model_options(p)
+    add_auxiliary_options(p)
+    p.add_argument(
+        "--main-fraction", type=float, default=1.0, metavar="F",
+        help="with --auxiliary: keep this share (0, 1] of each training fold's main labels, "
+        "auxiliary labels complete (the label-scarce view; default: 1)",
+    )
     p.set_defaults(handler=run)
 
 
@@ -120,6 +128,7 @@ def prepare_run(args: argparse.Namespace, command: str) -> dict:
         label = find_column(frame, args.groups, "--groups")
         groups = frame[label]
         extra_excluded.append(label)  # an id that decides folds must not be a feature
+    include_auxiliary_targets(args)
     X, Y, kinds = split_columns(frame, args, extra_excluded)
     if Y.shape[1] < 2:
         raise UsageError(f"{command} compares multi-task with single-task: give 2+ targets")
@@ -170,6 +179,11 @@ def run_transfer(
 
     data = prepare_run(args, command) if data is None else data
     X, Y, est = data["X"], data["Y"], data["est"]
+    if getattr(est, "auxiliary", None):
+        raise UsageError(
+            f"{command} compares multi-task with single-task on every target; with "
+            "auxiliary targets use `tabmtl evaluate --auxiliary COL`"
+        )
     k, t = args.cv, Y.shape[1]
     n_fits = k * (1 + t * (1 if args.no_baseline else 2))
     plan = f"{command}: {n_fits} fits ({k} folds)"
@@ -267,6 +281,47 @@ def run_efficiency(
     return result, header
 
 
+def run_auxiliary(args: argparse.Namespace) -> int:
+    """``evaluate --auxiliary``: each main target alone, with all auxiliaries and with
+    each one (:func:`tabmtl.evaluation.auxiliary.auxiliary_gain`); the exit code."""
+    from tabmtl.data.targets.roles import split_roles
+    from tabmtl.evaluation.auxiliary import auxiliary_gain
+
+    data = prepare_run(args, "evaluate")
+    X, Y, est = data["X"], data["Y"], data["est"]
+    try:
+        main, auxiliary = split_roles(est.auxiliary, list(Y.columns))
+    except InputError as exc:
+        raise UsageError(str(exc)) from None
+    if not 0.0 < args.main_fraction <= 1.0:
+        raise UsageError(f"--main-fraction must be in (0, 1], got {args.main_fraction!r}")
+    if not args.quiet:
+        each = len(auxiliary) if 1 < len(auxiliary) <= 5 else 0
+        say(f"evaluate --auxiliary: {args.cv * len(main) * (2 + each)} fits ({args.cv} "
+            "folds); progress below")
+    t0 = time.perf_counter()
+    result = _fitting(
+        lambda X_, Y_, est_, **kw: auxiliary_gain(X_, Y_, main, auxiliary, est_, **kw),
+        args, X, Y, est, cv=args.cv, stratify=data["stratify"], groups=data["groups"],
+        metrics=data["metrics"], main_fraction=args.main_fraction,
+    )
+    what = result.cv_description
+    if args.main_fraction < 1:
+        what += f", {args.main_fraction:g} of each training fold's main labels"
+    print(_data_line(args, "evaluate", X, Y, what, time.perf_counter() - t0))
+    print(f"models: MultiTaskEstimator({describe_estimator(est)}), auxiliaries "
+          f"{[str(a) for a in auxiliary]!r}")
+    print("scores: mean ± std over folds, higher is better; gain = score minus the "
+          "target alone, paired by fold; verdict: gain/loss only where the folds support it")
+    print()
+    print(result.to_markdown())
+    if args.scores_csv:
+        print(f"fold scores: {write_table(result.scores, args.scores_csv)}")
+    if args.fail_on_negative and (result.summary["verdict"] == "loss").any():
+        return EXIT_NEGATIVE_TRANSFER
+    return EXIT_OK
+
+
 def print_result(result, header: list[str]) -> None:
     """Print ``header``, the score table, the verdict and any task grouping on stdout."""
     print("\n".join(header))
@@ -283,8 +338,14 @@ def run(args: argparse.Namespace) -> int:
     """Cross-validate, print the comparison, write ``--scores-csv``; the exit code.
 
     With ``--train-sizes`` the comparison is the data-efficiency one: the gain table by
-    training size is printed and ``--scores-csv`` gets its per-fold scores.
+    training size is printed and ``--scores-csv`` gets its per-fold scores. With
+    ``--auxiliary`` it is the auxiliary-target one (:func:`run_auxiliary`).
     """
+    if getattr(args, "auxiliary", None):
+        if getattr(args, "train_sizes", None) or args.grouping:
+            raise UsageError("--auxiliary has its own label-scarce view (--main-fraction); "
+                             "it does not combine with --train-sizes or --grouping")
+        return run_auxiliary(args)
     if getattr(args, "train_sizes", None):
         result, header = run_efficiency(args, "evaluate")
         print("\n".join(header))

@@ -14,10 +14,12 @@ from pathlib import Path
 
 from tabmtl.cli.errors import EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_OK, UsageError
 from tabmtl.cli.options import (
+    add_auxiliary_options,
     add_data_options,
     add_model_options,
     build_estimator,
     describe_estimator,
+    include_auxiliary_targets,
 )
 from tabmtl.cli.runtime import say, thread_limit
 from tabmtl.cli.tables import check_writable, read_parquet_head, read_table, split_columns
@@ -40,6 +42,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "(preprocessing fitted on a bounded reservoir sample; see tabmtl.io.streaming)",
     )
     add_model_options(p)
+    add_auxiliary_options(p)
     p.set_defaults(handler=run)
 
 
@@ -54,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
         frame = read_parquet_head(args.data)
     else:
         frame = read_table(args.data)
+    include_auxiliary_targets(args)
     X, Y, kinds = split_columns(frame, args)
     est = build_estimator(args, kinds)
     est.set_params(verbose=0 if args.quiet else 1)
@@ -106,17 +110,45 @@ def run(args: argparse.Namespace) -> int:
         written = save_model(est, out)
     except OSError as exc:
         raise UsageError(f"cannot write {str(out)!r}: {exc}") from None
-    last = est.history_[-1]
-    losses = ", ".join(
-        f"{t.name} {last.get(f'train_loss_{t.name}', float('nan')):.4f}"
-        for t in est.target_spec_.tasks_
-    )
     print(f"saved {written}{note}")
+    auxiliary = est.auxiliary_targets_
     print(
         "targets: "
-        + ", ".join(f"{t.name} ({t.kind})" for t in est.target_spec_.tasks_)
+        + ", ".join(
+            f"{t.name} ({t.kind}{', auxiliary' if t.name in auxiliary else ''})"
+            for t in est.target_spec_.tasks_
+        )
         + f"; {X.shape[1]} features; {est.n_epochs_} epochs in {seconds:.1f}s"
     )
-    print(f"last epoch's training loss per task: {losses}")
+    print(kept_epoch_summary(est, diverged=diverged is not None))
     return EXIT_DIVERGED if diverged is not None else EXIT_OK
 
+
+def kept_epoch(est, *, diverged: bool = False) -> int:
+    """The epoch whose weights a fitted estimator holds.
+
+    The best epoch when the fit was stopped early, interrupted or diverged, or when early
+    stopping watched a validation split (it loads its best epoch at the end); else, the
+    last epoch (a fit without early stopping keeps its final weights).
+    """
+    restored = diverged or est.interrupted_ or bool(getattr(est, "early_stopping_", False))
+    if restored and est.best_epoch_ is not None:
+        return int(est.best_epoch_)
+    return int(est.n_epochs_)
+
+
+def kept_epoch_summary(est, *, diverged: bool = False) -> str:
+    """One line: the kept epoch and its per-task validation losses (training losses,
+    said so, when the fit had no validation split)."""
+    epoch = kept_epoch(est, diverged=diverged)
+    row = next((r for r in est.history_ if r.get("epoch") == epoch), est.history_[-1])
+    tasks = [str(t.name) for t in est.target_spec_.tasks_]
+    has_valid = any(f"valid_loss_{t}" in row for t in tasks)
+    prefix, what = ("valid", "validation") if has_valid else ("train", "training")
+    losses = ", ".join(f"{t} {row.get(f'{prefix}_loss_{t}', float('nan')):.4f}" for t in tasks)
+    objective = row.get(f"{prefix}_objective", float("nan"))
+    source = "" if has_valid else ", no validation split"
+    return (
+        f"kept epoch {epoch} of {est.n_epochs_} ({what} objective {objective:.4f}{source}); "
+        f"its {what} loss per task: {losses}"
+    )

@@ -56,6 +56,8 @@ _ESTIMATOR_OPTIONS = {
     "validation_fraction": "validation_fraction",
     "patience": "patience",
     "class_weight": "class_weight",
+    "auxiliary": "auxiliary",
+    "auxiliary_weight": "auxiliary_weight",
     "random_state": "random_state",
     "device": "device",
 }
@@ -139,6 +141,43 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
         "--threads", type=positive_int,
         help="CPU threads for torch and the gradient-boosting baseline (default: all)",
     )
+
+
+def add_auxiliary_options(p: argparse.ArgumentParser) -> None:
+    """Add ``--auxiliary COL`` (repeatable) and ``--auxiliary-weight W`` to a parser.
+
+    Examples
+    --------
+    >>> parser = argparse.ArgumentParser()
+    >>> add_auxiliary_options(parser)
+    >>> parser.parse_args(["--auxiliary", "a", "--auxiliary", "b"]).auxiliary
+    ['a', 'b']
+    """
+    g = p.add_argument_group("auxiliary targets (see docs/auxiliary.md)")
+    g.add_argument(
+        "--auxiliary", action="append", metavar="COL",
+        help="a target column that only helps train the others (repeatable; it need not "
+        "be given with --target too): trained on, but not predicted, scored or "
+        "early-stopped on",
+    )
+    g.add_argument(
+        "--auxiliary-weight", type=float, metavar="W",
+        help="factor on the auxiliary targets' losses (default: 0.5)",
+    )
+
+
+def include_auxiliary_targets(args: argparse.Namespace) -> None:
+    """Make every ``--auxiliary`` column a ``--target`` too (in place).
+
+    Examples
+    --------
+    >>> args = argparse.Namespace(target=["y"], auxiliary=["lab", "y"])
+    >>> include_auxiliary_targets(args); args.target
+    ['y', 'lab']
+    """
+    auxiliary = getattr(args, "auxiliary", None) or []
+    targets = list(args.target or [])
+    args.target = targets + [a for a in auxiliary if a not in targets]
 
 
 def add_metric_option(parser) -> None:
@@ -284,7 +323,7 @@ def describe_estimator(est) -> str:
     --------
     >>> from tabmtl.estimators import MultiTaskEstimator
     >>> describe_estimator(MultiTaskEstimator())  # doctest: +ELLIPSIS
-    "architecture='soft', weighting='equal', hidden_layer_sizes=(128, 64), ..."
+    "architecture='hard', weighting='equal', hidden_layer_sizes=(128, 64), ..."
     """
     from tabmtl.estimators import MultiTaskEstimator
 

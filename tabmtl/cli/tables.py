@@ -15,10 +15,6 @@ PARQUET_SUFFIXES = (".parquet", ".pq")
 CSV_SUFFIXES = (".csv", ".tsv", ".txt")
 _COMPRESSION_SUFFIXES = (".gz", ".bz2", ".zip", ".xz", ".zst")
 
-#: A classification target with more distinct labels than this (and than half its
-#: labelled rows) looks like an identifier or free text, not something to predict.
-MAX_TARGET_CLASSES = 100
-
 
 # -- reading and writing tables ------------------------------------------------------------
 
@@ -196,18 +192,9 @@ def check_target(column, kind: str | None = None) -> str:
         spec = TargetSpec(targets={name: kind} if kind else None).fit(column.to_frame())
     except (ValueError, TypeError) as exc:
         raise UsageError(f"column {str(name)!r} cannot be a target: {exc}") from None
-    task = spec.tasks_[0]
-    classes = getattr(task, "classes_", None)
-    if classes is not None:
-        labelled = int(column.notna().sum())
-        if len(classes) > MAX_TARGET_CLASSES and len(classes) > labelled / 2:
-            raise UsageError(
-                f"column {str(name)!r} cannot be a target: it has {len(classes)} distinct "
-                f"labels in {labelled} labelled rows, like an identifier or free text. "
-                "If it is a number to predict, pass --target-kind "
-                f"{name}=regression."
-            )
-    return task.kind
+    # the library's own rules (an identifier-like label column is refused there too:
+    # tabmtl.data.targets.check_label_count), reported as bad input
+    return spec.tasks_[0].kind
 
 
 def _parse_assignments(items: Sequence[str] | None, option: str) -> dict[str, str]:

@@ -18,8 +18,51 @@ DATETIME_PARTS = ("year", "month", "day", "day_of_week", "hour", "minute")
 
 
 def column_kind(col: pd.Series) -> str:
-    """'numeric', 'categorical' or 'datetime' for one feature column."""
-    return dtype_kind(col.dtype, col.name)
+    """'numeric', 'categorical' or 'datetime' for one feature column.
+
+    An object column whose values are all datetimes (pandas keeps datetimes of several
+    time zones, or naive beside aware ones, as objects) is a datetime column.
+    """
+    kind = dtype_kind(col.dtype, col.name)
+    if kind == "categorical" and col.dtype == object and len(col) and (
+        pd.api.types.infer_dtype(col, skipna=True) in ("datetime", "datetime64")
+    ):
+        return "datetime"
+    return kind
+
+
+def datetime_is_aware(column: pd.Series) -> bool | None:
+    """Whether a datetime column's values are time-zone aware; None when it holds no
+    value (nothing to tell). A naive/aware mix is an InputError naming the column."""
+    if isinstance(column.dtype, pd.DatetimeTZDtype):
+        return True
+    if pd.api.types.is_datetime64_dtype(column.dtype):
+        return False if column.notna().any() else None
+    zones = {_stamp(v, column.name).tz is not None for v in column.dropna()}
+    if len(zones) > 1:
+        raise InputError(
+            f"Feature column {column.name!r} mixes naive and time-zone-aware datetimes; "
+            "make them all aware (they are read in UTC) or all naive."
+        )
+    return zones.pop() if zones else None
+
+
+def _stamp(value, name: object) -> pd.Timestamp:
+    """One value of a datetime column or field as a Timestamp: a datetime, a numpy
+    datetime64 or a string; a bare number is refused (it is no date, whatever its unit)."""
+    if isinstance(value, (bool, np.bool_, int, float, np.number)):
+        raise InputError(
+            f"Feature column {name!r} held datetimes in fit but got the number {value!r}; "
+            "pass a datetime or a string such as '2024-01-31 12:00'."
+        )
+    try:
+        stamp = pd.Timestamp(value)
+    except (TypeError, ValueError) as exc:
+        raise InputError(
+            f"Feature column {name!r} held datetimes in fit but got {value!r}, which is not "
+            f"a datetime ({exc})."
+        ) from None
+    return stamp
 
 
 #: Kind of the common numpy dtypes by ``dtype.kind``: the answer of the checks in
@@ -49,9 +92,26 @@ def dtype_kind(dtype, name: object) -> str:
     )
 
 
-def datetime_parts(column: pd.Series) -> np.ndarray:
-    """The :data:`DATETIME_PARTS` of a datetime column, float64 ``(n, 6)``, NaN = missing."""
-    stamp = pd.to_datetime(column)
+def datetime_parts(column: pd.Series, aware: bool | None = None) -> np.ndarray:
+    """The :data:`DATETIME_PARTS` of a datetime column, float64 ``(n, 6)``, NaN = missing.
+
+    Time-zone-aware datetimes are read in UTC (the same instant gives the same parts in
+    any zone). ``aware``: whether the column was aware in fit; a column of the other
+    kind (naive for aware, or the reverse) is an InputError naming it.
+    """
+    is_aware = datetime_is_aware(column)
+    if aware is not None and is_aware is not None and is_aware != aware:
+        held, now = ("time-zone-aware", "naive") if aware else ("naive", "time-zone-aware")
+        raise InputError(
+            f"Feature column {column.name!r} held {held} datetimes in fit but {now} ones now; "
+            "pass datetimes of the same kind (aware ones are read in UTC)."
+        )
+    if is_aware:
+        stamp = pd.to_datetime(column, utc=True)
+    elif isinstance(column.dtype, np.dtype) and column.dtype.kind == "M":
+        stamp = column
+    else:
+        stamp = pd.to_datetime(column.map(lambda v: v if pd.isna(v) else _stamp(v, column.name)))
     return np.column_stack(
         [
             getattr(stamp.dt, part).to_numpy(dtype=np.float64, na_value=np.nan)

@@ -4,7 +4,9 @@ Numeric columns: median imputation with a missing indicator, then standard scali
 (scikit-learn's ``SimpleImputer`` and ``StandardScaler``). Categorical columns (bool,
 category, object, string): integer codes for the network's embeddings, with code 0
 reserved for "unknown" (a category unseen in fit, or a missing value), so predict never
-fails on a new category. Datetime columns are expanded into numeric parts.
+fails on a new category. Datetime columns are expanded into numeric parts; time-zone-
+aware datetimes are converted to UTC first (the same instant gives the same parts in any
+zone), and a column mixing naive and aware datetimes is refused.
 
 The output is one float32 matrix: the scaled numeric block first, then one column of
 codes per categorical column (codes are small integers, exact in float32). One matrix
@@ -27,14 +29,15 @@ from sklearn.utils.validation import check_is_fitted
 from tabmtl.data.columns import (
     DATETIME_PARTS,
     as_frame,
-    as_python_scalar,
     check_unique_names,
     column_kind,
+    datetime_is_aware,
     datetime_parts,
     dtype_kind,
     label_codes,
 )
 from tabmtl.data.numeric import fit_numeric_pipeline, numeric_pipeline, pipeline_statistics
+from tabmtl.data.recipe import build_recipe
 from tabmtl.errors import InputError, InputTypeError
 
 # the column helpers were defined here first; importable from here as before
@@ -85,6 +88,8 @@ class FeaturePreprocessor(TransformerMixin, BaseEstimator):
             raise InputError("X is empty (0 rows); fit needs at least one row.")
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         self.column_kinds_ = {c: column_kind(X[c]) for c in X.columns}
+        # aware datetimes are read in UTC; predict must then get aware ones too
+        self.datetime_aware_ = {c: datetime_is_aware(X[c]) for c in self._columns("datetime")}
         self.categories_ = {}
         for c in self._columns("categorical"):
             present = X[c].dropna()
@@ -123,7 +128,8 @@ class FeaturePreprocessor(TransformerMixin, BaseEstimator):
 
         Numeric columns and datetime parts go through the fitted scikit-learn pipeline
         (median imputation with missing indicators, standard scaling); categorical
-        columns become codes, 0 for a missing or unseen category.
+        columns become codes, 0 for a missing or unseen category. Time-zone-aware
+        datetimes are read in UTC; a datetime column must be naive, or aware, as in fit.
         """
         check_is_fitted(self, "column_kinds_")
         X = self._check_schema(as_frame(X))
@@ -148,8 +154,10 @@ class FeaturePreprocessor(TransformerMixin, BaseEstimator):
         preprocessing of ``MultiTaskEstimator.predict_record``. A numeric column takes a
         real number, or None / NaN / ``pd.NA`` when missing; a categorical column any
         hashable value, matched to the fitted categories by equality as in a dict
-        (missing or unseen -> code 0); a datetime column anything ``pd.to_datetime``
-        reads. Every fitted column must be present, and no other.
+        (missing or unseen -> code 0); a datetime column a datetime (``datetime``,
+        ``pd.Timestamp``, ``np.datetime64``) or a string ``pd.Timestamp`` reads, aware
+        (read in UTC) or naive as in fit, never a bare number. Every fitted column must
+        be present, and no other.
 
         Examples
         --------
@@ -184,8 +192,9 @@ class FeaturePreprocessor(TransformerMixin, BaseEstimator):
                     f"Feature column {infinite[0]!r} is infinite; pass NaN (imputed) or a "
                     "finite number."
                 )
-            for c in self._columns("datetime"):
-                values.extend(datetime_parts(pd.Series([record[c]]))[0])
+            for c in self._columns("datetime"):  # a datetime, a string; not a number
+                field = pd.Series([record[c]], dtype=object, name=c)
+                values.extend(datetime_parts(field, self._aware(c))[0])
             row[:, : self.n_numeric_] = self._scale_record(
                 np.asarray(values, dtype=np.float64)[None, :]
             )
@@ -212,36 +221,12 @@ class FeaturePreprocessor(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "column_kinds_")
         sources = [(str(c), None) for c in self._columns("numeric")]
         sources += [(str(c), part) for c in self._columns("datetime") for part in DATETIME_PARTS]
+        statistics = (
+            (self._medians, self._indicator_columns, self._mean, self._scale)
+            if self.n_numeric_ else None  # all categorical: no numeric block
+        )
         names = [str(n) for n in self.get_feature_names_out()]
-        numeric, indicators = [], []
-        for j, (column, part) in enumerate(sources):
-            entry = {"column": names[j], "source": column, "median": float(self._medians[j]),
-                     "mean": float(self._mean[j]), "scale": float(self._scale[j])}
-            if part is not None:
-                entry["datetime_part"] = part
-            numeric.append(entry)
-        for i, j in enumerate(self._indicator_columns, start=len(sources)):
-            column, part = sources[j]
-            indicators.append(
-                {"column": names[i], "missing_of": column if part is None else f"{column}__{part}",
-                 "mean": float(self._mean[i]), "scale": float(self._scale[i])}
-            )
-        categorical = [
-            {"column": f"{c}__code", "source": str(c),
-             "categories": [as_python_scalar(v) for v in cats]}
-            for c, cats in self.categories_.items()
-        ]
-        return {
-            "numeric": numeric,
-            "missing_indicators": indicators,
-            "categorical": categorical,
-            "steps": (
-                "numeric: x = median if x is missing else x; z = (x - mean) / scale. "
-                "missing indicator: z = ((1 if source is missing else 0) - mean) / scale. "
-                "categorical: code = 1 + position of the value in categories, 0 if missing or "
-                "unseen. Input row = [numeric z..., indicator z..., codes...] as float32."
-            ),
-        }
+        return build_recipe(sources, names, statistics, self.categories_)
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         check_is_fitted(self, "column_kinds_")
@@ -255,6 +240,10 @@ class FeaturePreprocessor(TransformerMixin, BaseEstimator):
 
     def _columns(self, kind: str) -> list:
         return [c for c, k in self.column_kinds_.items() if k == kind]
+
+    def _aware(self, column) -> bool | None:
+        """Whether datetime ``column`` was time-zone aware in fit (None: unknown)."""
+        return getattr(self, "datetime_aware_", {}).get(column)
 
     def _category_dicts(self) -> dict[object, dict[object, int]]:
         """Categorical column -> {category: position}, built once per fitted state."""
@@ -289,7 +278,7 @@ class FeaturePreprocessor(TransformerMixin, BaseEstimator):
                 f"{bad!r}); replace them with NaN (imputed) or finite numbers."
             )
         for c in self._columns("datetime"):
-            parts.append(datetime_parts(X[c]))
+            parts.append(datetime_parts(X[c], self._aware(c)))
         return np.hstack(parts) if len(parts) > 1 else parts[0]
 
     def _scale_numeric(self, values: np.ndarray) -> np.ndarray:
@@ -353,7 +342,9 @@ class FeaturePreprocessor(TransformerMixin, BaseEstimator):
         # names from ``expected`` (X's columns now): iterating X.dtypes' index is slower
         for c, dtype in zip(expected, X.dtypes.tolist()):
             kind = dtype_kind(dtype, c)
-            if kind != self.column_kinds_[c]:
+            if kind != self.column_kinds_[c] and not (  # datetimes kept as objects
+                self.column_kinds_[c] == "datetime" and getattr(dtype, "kind", "") == "O"
+            ):
                 raise InputError(
                     f"Feature column {c!r} was {self.column_kinds_[c]} in fit but is {kind} "
                     f"(dtype {dtype}) now."

@@ -23,6 +23,7 @@ from skorch.helper import predefined_split
 
 from tabmtl.data.features import FeaturePreprocessor
 from tabmtl.data.targets import TargetSpec
+from tabmtl.data.targets.roles import split_roles
 from tabmtl.errors import InputError
 from tabmtl.estimators.params import check_params
 from tabmtl.estimators.state import SavedStateMixin
@@ -140,7 +141,9 @@ class MultiTaskBase(SavedStateMixin, BaseEstimator):
         fitted = labelled[keep]  # the rows the net trains and early-stops on
         # Early stopping's validation rows judge the net: drawn here (as skorch would draw
         # them), they stay out of the target statistics and class-balance counts too.
-        early_stopping = resolve_early_stopping(self.early_stopping, len(fitted))
+        early_stopping = resolve_early_stopping(
+            self.early_stopping, self._selection_rows(spec, y_enc[fitted])
+        )
         params = {**self.get_params(deep=False), "early_stopping": early_stopping}
         split = validation_rows(params, len(fitted), seed)
         training = fitted if split is None else fitted[split[0]]
@@ -203,6 +206,8 @@ class MultiTaskBase(SavedStateMixin, BaseEstimator):
         early, as the caller resolved ``early_stopping="auto"`` (None: from the parameter
         alone).
         """
+        # auxiliary targets must be targets, and not all of them (before any training)
+        split_roles(getattr(self, "auxiliary", None), target_spec.target_names_)
         self.preprocessor_ = preprocessor
         self.target_spec_ = target_spec
         self.early_stopping_ = (  # None: the caller knows no row count (a stream)
@@ -257,6 +262,15 @@ class MultiTaskBase(SavedStateMixin, BaseEstimator):
         self.n_epochs_ = len(self.net_.history)
         self.interrupted_ = self.net_.interrupted_
         self.best_epoch_ = self.net_.best_epoch_
+
+    def _selection_rows(self, spec, y_enc: np.ndarray) -> int:
+        """Rows of ``y_enc`` that can judge an epoch: with auxiliary targets, those with
+        a main label (the selection objective watches only them); else every row."""
+        main = split_roles(getattr(self, "auxiliary", None), spec.target_names_)[0]
+        if len(main) == len(spec.tasks_):
+            return len(y_enc)
+        columns = [j for j, name in enumerate(spec.target_names_) if name in main]
+        return int((~np.isnan(y_enc[:, columns])).any(axis=1).sum())
 
     @staticmethod
     def _standardize_on_training_rows(spec, Y, y_enc, training) -> None:
@@ -330,6 +344,24 @@ class MultiTaskBase(SavedStateMixin, BaseEstimator):
             x = x.to(net.device)
         with torch.inference_mode():
             return net.module_(x).cpu().numpy()
+
+    @property
+    def main_targets_(self) -> list:
+        """The fitted targets that are predicted, scored and selected on (not auxiliary)."""
+        check_is_fitted(self, "net_")
+        return split_roles(getattr(self, "auxiliary", None), self.target_spec_.target_names_)[0]
+
+    @property
+    def auxiliary_targets_(self) -> list:
+        """The fitted targets that are training signal only (the ``auxiliary`` parameter)."""
+        check_is_fitted(self, "net_")
+        return split_roles(getattr(self, "auxiliary", None), self.target_spec_.target_names_)[1]
+
+    def _output_names(self, include_auxiliary: bool) -> list:
+        """The targets a prediction returns: the main ones, or all with ``include_auxiliary``."""
+        if include_auxiliary:
+            return list(self.target_spec_.target_names_)
+        return self.main_targets_
 
     @property
     def temperatures_(self) -> np.ndarray:

@@ -41,6 +41,20 @@ class MultiTaskEstimator(RecordPredictionMixin, MultiTaskBase):
         "gaussian" (the head predicts a mean and a variance, trained with the Gaussian
         negative log-likelihood; ``predict(X, return_std=True)``) or "quantile" (the
         0.05, 0.5 and 0.95 quantiles, pinball loss); both give intervals by themselves.
+    auxiliary : str or list of str, optional
+        Target columns that are *auxiliary*: training signal only (see
+        ``docs/auxiliary.md``). They are encoded, get their heads and masked losses like
+        any target (rows labelled only for them still train the shared layers), but the
+        selection objective (early stopping, best epoch), :meth:`predict` /
+        :meth:`predict_proba` / :meth:`predict_record` (unless
+        ``include_auxiliary=True``), :meth:`score`, :meth:`score_tasks`, ``task_scorer``
+        and the tuning objective use the other, *main*, targets only. A name that is not
+        a column of ``Y``, or every column auxiliary, is an InputError at fit.
+    auxiliary_weight : float, default=0.5
+        Factor on each auxiliary target's loss before the weighting combines the tasks'
+        losses: with ``"equal"`` or fixed weights it multiplies their weights; strategies
+        that normalise each loss's scale (uncertainty, DWA, GradNorm, the gradient
+        aggregators) largely undo it.
     class_weight : "balanced" or dict, optional
         Loss weights of the classes of classification targets: "balanced" for every
         classification target (n_labelled / (K * count of the class)), or a dict
@@ -85,7 +99,7 @@ default="piecewise_linear"
         objective (each task's validation loss over its first-epoch value, geometric
         mean over tasks) has not improved for ``patience`` epochs, keeping the best
         weights. "auto" does so from 200 training rows on and runs the whole budget
-        below that.
+        below that (with ``auxiliary`` targets: 200 rows with a main label).
     validation_fraction : float, default=0.1
         Share of rows held out for early stopping.
     patience : int, default=16
@@ -125,6 +139,8 @@ default="piecewise_linear"
         Number of feature columns seen in fit.
     feature_names_in_ : ndarray
         Feature names seen in fit (only when X had string column names).
+    main_targets_, auxiliary_targets_ : list
+        The fitted targets by role (``auxiliary``).
     task_weights_ : pandas.Series
         Final weight of each task's loss.
     n_epochs_ : int
@@ -167,6 +183,8 @@ default="piecewise_linear"
         self,
         targets: Mapping[object, str] | None = None,
         *,
+        auxiliary: object | Sequence | None = None,
+        auxiliary_weight: float = 0.5,
         class_weight: str | Mapping | None = None,
         hidden_layer_sizes: Sequence[int] = (128, 64),
         dropout: float = 0.1,
@@ -203,6 +221,8 @@ default="piecewise_linear"
             device=device, verbose=verbose,
         )
         self.targets = targets
+        self.auxiliary = auxiliary
+        self.auxiliary_weight = auxiliary_weight
         self.class_weight = class_weight
 
     def fit(self, X, Y, sample_weight=None) -> MultiTaskEstimator:
@@ -242,13 +262,16 @@ default="piecewise_linear"
         # DataFrames are matched to the fitted schema by column name in the preprocessor.
         return as_frame(X)
 
-    def predict(self, X, return_std: bool = False):
+    def predict(self, X, return_std: bool = False, *, include_auxiliary: bool = False):
         """One column per target, in each target's own dtype and labels, indexed like X.
 
         Parameters
         ----------
         X : DataFrame or array
             Features.
+        include_auxiliary : bool, default=False
+            Also return the ``auxiliary`` targets' columns (by default only the main
+            targets are predicted).
         return_std : bool, default=False
             Also return the predicted standard deviation of the targets with a gaussian
             head (``targets={name: "gaussian"}``); a ValueError names the targets and
@@ -265,11 +288,14 @@ default="piecewise_linear"
         """
         X = self._validate_features(X, reset=False)
         raw = self._raw_predict(X)
-        pred = self.target_spec_.inverse_transform(raw, index=X.index)
+        names = self._output_names(include_auxiliary)
+        pred = self.target_spec_.inverse_transform(raw, index=X.index)[names]
         if not return_std:
             return pred
         tasks, slices = self.target_spec_.tasks_, self.target_spec_.slices_
-        gaussian = [(t, s) for t, s in zip(tasks, slices) if hasattr(t, "std")]
+        gaussian = [
+            (t, s) for t, s in zip(tasks, slices) if hasattr(t, "std") and t.name in names
+        ]
         if not gaussian:
             raise InputError(
                 "return_std=True needs a target with a gaussian head, and none of "
@@ -356,31 +382,35 @@ default="piecewise_linear"
             )
         return pd.DataFrame.from_dict(rows, orient="index")
 
-    def predict_proba(self, X) -> dict[object, pd.DataFrame]:
+    def predict_proba(self, X, *, include_auxiliary: bool = False) -> dict[object, pd.DataFrame]:
         """Target name -> DataFrame of class probabilities (class labels as columns).
 
         When the model was fitted with ``calibration_fraction > 0`` the probabilities are
-        temperature-scaled (see ``temperatures_``).
+        temperature-scaled (see ``temperatures_``). The main classification targets
+        only, unless ``include_auxiliary=True``.
         """
         X = self._validate_features(X, reset=False)
         raw = self._raw_predict(X)
         probas = self.target_spec_.predict_proba(raw, self.temperatures_)
-        classes = self._class_labels()
+        classes, names = self._class_labels(), self._output_names(include_auxiliary)
         return {
             name: pd.DataFrame(p, index=X.index, columns=pd.Index(classes[name], dtype=object))
             for name, p in probas.items()
+            if name in names
         }
 
     def score_tasks(self, X, Y) -> pd.Series:
-        """Each task's default score (R² for regression, accuracy for classification).
+        """Each main task's default score (R² for regression, accuracy for classification).
 
         Rows whose label is missing are left out of that task's score only; a task with
-        no label at all scores NaN.
+        no label at all scores NaN. ``auxiliary`` targets are not scored (``Y`` need not
+        hold their columns).
         """
         if isinstance(Y, pd.Series):
             Y = Y.to_frame()
-        return score_frame(self.target_spec_, Y, self.predict(X))
+        pred = self.predict(X)
+        return score_frame(self.target_spec_, Y, pred, names=list(pred.columns))
 
     def score(self, X, Y) -> float:
-        """Mean over tasks of :meth:`score_tasks` (NaN tasks ignored)."""
+        """Mean over the main tasks of :meth:`score_tasks` (NaN tasks ignored)."""
         return float(np.nanmean(self.score_tasks(X, Y).to_numpy()))

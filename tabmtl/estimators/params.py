@@ -6,6 +6,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from tabmtl.data.targets.roles import check_auxiliary_params
 from tabmtl.errors import InputError
 from tabmtl.nn.numeric_embedding import resolve_numeric_embedding
 
@@ -50,6 +51,7 @@ def check_params(params: Mapping) -> None:
         raise InputError(
             f"hidden_layer_sizes must be positive, got {params['hidden_layer_sizes']!r}."
         )
+    check_auxiliary_params(params.get("auxiliary"), params.get("auxiliary_weight", 1.0))
     fraction = params["calibration_fraction"]
     if (
         isinstance(fraction, bool)

@@ -20,14 +20,17 @@ class RecordPredictionMixin:
     :func:`~tabmtl.estimators.fast_forward.serving_outputs`.
     """
 
-    def predict_record(self, record: Mapping) -> dict[object, object]:
+    def predict_record(
+        self, record: Mapping, *, include_auxiliary: bool = False
+    ) -> dict[object, object]:
         """Predict one row given as a mapping ``{feature: value}``: the low-latency path.
 
         Returns ``{target: value}`` with the values :meth:`predict` gives for a one-row
         frame of the same data, as plain Python scalars (a float for regression targets,
         in the target's dtype, the class label for classification ones; JSON-ready for
         numbers, bools and strings). No DataFrame is built on the way in or out, which is
-        most of a one-row :meth:`predict`'s time: use this to serve single requests. See
+        most of a one-row :meth:`predict`'s time: use this to serve single requests. Only
+        the main targets unless ``include_auxiliary=True`` (as :meth:`predict`). See
         :meth:`FeaturePreprocessor.transform_record` for the values a record may hold.
 
         With onnxruntime installed (the ``export`` extra), the network and each target's
@@ -54,13 +57,21 @@ class RecordPredictionMixin:
         """
         check_is_fitted(self, "net_")
         features = self.preprocessor_.transform_record(record)
+        names = self._output_names(include_auxiliary)  # main targets unless asked
         outputs = serving_outputs(self, features)
         if outputs is None:  # no onnxruntime: the torch forward and decoding
-            return self.target_spec_.inverse_transform_record(self._network_outputs(features))
-        tasks = self.target_spec_.tasks_
-        return {task.name: _record_value(task, j, outputs) for j, task in enumerate(tasks)}
+            raw = self._network_outputs(features)
+            out = self.target_spec_.inverse_transform_record(raw)
+            return {name: value for name, value in out.items() if name in names}
+        return {
+            task.name: _record_value(task, j, outputs)
+            for j, task in enumerate(self.target_spec_.tasks_)
+            if task.name in names
+        }
 
-    def predict_proba_record(self, record: Mapping) -> dict[object, dict[object, float]]:
+    def predict_proba_record(
+        self, record: Mapping, *, include_auxiliary: bool = False
+    ) -> dict[object, dict[object, float]]:
         """Class probabilities of one row given as a mapping ``{feature: value}``.
 
         Returns ``{target: {class label: probability}}`` for the classification targets:
@@ -91,10 +102,11 @@ class RecordPredictionMixin:
                 for j, t in enumerate(self.target_spec_.tasks_)
                 if not t.is_regression
             }
-        classes = self._class_labels()
+        classes, names = self._class_labels(), self._output_names(include_auxiliary)
         return {
             name: {as_python_scalar(c): float(q) for c, q in zip(classes[name], p[0])}
             for name, p in probas.items()
+            if name in names
         }
 
     def _class_labels(self) -> dict:

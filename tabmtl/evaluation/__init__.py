@@ -1,7 +1,10 @@
-"""Scoring, cross-validated transfer analysis, task grouping and the report.
+"""Cross-validated transfer analysis, task grouping, data efficiency and the report.
 
-Modules (import what you need; nothing is re-exported here, so importing the package
-loads no scikit-learn model or matplotlib):
+The public names, imported on first use (so importing the package loads no scikit-learn
+model or matplotlib): :func:`cross_validate_transfer`, :class:`TransferResult`,
+:class:`TaskGrouping`, :func:`pairwise_affinity`, :func:`greedy_task_groups`,
+:func:`recommend_task_groups`, :func:`data_efficiency`, :class:`EfficiencyResult` and
+:func:`write_report`. Scoring is :mod:`tabmtl.metrics`. The modules behind them are internal:
 
 - ``metrics``   the metric registry, ``resolve_metrics``, ``score_task`` / ``score_frame``
   and the multi-task ``task_scorer``
@@ -17,3 +20,22 @@ loads no scikit-learn model or matplotlib):
 - ``drawing``, ``figures``, ``report``  the plots and the self-contained HTML report
   (``write_report``; needs matplotlib)
 """
+
+from tabmtl._lazy import lazy_exports
+
+#: The public names (imported on first use), and the module that defines each.
+_EXPORTS = {
+    "cross_validate_transfer": "tabmtl.evaluation.transfer",
+    "TransferResult": "tabmtl.evaluation.results",
+    "TaskGrouping": "tabmtl.evaluation.results",
+    "pairwise_affinity": "tabmtl.evaluation.affinity",
+    "greedy_task_groups": "tabmtl.evaluation.grouping",
+    "recommend_task_groups": "tabmtl.evaluation.grouping",
+    "data_efficiency": "tabmtl.evaluation.efficiency",
+    "EfficiencyResult": "tabmtl.evaluation.efficiency",
+    "write_report": "tabmtl.evaluation.report",
+}
+
+__all__ = sorted(_EXPORTS)
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -8,7 +8,8 @@ function, whether it reads class probabilities, its sign (every score is "higher
 better"; ``neg_*`` metrics are negated errors) and the kinds it applies to.
 
 ``task_scorer()`` returns one scikit-learn scorer callable that predicts once and gives a
-dict: one score per target plus their ``mean``. scikit-learn accepts such a callable as
+dict: one score per target plus their ``mean`` (over scores of one scale only, unless
+``mean="raw"``: see :mod:`~tabmtl.evaluation.score_scales`). scikit-learn accepts such a callable as
 ``scoring=`` in ``cross_validate`` and ``GridSearchCV`` (use ``refit="mean"``). Scores are
 NaN-aware: rows whose label is missing leave that task's score only, and a task that
 cannot be scored on a fold (no labels, one class for ROC-AUC) gives NaN, which the
@@ -33,7 +34,10 @@ from sklearn.metrics import (
 )
 
 from tabmtl.data.targets import TARGET_KINDS, TargetKind, TargetSpec, is_regression_kind
+from tabmtl.data.targets.roles import main_target_names
 from tabmtl.errors import InputError, InputTypeError
+from tabmtl.evaluation.score_scales import check_mean, mean_score
+from tabmtl.evaluation.unseen_labels import truth_codes, with_unseen_class
 from tabmtl.uncertainty.calibration import expected_calibration_error
 
 #: The real-valued kinds (a value is predicted) and the label kinds (a class is).
@@ -112,7 +116,13 @@ METRICS: dict[str, Metric] = {
 
 
 def metric_names() -> list[str]:
-    """The metric names the registry knows, sorted."""
+    """The metric names the registry knows, sorted.
+
+    Examples
+    --------
+    >>> "r2" in metric_names() and "roc_auc" in metric_names()
+    True
+    """
     return sorted(METRICS)
 
 
@@ -123,6 +133,11 @@ def get_metric(name: str) -> Metric:
     ------
     ValueError
         For an unknown name; the message lists the valid ones.
+
+    Examples
+    --------
+    >>> get_metric("roc_auc").needs_proba
+    True
     """
     if name not in METRICS:
         raise InputError(f"Unknown metric {name!r}; valid names are {metric_names()!r}.")
@@ -214,7 +229,21 @@ def score_task(
     -------
     float
         Higher is better; NaN with no label present, or for a probability metric on rows
-        of a single class.
+        of a single class. A label the task never saw in fit counts as wrong, as
+        scikit-learn counts it (see :mod:`tabmtl.evaluation.unseen_labels`), with a
+        warning.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from tabmtl import MultiTaskEstimator
+    >>> X = pd.DataFrame({"km": np.arange(20.0)})
+    >>> Y = pd.DataFrame({"eta": 3 * X.km})
+    >>> model = MultiTaskEstimator(max_epochs=2, random_state=0).fit(X, Y)
+    >>> task = model.target_spec_.tasks_[0]
+    >>> score = score_task(task, Y.eta, model.predict(X).eta, None, "neg_mae")
+    >>> bool(score <= 0)
+    True
     """
     scorer = get_metric(metric)
     if not scorer.applies_to(task.kind):
@@ -225,11 +254,16 @@ def score_task(
     if task.is_regression:
         truth = y_true[present].to_numpy(dtype=np.float64)
         return scorer(truth, y_pred[present].to_numpy(dtype=np.float64))
-    truth = task.encode(y_true[present]).astype(int)
+    truth, unseen = truth_codes(task, y_true[present])  # unseen labels: scored as wrong
     if scorer.needs_proba:
+        proba = np.asarray(proba)[present]
+        if scorer.name == "roc_auc":  # over the seen classes' rows
+            truth, proba = truth[~unseen], proba[~unseen]
+        elif unseen.any():
+            proba = with_unseen_class(proba)
         if len(np.unique(truth)) < 2:
             return float("nan")  # ROC-AUC / log-loss undefined on a one-class fold
-        return scorer(truth, proba[present])
+        return scorer(truth, proba)
     return scorer(truth, task.encode(y_pred[present]).astype(int))
 
 
@@ -254,6 +288,7 @@ def score_frame(
     Y_pred: pd.DataFrame,
     probas: Mapping[object, np.ndarray] | None = None,
     metrics: Mapping[str, str] | None = None,
+    names: Sequence | None = None,
 ) -> pd.Series:
     """One score per task of a fitted spec (R² for a value, accuracy for a class).
 
@@ -270,6 +305,9 @@ def score_frame(
         Target name -> class probabilities ``(n, K)``, needed by probability metrics.
     metrics : dict, optional
         Target name or kind -> metric name (see :func:`resolve_metrics`).
+    names : sequence, optional
+        The targets to score (default: every task of ``spec``); e.g. the main targets
+        of an estimator with auxiliary ones.
 
     Returns
     -------
@@ -293,6 +331,7 @@ def score_frame(
             chosen[str(task.name)],
         )
         for task in spec.tasks_
+        if names is None or task.name in names
     }
     return pd.Series(scores, name="score", dtype=float)
 
@@ -310,8 +349,10 @@ def fitted_multitask(estimator, caller: str = "task_scorer"):
     return est
 
 
-def task_scorer(metrics: Mapping[str, str] | None = None) -> Callable:
-    """A scorer that returns one score per target plus their mean.
+def task_scorer(metrics: Mapping[str, str] | None = None, *, mean: str = "unitless") -> Callable:
+    """A scorer that returns one score per main target plus their mean.
+
+    An estimator's ``auxiliary`` targets are left out (neither scored nor averaged).
 
     Parameters
     ----------
@@ -321,6 +362,12 @@ def task_scorer(metrics: Mapping[str, str] | None = None) -> Callable:
         entry also covers the gaussian and quantile kinds unless they have their own.
         Unset kinds use :func:`default_metric` (R² for regression, accuracy for
         classification). "neg_ece" is the negated expected calibration error.
+    mean : {"unitless", "raw"}, default="unitless"
+        How ``"mean"`` treats scores of different scales (see
+        :mod:`tabmtl.evaluation.score_scales`): "unitless" averages the unitless scores
+        (R², accuracy, ROC-AUC, ...) and leaves scores in a target's units (RMSE, MAE)
+        or in nats (log loss) out, with a warning, unless every task shares one scale;
+        "raw" is the plain mean of every score, whatever its scale.
 
     Returns
     -------
@@ -336,18 +383,20 @@ def task_scorer(metrics: Mapping[str, str] | None = None) -> Callable:
     chosen = dict(metrics or {})
     for name in chosen.values():
         get_metric(name)
+    check_mean(mean)
 
     def scorer(estimator, X, Y) -> dict[str, float]:
-        spec = fitted_multitask(estimator).target_spec_
+        fitted = fitted_multitask(estimator)
+        spec = fitted.target_spec_
+        main = main_target_names(fitted)  # auxiliary targets are not scored
         resolved = resolve_metrics(spec, chosen)
         Y = _as_target_frame(Y, spec.target_names_)
-        pred = _as_target_frame(estimator.predict(X), spec.target_names_)
-        needs = any(METRICS[name].needs_proba for name in resolved.values())
+        pred = _as_target_frame(estimator.predict(X), main)
+        needs = any(METRICS[resolved[str(n)]].needs_proba for n in main)
         probas = _probas(estimator, X, spec) if needs else {}
-        scores = score_frame(spec, Y, pred, probas, chosen)
+        scores = score_frame(spec, Y, pred, probas, chosen, names=main)
         out = {str(name): float(value) for name, value in scores.items()}
-        values = scores.to_numpy()
-        out["mean"] = float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
+        out["mean"] = mean_score(dict(out), resolved, mean)
         return out
 
     return scorer

@@ -41,7 +41,9 @@ class _HeldOutSplit:
     The estimator fits its feature preprocessor and target spec before the net asks for
     the split, so the held-out rows are encoded with exactly the fitted transformers
     (labels unseen in training count as missing). The validation losses are a
-    diagnostic for the learning curves; they do not steer training (no early stopping).
+    diagnostic for the learning curves; they never steer training: there is no early
+    stopping, and :class:`~tabmtl.training.callbacks.BestWeights` then keeps epochs by
+    the training objective, even after a divergence or Ctrl-C.
     """
 
     def __init__(self, X_valid: pd.DataFrame, Y_valid: pd.DataFrame):
@@ -159,12 +161,19 @@ class FoldRunner:
     ) -> FoldRunner:
         """Check the inputs, fit the target spec, resolve the metrics, make the folds.
 
+        The target kinds are decided here, once, on the whole table (or taken from the
+        estimator's ``targets``), and every model of every fold is fitted with them.
+
         The parameters are those of
         :func:`~tabmtl.evaluation.transfer.cross_validate_transfer`.
         """
         X, Y = _check_inputs(X, Y)
         template = _template(estimator, random_state)
         spec = TargetSpec(targets=template.targets).fit(Y)
+        # kinds are decided once, on the whole table (or by the user): a fold's training
+        # rows could read differently (an integer target with 21 values on the table may
+        # show 20 in a fold, and turn multiclass), so every fold's model is told them
+        template.set_params(targets={str(t.name): t.kind for t in spec.tasks_})
         chosen = resolve_metrics(spec, metrics)
         folds, how = make_folds(
             len(X), cv, stratify=stratify, groups=groups, random_state=random_state

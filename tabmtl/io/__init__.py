@@ -1,1 +1,25 @@
-"""Saving, loading, exporting and streaming from parquet."""
+"""Fitting and predicting from parquet streams, and exporting for serving.
+
+- :func:`fit_parquet` / :func:`predict_parquet`: out-of-core training and prediction on
+  parquet files, folders or globs (also under ``torchrun``);
+- :func:`export_onnx` / :func:`export_torch`: the network with decoded, named outputs and
+  its preprocessing recipe, and :func:`read_metadata` to read that recipe back.
+
+Saving and loading a fitted model are :func:`tabmtl.save_model` and
+:func:`tabmtl.load_model`. The names are imported on first use.
+"""
+
+from tabmtl._lazy import lazy_exports
+
+#: The public names (imported on first use), and the module that defines each.
+_EXPORTS = {
+    "fit_parquet": "tabmtl.io.streaming",
+    "predict_parquet": "tabmtl.io.streaming",
+    "export_onnx": "tabmtl.io.export",
+    "export_torch": "tabmtl.io.export",
+    "read_metadata": "tabmtl.io.export",
+}
+
+__all__ = sorted(_EXPORTS)
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -56,14 +56,14 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from tabmtl.data.targets import QUANTILE_LEVELS, as_python_scalar
+from tabmtl.data.targets import QUANTILE_LEVELS, TARGET_KINDS, as_python_scalar
+from tabmtl.data.targets.base import TargetKind
 
 INPUT_NAME = "features"
 #: metadata keys written into the exported file, each holding a JSON document
 METADATA_KEYS = ("tabmtl.version", "tabmtl.input_columns", "tabmtl.preprocessing",
                  "tabmtl.outputs")
 _PT2_EXTRA_FILE = "tabmtl.json"
-_KINDS = ("regression", "gaussian", "quantile", "binary", "multiclass")
 
 
 def _require(module: str):
@@ -127,11 +127,7 @@ class ServingModule(nn.Module):
         self.output_specs: list[dict] = []
         used = {INPUT_NAME}
         for task, cols, _ in self.heads:
-            if task.kind not in _KINDS:
-                raise ValueError(
-                    f"Target {task.name!r} has kind {task.kind!r}, which export does not know "
-                    f"how to decode; exportable kinds are {list(_KINDS)!r}."
-                )
+            _check_exportable(task)
             name = _identifier(task.name)
             # what the head decodes to, read from one dummy row
             values = task.decode_outputs(torch.zeros(1, cols.stop - cols.start))
@@ -367,6 +363,16 @@ def _metadata(estimator, serving: ServingModule) -> dict[str, str]:
         "tabmtl.outputs": serving.output_specs,
     }
     return {key: json.dumps(value, default=str) for key, value in values.items()}
+
+
+def _check_exportable(task: TargetKind) -> None:
+    """Every kind of the target-kind registry exports, through its ``decode_outputs``."""
+    cls = type(task)
+    if TARGET_KINDS.get(task.kind) is not cls or cls.decode_outputs is TargetKind.decode_outputs:
+        raise ValueError(
+            f"Target {task.name!r} has kind {task.kind!r} ({cls.__name__}), which is not a "
+            f"registered target kind with a decoding; registered: {sorted(TARGET_KINDS)!r}."
+        )
 
 
 def _identifier(name: object) -> str:

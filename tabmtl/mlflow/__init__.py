@@ -11,6 +11,9 @@ skorch, scikit-learn, pandas, numpy and MLflow.
   ``model.predict(X)``, and ``predict(X, params={"proba": True})`` the class
   probabilities (:mod:`tabmtl.mlflow.pyfunc`).
 
+Constants: ``FLAVOR_NAME`` (``"tabmtl"``), ``MODEL_FILE`` (the model file's name in the
+directory) and ``PROBA_PARAM`` (the pyfunc ``params`` key that asks for probabilities).
+
 Needs ``mlflow`` or ``mlflow-skinny`` (``pip install 'tabmtl[mlflow]'``); the rest of
 tabmtl imports without it.
 """

@@ -45,6 +45,12 @@ class NumericEmbedding(BaseEstimator):
     Subclasses are scikit-learn parameter holders, so
     ``numeric_embedding=PeriodicEmbedding(), numeric_embedding__d_embedding=[8, 16]``
     is searchable like the architectures.
+
+    Examples
+    --------
+    >>> from tabmtl import NUMERIC_EMBEDDINGS, NumericEmbedding, PeriodicEmbedding
+    >>> isinstance(PeriodicEmbedding(d_embedding=8), NumericEmbedding)
+    True
     """
 
     name = ""

@@ -19,11 +19,13 @@ from skorch.dataset import ValidSplit
 from skorch.history import History
 
 from tabmtl.data.targets import TARGET_KINDS
+from tabmtl.data.targets.roles import loss_scales, split_roles
 from tabmtl.nn.architectures import resolve_architecture
 from tabmtl.nn.inputs import MemberAdapter, RobustNumeric
 from tabmtl.nn.loss import MultiTaskLoss
 from tabmtl.nn.network import TabularNetwork
 from tabmtl.nn.numeric_embedding import resolve_numeric_embedding
+from tabmtl.nn.scaled_loss import ScaledMultiTaskLoss
 from tabmtl.nn.weighting import resolve_weighting
 from tabmtl.training.callbacks import BestWeights
 from tabmtl.training.iterators import SliceIterator, TensorDataset
@@ -182,11 +184,20 @@ def build_net(
     spec = target_spec
     module = build_network(params, spec, preprocessor, input_state or {})
     weighting = resolve_weighting(params["weighting"])
-    criterion = MultiTaskLoss(
+    names = list(spec.target_names_)
+    # auxiliary targets (an estimator parameter of MultiTaskEstimator): their losses are
+    # scaled by auxiliary_weight before the weighting, and selection watches the rest
+    auxiliary = params.get("auxiliary")
+    scales = loss_scales(auxiliary, params.get("auxiliary_weight", 1.0), names)
+    loss_class, extra = MultiTaskLoss, {}
+    if scales is not None:
+        loss_class, extra = ScaledMultiTaskLoss, {"scales": scales}
+    criterion = loss_class(
         [t.kind for t in spec.tasks_],
         [(s.start, s.stop) for s in spec.slices_],
-        weighting.build(list(spec.target_names_)),
+        weighting.build(names),
         label_smoothing=float(params.get("label_smoothing", 0.0)),
+        **extra,
     )
     device, batch_size = params["device"], params["batch_size"]
     callbacks = [("best_weights", BestWeights())]
@@ -238,6 +249,9 @@ def build_net(
         device=device,
         verbose=params["verbose"],
     )
+    main = split_roles(auxiliary, names)[0]
+    if len(main) < len(names):  # the selection objective watches the main targets only
+        kwargs["callbacks__task_logger__objective_tasks"] = [str(t) for t in main]
     kwargs.update(params["net_kwargs"] or {})
     return MultiTaskNet(**kwargs)
 

@@ -4,10 +4,14 @@ best weights."""
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 
 import numpy as np
 import torch
-from skorch.callbacks import Callback
+from skorch.callbacks import Callback, EarlyStopping
+
+#: ``probe(state) -> bool``: whether a saved module/criterion state gives finite outputs.
+Probe = Callable[[dict], bool]
 
 
 def epoch_rows(history) -> list[dict]:
@@ -69,9 +73,15 @@ class TaskLogger(Callback):
     ``train_objective`` / ``valid_objective`` the :func:`normalised_objective` that early
     stopping and best-epoch selection watch (with ``valid_objective_best``, True on a new
     lowest); ``weight_<task>`` is the task's weight at the end of the epoch (before
-    :class:`WeightingStep` moves it on). Task names are the net's ``task_names``.
+    :class:`WeightingStep` moves it on). Task names are the net's ``task_names``;
+    ``objective_tasks`` (default: all of them) are the tasks the objective averages over
+    (the main targets when some are auxiliary: set through the net's
+    ``callbacks__task_logger__objective_tasks``).
     One of :class:`~tabmtl.training.net.MultiTaskNet`'s default callbacks.
     """
+
+    def __init__(self, objective_tasks=None):
+        self.objective_tasks = objective_tasks
 
     def on_epoch_end(self, net, **kwargs):
         history = net.history
@@ -81,7 +91,8 @@ class TaskLogger(Callback):
                 continue
             for name, value in zip(net.task_names, losses[0]):
                 history.record(f"{prefix}_loss_{name}", float(value))
-            objective = normalised_objective(history, prefix, net.task_names)
+            selected = net.task_names if self.objective_tasks is None else self.objective_tasks
+            objective = normalised_objective(history, prefix, selected)
             history.record(f"{prefix}_objective", objective)
             earlier = [
                 row.get(f"{prefix}_objective", np.nan) for row in history[:-1]
@@ -111,14 +122,21 @@ class WeightingStep(Callback):
 class BestWeights(Callback):
     """Keeps an in-memory copy of the module and criterion at the best epoch so far.
 
-    Monitors ``valid_objective`` when there is a validation split, else
-    ``train_objective`` (see :func:`normalised_objective`); used to
-    hand back usable weights when training diverges. An epoch's state is a *candidate*
-    until a loss computed with exactly those weights is finite: the next epoch's training
-    pass, whose first batch starts from them, ended without divergence (the net raises
-    :class:`~tabmtl.training.net.TrainingDiverged` at the end of a pass, never per batch,
-    so as not to sync with the device every batch). The epoch's own training losses were
-    computed before its last step, which may already have blown the weights up.
+    What is watched is what steers training. With skorch's ``EarlyStopping`` among the
+    net's callbacks, its monitor (``valid_objective``) and its own rule for a new best
+    (below its ``dynamic_threshold_``, the last best less its threshold), so the two
+    always keep the same epoch. Without early stopping, ``train_objective`` (see
+    :func:`normalised_objective`), even when the net has a validation split: such a
+    split (the evaluation runner's test fold, shown in the learning curves) must never
+    decide which weights are kept, not even after a divergence or Ctrl-C.
+
+    Used to hand back usable weights when training diverges. An epoch's state is a
+    *candidate* until a loss computed with exactly those weights is finite: the next
+    epoch's training pass, whose first batch starts from them, ended without divergence
+    (the net raises :class:`~tabmtl.training.net.TrainingDiverged` at the end of a pass,
+    never per batch, so as not to sync with the device every batch). The epoch's own
+    training losses were computed before its last step, which may already have blown
+    the weights up.
     """
 
     def initialize(self):
@@ -132,29 +150,44 @@ class BestWeights(Callback):
             # this epoch's training pass began from the candidate's weights and ended finite
             self.best_, self.epoch_, self.state_ = self.candidate_
             self.candidate_ = None
-        loss = row.get("valid_objective", row.get("train_objective"))
-        if loss is not None and np.isfinite(loss) and loss < self.best_:
+        stopper = next(
+            (cb for _, cb in getattr(net, "callbacks_", ()) if isinstance(cb, EarlyStopping)),
+            None,
+        )
+        if stopper is None:
+            loss = row.get("train_objective")
+            improved = loss is not None and np.isfinite(loss) and loss < self.best_
+        else:  # early stopping's verdict, taken before it updates its threshold
+            loss = row.get(stopper.monitor)
+            improved = loss is not None and np.isfinite(loss) and (
+                loss < stopper.dynamic_threshold_
+                if stopper.lower_is_better
+                else loss > stopper.dynamic_threshold_
+            )
+        if improved:
             state = {
                 "module": copy.deepcopy(net.module_.state_dict()),
                 "criterion": copy.deepcopy(net.criterion_.state_dict()),
             }
             self.candidate_ = (loss, row["epoch"], state)
 
-    def best_epoch(self, *, trust_finite_candidate: bool = False) -> int | None:
+    def best_epoch(self, *, probe: Probe | None = None) -> int | None:
         """The best verified epoch, or None when no epoch finished with a finite loss.
 
-        With ``trust_finite_candidate``, the latest candidate counts when all its
-        weights are finite: the batch that would have verified it never ran (training
-        ended, or was interrupted, right after its epoch).
+        With ``probe``, the latest candidate counts when all its weights are finite and
+        ``probe(state)`` says that the outputs they give are finite: the batch that would
+        have verified it never ran (training ended, or was interrupted, right after its
+        epoch). Finite weights alone do not make finite outputs: a step with a huge
+        learning rate leaves weights of 1e28 whose forward pass overflows.
         """
-        if trust_finite_candidate and self._finite_candidate():
+        if probe is not None and self._finite_candidate(probe):
             return self.candidate_[1]
         return self.epoch_
 
-    def restore(self, net, *, trust_finite_candidate: bool = False) -> int | None:
+    def restore(self, net, *, probe: Probe | None = None) -> int | None:
         """Load the best epoch's weights into ``net`` (see :meth:`best_epoch`); its
         number, or None (``net`` untouched) when there is none."""
-        if trust_finite_candidate and self._finite_candidate():
+        if probe is not None and self._finite_candidate(probe):
             self.best_, self.epoch_, self.state_ = self.candidate_
             self.candidate_ = None
         if self.state_ is None:
@@ -163,12 +196,14 @@ class BestWeights(Callback):
         net.criterion_.load_state_dict(self.state_["criterion"])
         return self.epoch_
 
-    def _finite_candidate(self) -> bool:
+    def _finite_candidate(self, probe: Probe) -> bool:
         if self.candidate_ is None:
             return False
-        tensors = [t for part in self.candidate_[2].values() for t in part.values()]
-        return all(
+        state = self.candidate_[2]
+        tensors = [t for part in state.values() for t in part.values()]
+        weights_finite = all(
             bool(torch.isfinite(t).all())
             for t in tensors
             if torch.is_tensor(t) and t.is_floating_point()
         )
+        return weights_finite and bool(probe(state))

@@ -10,8 +10,10 @@ the best epoch after Ctrl-C).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 
 import numpy as np
 import torch
@@ -22,6 +24,11 @@ from skorch.utils import to_tensor
 
 from tabmtl.nn.weighting.base import GradientWeighting
 from tabmtl.training.callbacks import BestWeights, TaskLogger, WeightingStep
+from tabmtl.training.iterators import TensorDataset
+
+#: How many of the training rows a forward pass checks for finite outputs at the end of
+#: a fit (see :meth:`MultiTaskNet._outputs_finite`).
+PROBE_ROWS = 4096
 
 
 class TrainingDiverged(ValueError):
@@ -147,17 +154,58 @@ class MultiTaskNet(NeuralNet):
         self.interrupted_ = self.stopped_early_ = False
         super().partial_fit(X, y, classes, **fit_params)
         best = self._best_weights()
+        probe = partial(self._outputs_finite, X)
         if self.interrupted_ or self.stopped_early_:
             if len(self.history) and "train_loss" not in self.history[-1]:
                 del self.history[-1]  # the epoch cut short logged batches but no loss
-            self.best_epoch_ = None if best is None else best.restore(
-                self, trust_finite_candidate=True
-            )
-        else:
-            self.best_epoch_ = None if best is None else best.best_epoch(
-                trust_finite_candidate=True
+            self.best_epoch_ = None if best is None else best.restore(self, probe=probe)
+            return self
+        self.best_epoch_ = None if best is None else best.best_epoch(probe=probe)
+        if len(self.history) and not self._outputs_finite(X):
+            # the last step left weights whose forward pass overflows: no loss computed
+            # with them exists yet, so only a forward pass shows it
+            raise TrainingDiverged(
+                f"Training diverged in epoch {len(self.history)}: the model's outputs on "
+                "the training rows are not finite after it (its last steps blew the "
+                "weights up). Lower `lr` (or the schedule's peak), or use early_stopping."
             )
         return self
+
+    def _outputs_finite(self, dataset, state: dict | None = None) -> bool:
+        """Whether the module's outputs and loss on the first rows of ``dataset`` are
+        finite, with ``state`` (a :class:`BestWeights` snapshot) loaded if given.
+
+        The net's own weights are put back afterwards. Only an in-memory
+        :class:`~tabmtl.training.iterators.TensorDataset` is probed,
+        on its first ``PROBE_ROWS`` rows; another dataset (a stream, perhaps split over
+        processes that would all have to take part) counts as finite.
+        """
+        if not isinstance(dataset, TensorDataset):
+            return True
+        X, y = dataset.X, dataset.y
+        if y is None or not len(X):
+            return True
+        current = None
+        if state is not None:
+            current = {
+                "module": copy.deepcopy(self.module_.state_dict()),
+                "criterion": copy.deepcopy(self.criterion_.state_dict()),
+            }
+            self.module_.load_state_dict(state["module"])
+            self.criterion_.load_state_dict(state["criterion"])
+        try:
+            batch = (X[:PROBE_ROWS].to(self.device), y[:PROBE_ROWS].to(self.device))
+            step = self.validation_step(batch)
+            outputs = step["y_pred"]
+            outputs = outputs if isinstance(outputs, (tuple, list)) else [outputs]
+            finite = [torch.isfinite(step["loss"]).all()] + [
+                torch.isfinite(o).all() for o in outputs if torch.is_tensor(o)
+            ]
+            return bool(torch.stack(finite).all())
+        finally:
+            if current is not None:
+                self.module_.load_state_dict(current["module"])
+                self.criterion_.load_state_dict(current["criterion"])
 
     def restore_best(self) -> int | None:
         """Load the best *verified* epoch's weights (after divergence); its number."""

@@ -4,6 +4,7 @@
 study (resumable, shareable through a database, pruned from per-epoch validation
 losses) and returns a :class:`TuningResult` (best parameters, their score per task, the
 config that ``tabmtl fit --config`` reads, the refitted estimator on request).
+``DEFAULT_SPACE`` is the search space :func:`tune` samples when given none.
 
 Optuna is imported when one of these names is first used, so ``import tabmtl`` and
 :mod:`tabmtl.tuning.params` work without the extra.

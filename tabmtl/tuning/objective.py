@@ -1,7 +1,8 @@
 """The cross-validated objective of a trial: fit the sampled estimator on each fold and
 score it through the metric registry.
 
-The value is a weighted mean of the per-task scores, each averaged over the folds
+The value is a weighted mean of the per-task scores (main targets only: an estimator's
+``auxiliary`` targets are not scored), each averaged over the folds
 (``tabmtl.evaluation.metrics.task_scorer``: higher is better, a row without a label
 leaves that task's score only, a task that cannot be scored on a fold is skipped). The
 weights come from ``scoring``: every task equally, one named task, or a weight per task.
@@ -18,6 +19,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
+from tabmtl.data.targets.roles import auxiliary_names
 from tabmtl.errors import InputError
 from tabmtl.evaluation.metrics import task_scorer
 from tabmtl.tuning.pruning import EpochPruning, TrialReporter
@@ -94,6 +96,20 @@ def combine(scores: Mapping[str, float], weights: Mapping[str, float]) -> float:
     return float(np.average(values, weights=w))
 
 
+def _main_weights(estimator, weights: Mapping[str, float]) -> dict[str, float]:
+    """``weights`` without the estimator's ``auxiliary`` targets: they are training
+    signal only, neither scored nor watched for pruning."""
+    params = estimator.get_params(deep=False)
+    auxiliary = {str(name) for name in auxiliary_names(params.get("auxiliary"))}
+    kept = {t: w for t, w in dict(weights).items() if t not in auxiliary}
+    if not any(kept.values()):
+        raise InputError(
+            f"scoring weighs only auxiliary target(s) {sorted(auxiliary)!r}; the tuning "
+            "objective scores main targets: weigh at least one of them."
+        )
+    return kept
+
+
 def _rows(data, index: np.ndarray):
     return data.iloc[index] if isinstance(data, (pd.DataFrame, pd.Series)) else data[index]
 
@@ -139,7 +155,7 @@ class CrossValidationObjective:
                  pruning: bool = True):
         self.estimator = estimator
         self.X, self.Y, self.folds = X, Y, folds
-        self.space, self.weights = space, dict(weights)
+        self.space, self.weights = space, _main_weights(estimator, weights)
         self.scorer = task_scorer(metrics)
         self.pruning = pruning
 

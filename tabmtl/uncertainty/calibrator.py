@@ -71,7 +71,9 @@ class Calibrator:
 
         ``y`` has one column per task of the fitted target spec ``spec``, NaN where a
         label is missing. Warns about tasks without any labelled row (they stay
-        uncalibrated).
+        uncalibrated), and about classification heads whose temperature stays 1 (fewer
+        than :data:`~tabmtl.uncertainty.temperature.MIN_TEMPERATURE_ROWS` labelled rows,
+        or an optimum at a bound; see :func:`fit_temperature`).
         """
         present = ~np.isnan(y)
         counts = present.sum(axis=0).astype(np.int64)
@@ -83,7 +85,7 @@ class Calibrator:
                 s = np.sort(task.conformity_scores(raw[rows, cols], y[rows, j]))
                 scores[: len(s), j] = s
             else:
-                temperatures[j] = fit_temperature(raw[rows, cols], y[rows, j])
+                temperatures[j] = fit_temperature(raw[rows, cols], y[rows, j], name=task.name)
         empty = [t.name for t, n in zip(spec.tasks_, counts) if n == 0]
         if empty:
             warnings.warn(

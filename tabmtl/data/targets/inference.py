@@ -11,6 +11,11 @@ from tabmtl.errors import InputError, InputTypeError
 #: class labels; above it the column is a count/amount and becomes a regression target.
 MAX_INT_CLASSES = 20
 
+#: A label target with more distinct labels than this, and than half its labelled rows,
+#: looks like an identifier or free text, not a class to predict (see
+#: :func:`check_label_count`).
+MAX_TARGET_CLASSES = 100
+
 #: The kinds a user may name: the registered ones, and "classification" (binary or
 #: multiclass by the number of labels).
 KIND_NAMES = ("regression", "gaussian", "quantile", "binary", "multiclass", "classification")
@@ -57,6 +62,37 @@ def infer_kind(y: pd.Series) -> str:
         f"Target column {y.name!r} has dtype {dtype}, which tabmtl cannot read as a target; "
         "use float (regression), bool, category, string or integer labels."
     )
+
+
+def check_label_count(name: object, n_classes: int, n_labelled: int) -> None:
+    """Refuse a label target whose labels look like an identifier or free text.
+
+    A classification target with more than :data:`MAX_TARGET_CLASSES` distinct labels,
+    and more than half as many labels as labelled rows (most labels seen once), cannot
+    be learned as classes: every class would have a row or two. The one rule of the
+    library and the command line (``tabmtl fit`` reports it as bad input).
+
+    Raises
+    ------
+    InputError
+        Naming the column and its counts.
+
+    Examples
+    --------
+    >>> check_label_count("species", 3, 344)
+    >>> check_label_count("id", 344, 344)
+    Traceback (most recent call last):
+    ...
+    tabmtl.errors.InputError: Target column 'id' has 344 distinct labels in 344 labelled rows, ...
+    """
+    if n_classes > MAX_TARGET_CLASSES and n_classes > n_labelled / 2:
+        raise InputError(
+            f"Target column {name!r} has {n_classes} distinct labels in {n_labelled} "
+            "labelled rows, like an identifier or free text, not classes to predict. If "
+            "it is a number to predict, declare it a regression target "
+            f"(targets={{{name!r}: 'regression'}}; on the command line --target-kind "
+            f"{name}=regression), else drop it from the targets."
+        )
 
 
 def resolve_kind(y: pd.Series, declared: str | None) -> str:

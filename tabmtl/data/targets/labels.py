@@ -17,6 +17,7 @@ import torch.nn.functional as F
 
 from tabmtl.data.features import label_codes
 from tabmtl.data.targets.base import TargetKind, as_python_scalar, decoding_constant
+from tabmtl.data.targets.inference import check_label_count
 from tabmtl.errors import InputError
 
 
@@ -42,6 +43,7 @@ class _LabelTarget(TargetKind):
                 f"Target column {self.name!r} has only one class ({classes!r}) among its "
                 "present labels; a classification target needs at least two classes."
             )
+        check_label_count(self.name, len(classes), len(present))
         self.classes_ = np.array(classes, dtype=object)
         self.dtype_ = y.dtype
         self._check_n_classes(len(classes))

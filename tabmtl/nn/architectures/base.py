@@ -77,7 +77,14 @@ class MultiTaskBody(nn.Module):
 
 
 class Architecture(BaseEstimator):
-    """Base of the architecture configs: hyper-parameters in ``__init__``, ``build`` in fit."""
+    """Base of the architecture configs: hyper-parameters in ``__init__``, ``build`` in fit.
+
+    Examples
+    --------
+    >>> from tabmtl import ARCHITECTURES, Architecture, HardSharing
+    >>> isinstance(HardSharing(), Architecture), ARCHITECTURES["hard"] is HardSharing
+    (True, True)
+    """
 
     def build(
         self,

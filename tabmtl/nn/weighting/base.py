@@ -96,7 +96,14 @@ class LinearCombination(LossWeighting):
 
 
 class Weighting(BaseEstimator):
-    """Base of the weighting configs."""
+    """Base of the weighting configs.
+
+    Examples
+    --------
+    >>> from tabmtl import WEIGHTINGS, UncertaintyWeighting, Weighting
+    >>> isinstance(UncertaintyWeighting(), Weighting), WEIGHTINGS["uncertainty"].__name__
+    (True, 'UncertaintyWeighting')
+    """
 
     def build(self, task_names: Sequence[object]) -> LossWeighting:  # pragma: no cover
         raise NotImplementedError
