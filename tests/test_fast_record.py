@@ -231,3 +231,17 @@ def test_the_cache_does_not_keep_an_estimator_alive():
     del model
     gc.collect()
     assert alive() is None
+
+
+def test_auxiliary_targets_are_left_out_unless_asked():
+    model, X = fresh(auxiliary=["late", "eta_q"])
+    record, frame = X.iloc[4].to_dict(), X.iloc[[4]]
+    for include in (False, True):
+        fast = model.predict_record(record, include_auxiliary=include)
+        expected = model.predict(frame, include_auxiliary=include).iloc[0]
+        assert list(fast) == list(expected.index)
+        assert fast["band"] == expected["band"]
+        np.testing.assert_allclose(fast["eta"], expected["eta"], rtol=RTOL, atol=ATOL)
+        probas = model.predict_proba_record(record, include_auxiliary=include)
+        assert list(probas) == list(model.predict_proba(frame, include_auxiliary=include))
+    assert served_by_onnxruntime(model)
