@@ -5,10 +5,19 @@ A realistic model (the default soft-sharing architecture, 128-64 towers, on a sa
 missing values, and 3 categorical ones, one with 105 categories) is timed through
 
 * ``predict`` / ``predict_proba``: DataFrame in, DataFrame out;
-* ``predict_record`` / ``predict_proba_record``: the fast path, a dict in and out;
+* ``predict_record`` / ``predict_proba_record``: the fast path, a dict in and out
+  (onnxruntime behind it when installed: :mod:`tabmtl.estimators.fast_forward`), and the
+  same through the torch path (``transform_record`` -> ``_network_outputs`` ->
+  ``inverse_transform_record`` / ``predict_proba``: what ``predict_record`` does without
+  onnxruntime, and did before it), the "before" of the before/after table;
 * ``transform_record`` + onnxruntime: the same record through the exported ONNX model;
 * onnxruntime and the raw torch module on the preprocessed matrix (the network alone);
-* ``preprocessor_.transform`` / ``transform_record`` alone (where the time goes).
+* ``preprocessor_.transform`` / ``transform_record`` alone, the torch decoding alone and
+  ``serving_outputs`` alone (where the time goes).
+
+A second table sets ``predict_record`` and ``predict_proba_record`` beside their torch
+path (medians and their ratio). The header gives the first ``predict_record`` call's
+time, which exports the network to onnxruntime.
 
 Torch and onnxruntime run on one thread, deliberately: serving processes usually get
 one core each, and it makes the figures comparable between machines. Median and 95th
@@ -39,8 +48,11 @@ import torch
 import datasets
 import tabmtl
 from tabmtl import MultiTaskEstimator
+from tabmtl.estimators.fast_forward import serving_outputs
 
 N_BATCH = 10_000
+TORCH_RECORD = "predict_record, torch path (before)"
+TORCH_PROBA_RECORD = "predict_proba_record, torch path (before)"
 COLUMNS = (
     "1 row median (ms)", "1 row p95 (ms)", "1 row CPU median (ms)",
     "10k rows median (ms)", "10k rows p95 (ms)", "10k rows CPU median (ms)",
@@ -113,11 +125,24 @@ def measure(model, one, record, batch, session, repeats: int) -> pd.DataFrame:
             lambda: model.predict_proba(one), lambda: model.predict_proba(batch)
         ),
     }
-    if hasattr(model, "predict_record"):  # absent before the fast path existed
-        paths["predict_record (fast path)"] = (lambda: model.predict_record(record), None)
-        paths["predict_proba_record (fast path)"] = (
-            lambda: model.predict_proba_record(record), None
-        )
+    spec, temperatures = model.target_spec_, model.temperatures_
+    record_enc = pre.transform_record(record)
+    raw = model._network_outputs(record_enc)
+    paths["predict_record (fast path)"] = (lambda: model.predict_record(record), None)
+    paths["predict_proba_record (fast path)"] = (
+        lambda: model.predict_proba_record(record), None
+    )
+    paths[TORCH_RECORD] = (
+        lambda: spec.inverse_transform_record(
+            model._network_outputs(pre.transform_record(record))
+        ),
+        None,
+    )
+    paths[TORCH_PROBA_RECORD] = (
+        lambda: spec.predict_proba(model._network_outputs(pre.transform_record(record)),
+                                   temperatures),
+        None,
+    )
     if session is not None:
         paths["transform_record + onnxruntime"] = (
             lambda: session.run(None, {"features": pre.transform_record(record)}), None
@@ -129,6 +154,13 @@ def measure(model, one, record, batch, session, repeats: int) -> pd.DataFrame:
     paths["torch module, preprocessed matrix"] = (
         torch_module(one_enc), torch_module(batch_enc)
     )
+    paths["torch decoding only: inverse_transform_record"] = (
+        lambda: spec.inverse_transform_record(raw), None
+    )
+    if serving_outputs(model, record_enc) is not None:
+        paths["serving_outputs only (onnxruntime: network + decoding)"] = (
+            lambda: serving_outputs(model, record_enc), None
+        )
     paths["preprocess only: transform"] = (lambda: pre.transform(one), lambda: pre.transform(batch))
     if hasattr(pre, "transform_record"):
         paths["preprocess only: transform_record"] = (lambda: pre.transform_record(record), None)
@@ -162,7 +194,11 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     if not args.skip_onnx:
         with tempfile.TemporaryDirectory() as folder:
             session = onnx_session(model, Path(folder))
+    start = time.perf_counter()
+    model.predict_record(record)  # the first call exports the network to onnxruntime
+    first_call = time.perf_counter() - start
     table = measure(model, one, record, batch, session, repeats)
+    agreement = record_agreement(model, batch)
     print(
         f"# predict latency, flights, {rows:,} training rows, {epochs} epoch(s), "
         f"architecture {model.architecture!r} {tuple(model.hidden_layer_sizes)}, "
@@ -170,11 +206,49 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         f"# tabmtl {tabmtl.__version__}, torch {torch.__version__} (1 thread), pandas "
         f"{pd.__version__}, Python {platform.python_version()}, {platform.machine()}, "
         f"{os.cpu_count()} CPUs; {repeats} calls per 1-row path, "
-        f"{max(5, repeats // 100)} per 10k-row path\n"
+        f"{max(5, repeats // 100)} per 10k-row path; first predict_record call "
+        f"{first_call:.2f} s\n# {agreement}\n"
     )
     shown = table.astype(object).where(table.notna(), None)  # tabulate's missingval is for None
     print(shown.to_markdown(index=False, floatfmt=".3f", missingval="—"))
+    print("\n# one row, before (torch path) and after (predict_record)\n")
+    print(before_after(table).to_markdown(index=False, floatfmt=".3f"))
     return table
+
+
+def record_agreement(model, batch: pd.DataFrame, n: int = 200) -> str:
+    """How far ``predict_record`` is from ``predict`` on ``n`` one-row frames: the largest
+    difference of a regression value (absolute, and relative to ``max(|value|, 1)``) and
+    the number of differing labels."""
+    worst, worst_abs, labels = 0.0, 0.0, 0
+    for i in range(min(n, len(batch))):
+        fast = model.predict_record(batch.iloc[i].to_dict())
+        expected = model.predict(batch.iloc[[i]]).iloc[0]
+        for name, value in fast.items():
+            if isinstance(value, float):
+                want = float(expected[name])
+                worst_abs = max(worst_abs, abs(value - want))
+                worst = max(worst, abs(value - want) / max(abs(want), 1.0))
+            else:
+                labels += value != expected[name]
+    return (f"predict_record vs predict on {min(n, len(batch))} rows: largest difference "
+            f"{worst_abs:.1e} (relative {worst:.1e}), {labels} differing label(s)")
+
+
+def before_after(table: pd.DataFrame) -> pd.DataFrame:
+    """Median wall and CPU time of each record path beside its torch path, and the ratio."""
+    rows = table.set_index("path")
+    out = []
+    for fast, torch_path in (("predict_record (fast path)", TORCH_RECORD),
+                             ("predict_proba_record (fast path)", TORCH_PROBA_RECORD)):
+        before, after = rows.loc[torch_path], rows.loc[fast]
+        out.append({
+            "call": fast.split(" ")[0],
+            "before: torch (ms)": before[COLUMNS[0]], "after (ms)": after[COLUMNS[0]],
+            "before CPU (ms)": before[COLUMNS[2]], "after CPU (ms)": after[COLUMNS[2]],
+            "CPU speed-up": before[COLUMNS[2]] / after[COLUMNS[2]],
+        })
+    return pd.DataFrame(out)
 
 
 if __name__ == "__main__":

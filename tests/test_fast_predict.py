@@ -9,6 +9,9 @@ target kind, with missing features and unseen categories.
 "The same rows" means the same batch: float32 matrix products of 1 row and of 160 rows
 may round differently (different kernels), so a one-row record is compared with a
 one-row frame, as it was before the fast path existed.
+
+These tests pin the torch path: with onnxruntime installed, ``predict_record`` runs the
+exported network instead, equal to float32 rounding (tests/test_fast_record.py).
 """
 
 import numpy as np
@@ -61,6 +64,12 @@ def serving_table(n: int = 160, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFra
         }
     )
     return X, Y
+
+
+@pytest.fixture(autouse=True)
+def _torch_path(monkeypatch):
+    """The torch forward and decoding behind predict_record, not onnxruntime."""
+    monkeypatch.setattr("tabmtl.estimators.records.serving_outputs", lambda *args: None)
 
 
 @pytest.fixture(scope="module")
