@@ -43,3 +43,39 @@ def test_blas_pools_are_limited_too(monkeypatch):
     monkeypatch.delenv("TABMTL_THREADS", raising=False)
     with thread_limit():
         assert all(pool["num_threads"] == 1 for pool in threadpool_info())
+
+
+def _threads_during_fit(**params) -> list[int]:
+    """torch's thread count seen at each epoch of a small fit."""
+    from skorch.callbacks import Callback
+
+    from conftest import make_mixed
+    from tabmtl import MultiTaskEstimator
+
+    seen: list[int] = []
+
+    class Record(Callback):
+        def on_epoch_end(self, net, **kwargs):
+            seen.append(torch.get_num_threads())
+
+    X, Y = make_mixed(64)
+    MultiTaskEstimator(max_epochs=2, callbacks=[Record()], random_state=0, **params).fit(X, Y)
+    return seen
+
+
+def test_the_estimators_fit_on_one_thread_unless_told(two_threads, monkeypatch):
+    monkeypatch.delenv("TABMTL_THREADS", raising=False)
+    assert _threads_during_fit() == [1, 1]
+    assert torch.get_num_threads() == 2  # the caller's setting is restored
+    assert _threads_during_fit(n_threads=2) == [2, 2]
+    with thread_limit(2):  # an enclosing block (the command line's --threads) wins
+        assert _threads_during_fit() == [2, 2]
+
+
+def test_n_threads_is_checked():
+    from conftest import make_mixed
+    from tabmtl import MultiTaskEstimator
+    from tabmtl.errors import InputError
+
+    with pytest.raises(InputError, match="n_threads"):
+        MultiTaskEstimator(n_threads=0).fit(*make_mixed(16))

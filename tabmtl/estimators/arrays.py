@@ -228,6 +228,7 @@ class MultiTaskClassifier(ClassifierMixin, _ArrayMultiTask):
         net_kwargs: Mapping | None = None,
         random_state: int | None = None,
         device: str = "cpu",
+        n_threads: int | None = None,
         verbose: int = 0,
     ):
         super().__init__(
@@ -239,7 +240,7 @@ class MultiTaskClassifier(ClassifierMixin, _ArrayMultiTask):
             validation_fraction=validation_fraction, patience=patience,
             calibration_fraction=calibration_fraction, callbacks=callbacks,
             checkpoint_dir=checkpoint_dir, net_kwargs=net_kwargs, random_state=random_state,
-            device=device, verbose=verbose,
+            device=device, n_threads=n_threads, verbose=verbose,
         )
         self.class_weight = class_weight
 

@@ -39,6 +39,7 @@ from tabmtl.training.iterators import SliceIterator, TensorDataset
 from tabmtl.training.net import MultiTaskNet, TrainingDiverged, seeded_rng
 from tabmtl.training.resume import discard_resume_state, fingerprint, read_resume_state
 from tabmtl.training.sample_weights import row_task_weights
+from tabmtl.training.threads import thread_limit
 from tabmtl.uncertainty.calibrator import Calibrator, calibration_split
 
 #: The fitted calibration attributes, read through ``calibrator_`` (and saved by name).
@@ -79,6 +80,7 @@ class MultiTaskBase(SavedStateMixin, BaseEstimator):
         net_kwargs: Mapping | None = None,
         random_state: int | None = None,
         device: str = "cpu",
+        n_threads: int | None = None,
         verbose: int = 0,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -102,6 +104,7 @@ class MultiTaskBase(SavedStateMixin, BaseEstimator):
         self.net_kwargs = net_kwargs
         self.random_state = random_state
         self.device = device
+        self.n_threads = n_threads
         self.verbose = verbose
 
     # -- fit -----------------------------------------------------------------------------
@@ -230,7 +233,8 @@ class MultiTaskBase(SavedStateMixin, BaseEstimator):
         one (Ctrl-C) its best finished epoch (``interrupted_``, ``best_epoch_``).
         """
         device = (self.net_kwargs or {}).get("device", self.device)
-        with seeded_rng(seed, device):  # leaves the caller's global generators untouched
+        # one CPU thread unless told otherwise (tabmtl.training.threads: measured)
+        with thread_limit(self.n_threads), seeded_rng(seed, device):
             self.net_ = self._build_net(seed, resume)
             if configure is not None:
                 configure(self.net_)
@@ -336,7 +340,8 @@ class MultiTaskBase(SavedStateMixin, BaseEstimator):
         batch_size = getattr(net, "iterator_valid__batch_size", net.batch_size)
         one_batch = batch_size == -1 or len(X_enc) <= batch_size
         if not (one_batch and net.iterator_valid is SliceIterator):
-            return net.forward(TensorDataset(X_enc)).detach().cpu().numpy()
+            with thread_limit(self.n_threads):  # not on the one-batch path: it costs ~ms
+                return net.forward(TensorDataset(X_enc)).detach().cpu().numpy()
         if net.module_.training or net.criterion_.training:
             net._set_training(False)  # what skorch's evaluation step does before each batch
         x = torch.from_numpy(np.asarray(X_enc, dtype=np.float32))  # shares the memory

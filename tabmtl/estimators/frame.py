@@ -124,6 +124,12 @@ default="piecewise_linear"
         gives identical predictions.
     device : str, default="cpu"
         Torch device ("cpu", "cuda", "cuda:1", ...).
+    n_threads : int, optional
+        CPU threads (torch's and the BLAS/OpenMP pools') of fit and of batch prediction.
+        None: the enclosing :func:`~tabmtl.training.threads.thread_limit` block's count,
+        else the ``TABMTL_THREADS`` environment variable, else **1** — measured faster
+        than torch's one-per-core default for tabmtl's small networks, by 4x and more on
+        a busy 2-core machine (``python -m benchmarks.threads``).
     verbose : int, default=0
         0 silent; 1 prints an epoch table (per-task losses included) and a progress bar.
 
@@ -207,6 +213,7 @@ default="piecewise_linear"
         net_kwargs: Mapping | None = None,
         random_state: int | None = None,
         device: str = "cpu",
+        n_threads: int | None = None,
         verbose: int = 0,
     ):
         super().__init__(
@@ -218,7 +225,7 @@ default="piecewise_linear"
             validation_fraction=validation_fraction, patience=patience,
             calibration_fraction=calibration_fraction, callbacks=callbacks,
             checkpoint_dir=checkpoint_dir, net_kwargs=net_kwargs, random_state=random_state,
-            device=device, verbose=verbose,
+            device=device, n_threads=n_threads, verbose=verbose,
         )
         self.targets = targets
         self.auxiliary = auxiliary

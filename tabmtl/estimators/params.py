@@ -35,6 +35,9 @@ def check_params(params: Mapping) -> None:
             f"numeric_scaling must be 'standard' or 'robust', got {params['numeric_scaling']!r}."
         )
     resolve_numeric_embedding(params["numeric_embedding"])  # a clear error for a bad value
+    threads = params.get("n_threads")
+    if threads is not None and (not isinstance(threads, (int, np.integer)) or threads < 1):
+        raise InputError(f"n_threads must be None or a positive integer, got {threads!r}.")
     if params["early_stopping"] not in (True, False, "auto"):
         raise InputError(
             f"early_stopping must be True, False or 'auto', got {params['early_stopping']!r}."

@@ -35,6 +35,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 
 __all__ = ["DEFAULT_THREADS", "default_threads", "thread_limit"]
 
@@ -43,6 +44,10 @@ DEFAULT_THREADS = 1
 
 #: Environment variable that overrides :data:`DEFAULT_THREADS` (a positive integer).
 THREADS_ENV = "TABMTL_THREADS"
+
+# The count of the innermost active thread_limit block: an estimator's fit inside the
+# command line's block (``--threads N``) keeps N rather than falling back to the default.
+_ACTIVE: ContextVar[int | None] = ContextVar("tabmtl_thread_limit", default=None)
 
 
 def default_threads() -> int:
@@ -69,7 +74,11 @@ def default_threads() -> int:
 
 @contextmanager
 def thread_limit(threads: int | None = None) -> Iterator[int]:
-    """Run the block with ``threads`` torch and BLAS/OpenMP threads (None: the default).
+    """Run the block with ``threads`` torch and BLAS/OpenMP threads.
+
+    None: the count of the enclosing ``thread_limit`` block if there is one (so an
+    estimator's fit inside the command line's ``--threads N`` block runs on N), else
+    :func:`default_threads`.
 
     torch's intra-op count is set and restored; the BLAS/OpenMP pools are limited with
     ``threadpoolctl`` for the block. Yields the count used.
@@ -87,13 +96,17 @@ def thread_limit(threads: int | None = None) -> Iterator[int]:
     import torch
     from threadpoolctl import threadpool_limits
 
-    threads = default_threads() if threads is None else int(threads)
+    if threads is None:
+        threads = _ACTIVE.get() or default_threads()
+    threads = int(threads)
     if threads < 1:
         raise ValueError(f"threads must be a positive integer, got {threads!r}.")
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
+    token = _ACTIVE.set(threads)
     try:
         with threadpool_limits(limits=threads):
             yield threads
     finally:
+        _ACTIVE.reset(token)
         torch.set_num_threads(before)
