@@ -47,9 +47,9 @@ def test_blas_pools_are_limited_too(monkeypatch):
 
 def _threads_during_fit(**params) -> list[int]:
     """torch's thread count seen at each epoch of a small fit."""
+    from conftest import make_mixed
     from skorch.callbacks import Callback
 
-    from conftest import make_mixed
     from tabmtl import MultiTaskEstimator
 
     seen: list[int] = []
@@ -74,6 +74,7 @@ def test_the_estimators_fit_on_one_thread_unless_told(two_threads, monkeypatch):
 
 def test_n_threads_is_checked():
     from conftest import make_mixed
+
     from tabmtl import MultiTaskEstimator
     from tabmtl.errors import InputError
 
