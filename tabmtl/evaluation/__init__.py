@@ -3,8 +3,8 @@
 The public names, imported on first use (so importing the package loads no scikit-learn
 model or matplotlib): :func:`cross_validate_transfer`, :class:`TransferResult`,
 :class:`TaskGrouping`, :func:`pairwise_affinity`, :func:`greedy_task_groups`,
-:func:`recommend_task_groups`, :func:`data_efficiency`, :class:`EfficiencyResult` and
-:func:`write_report`. Scoring is :mod:`tabmtl.metrics`. The modules behind them are internal:
+:func:`recommend_task_groups`, :func:`data_efficiency`, :class:`EfficiencyResult`,
+:func:`auxiliary_gain` and :func:`write_report`. Scoring is :mod:`tabmtl.metrics`. The modules behind them are internal:
 
 - ``metrics``   the metric registry, ``resolve_metrics``, ``score_task`` / ``score_frame``
   and the multi-task ``task_scorer``
@@ -17,6 +17,7 @@ model or matplotlib): :func:`cross_validate_transfer`, :class:`TransferResult`,
 - ``runner``    ``FoldRunner``: fits and scores on fixed folds, with a cache
 - ``affinity``  ``pairwise_affinity``: the gain of each task from each other one
 - ``grouping``  ``greedy_task_groups`` and ``recommend_task_groups``
+- ``auxiliary`` ``auxiliary_gain``: does an auxiliary target help a main one
 - ``drawing``, ``figures``, ``report``  the plots and the self-contained HTML report
   (``write_report``; needs matplotlib)
 """
@@ -34,6 +35,7 @@ _EXPORTS = {
     "data_efficiency": "tabmtl.evaluation.efficiency",
     "EfficiencyResult": "tabmtl.evaluation.efficiency",
     "write_report": "tabmtl.evaluation.report",
+    "auxiliary_gain": "tabmtl.evaluation.auxiliary",
 }
 
 __all__ = sorted(_EXPORTS)
