@@ -4,7 +4,8 @@ The public names, imported on first use (so importing the package loads no sciki
 model or matplotlib): :func:`cross_validate_transfer`, :class:`TransferResult`,
 :class:`TaskGrouping`, :func:`pairwise_affinity`, :func:`greedy_task_groups`,
 :func:`recommend_task_groups`, :func:`data_efficiency`, :class:`EfficiencyResult`,
-:func:`auxiliary_gain` and :func:`write_report`. Scoring is :mod:`tabmtl.metrics`. The modules behind them are internal:
+:func:`auxiliary_gain` and :func:`write_report`. Scoring is :mod:`tabmtl.metrics`. The
+modules behind them are internal:
 
 - ``metrics``   the metric registry, ``resolve_metrics``, ``score_task`` / ``score_frame``
   and the multi-task ``task_scorer``
