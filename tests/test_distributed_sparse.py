@@ -204,3 +204,9 @@ def test_predict_distributed_returns_every_row_once_with_fewer_rows_than_process
 
 if __name__ == "__main__":
     worker(sys.argv[1])
+    # leave together and tear the group down before the interpreter does: rank 0 hosts
+    # the store, and a group destroyed at interpreter exit while the other process still
+    # uses it can abort ("terminate called without an active exception", seen under load)
+    if torch.distributed.is_initialized():
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()

@@ -117,9 +117,11 @@ def _worker(url: str, n_trials: int) -> None:
 
 
 def _running_trial_of(study, pid: int):
-    """The trial worker ``pid`` runs, once its configuration is sampled; else None."""
+    """The trial worker ``pid`` runs, once its whole configuration is sampled (every
+    parameter of ``SPACE``: a trial killed between two draws would be retried with the
+    first one only); else None."""
     return next((t for t in study.get_trials(deepcopy=False)
-                 if t.state == optuna.trial.TrialState.RUNNING and t.params
+                 if t.state == optuna.trial.TrialState.RUNNING and set(t.params) == set(SPACE)
                  and str(t.user_attrs.get("worker", "")).endswith(f":{pid}")), None)
 
 
