@@ -8,7 +8,7 @@ model or matplotlib): :func:`cross_validate_transfer`, :class:`TransferResult`,
 modules behind them are internal:
 
 - ``metrics``   the metric registry, ``resolve_metrics``, ``score_task`` / ``score_frame``
-  and the multi-task ``task_scorer``
+- ``scorer``    the multi-task ``task_scorer`` (also importable from ``metrics``)
 - ``transfer``  ``cross_validate_transfer`` (multi-task vs single-task vs HistGB on the
   same folds), re-exporting the public names of the modules below
 - ``results``   ``TransferResult``, ``TaskGrouping``, ``summarize``, ``format_markdown``
