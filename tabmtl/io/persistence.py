@@ -30,9 +30,10 @@ signed file without its key works, with a warning that the signature went unchec
 Every file is treated as untrusted input. Loading reads the file and touches nothing
 else on disk (a saved ``checkpoint_dir`` is kept as a parameter for a later ``fit``, not
 created); what the file may ask for is bounded by what it holds (a member may not claim
-to inflate beyond :data:`MAX_INFLATION` times its compressed size, an array not beyond
-its listed values, the network not beyond its saved weights); and whatever is wrong with
-it comes out as a :class:`ModelFileError`, never as another exception.
+to inflate beyond ``MAX_INFLATION`` times its compressed size, an array not beyond its
+listed values, the network not beyond its saved weights: :mod:`tabmtl.io.model_file_checks`);
+and whatever is wrong with it comes out as a :class:`ModelFileError`, never as another
+exception.
 """
 
 from __future__ import annotations
@@ -40,7 +41,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import io
-import itertools
 import json
 import os
 import platform
@@ -51,21 +51,24 @@ import zlib
 from collections.abc import Mapping
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import sklearn
 import torch
 from sklearn.utils.validation import check_is_fitted
 
+from tabmtl.io.model_file_checks import (
+    FORMAT,
+    FORMAT_VERSION,
+    MAX_MANIFEST_BYTES,
+    MEMBERS,
+    check_manifest,
+    check_network_size,
+    read_member,
+    self_check,
+    short_repr,
+)
 from tabmtl.io.model_json import ModelFileError, decode, encode
 
-FORMAT = "tabmtl-model"
-FORMAT_VERSION = 2  # 2: batched layers (issue 13) and input statistics (issue 14)
-_MEMBERS = ("model.json", "weights.pt")
-#: Largest ratio of a member's size to its compressed size that a model file may claim
-#: (its members compress 1.1x to ~20x; deflate itself goes to ~1000x on filler)
-MAX_INFLATION = 200
-_MAX_MANIFEST_BYTES = 1 << 20
 __all__ = ["FORMAT_VERSION", "ModelFileError", "load_model", "save_model"]
 # Parameters that hold code (callbacks) are not saved; the loaded model has the default.
 _CODE_PARAMS = ("callbacks",)
@@ -207,22 +210,22 @@ def load_model(
     try:
         with zipfile.ZipFile(path) as zf:
             names = set(zf.namelist())
-            missing = [m for m in ("manifest.json", *_MEMBERS) if m not in names]
+            missing = [m for m in ("manifest.json", *MEMBERS) if m not in names]
             if missing:
                 raise ModelFileError(
                     f"{str(path)!r} is not a tabmtl model file (missing {missing!r})."
                 )
-            manifest = json.loads(_read_member(zf, "manifest.json", path, _MAX_MANIFEST_BYTES))
-            members = {name: _read_member(zf, name, path) for name in _MEMBERS}
+            manifest = json.loads(read_member(zf, "manifest.json", path, MAX_MANIFEST_BYTES))
+            members = {name: read_member(zf, name, path) for name in MEMBERS}
     except (zipfile.BadZipFile, EOFError, OSError, zlib.error, ValueError,
             RecursionError, NotImplementedError, RuntimeError) as exc:
         if isinstance(exc, ModelFileError):
             raise
         raise ModelFileError(
             f"{str(path)!r} is not a readable tabmtl model file; it may be truncated or "
-            f"corrupted ({type(exc).__name__}: {_short(exc)})."
+            f"corrupted ({type(exc).__name__}: {short_repr(exc)})."
         ) from None
-    digests, cls_name, saved_version, signature = _check_manifest(
+    digests, cls_name, saved_version, signature = check_manifest(
         manifest, path, __version__, allow_version_mismatch
     )
     for name, data in members.items():
@@ -248,7 +251,7 @@ def load_model(
         )
     classes = _estimator_classes()
     if cls_name not in classes:
-        raise ModelFileError(f"{str(path)!r} names an unknown estimator {_short(cls_name)}.")
+        raise ModelFileError(f"{str(path)!r} names an unknown estimator {short_repr(cls_name)}.")
     try:
         model = json.loads(members["model.json"])
         weights = torch.load(
@@ -260,76 +263,11 @@ def load_model(
     except Exception as exc:  # a consistent but wrong file: say so, don't dump internals
         raise ModelFileError(
             f"{str(path)!r} could not be rebuilt into a {cls_name}: "
-            f"{type(exc).__name__}: {_short(exc)}"
+            f"{type(exc).__name__}: {short_repr(exc)}"
         ) from exc
 
 
 # -- reading -----------------------------------------------------------------------------
-
-
-def _read_member(zf: zipfile.ZipFile, name: str, path: Path, limit: int | None = None) -> bytes:
-    """One member's bytes, refused before reading when it claims more than the archive
-    can hold (:data:`MAX_INFLATION`) or more than ``limit`` bytes."""
-    info = zf.getinfo(name)
-    bound = MAX_INFLATION * max(info.compress_size, 1) + 4096
-    if limit is not None:
-        bound = min(bound, limit)
-    if info.file_size > bound or info.compress_size > path.stat().st_size:
-        raise ModelFileError(
-            f"{str(path)!r}: member {name!r} claims {info.file_size} bytes from "
-            f"{info.compress_size} compressed, more than a model file holds; refused."
-        )
-    with zf.open(info) as member:
-        data = member.read(info.file_size + 1)
-    if len(data) != info.file_size:
-        raise ModelFileError(
-            f"{str(path)!r}: member {name!r} does not have the size its header gives."
-        )
-    return data
-
-
-def _check_manifest(manifest, path: Path, version: str, allow_version_mismatch: bool):
-    """The manifest's ``(digests, estimator, tabmtl_version, signature)``, each of the
-    type save_model writes, or a ModelFileError saying which field is wrong."""
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise ModelFileError(f"{str(path)!r} is not a tabmtl model file.")
-    format_version = manifest.get("format_version")
-    if format_version != FORMAT_VERSION:
-        raise ModelFileError(
-            f"{str(path)!r} uses model format version {_short(format_version)}; this tabmtl "
-            f"({version}) reads version {FORMAT_VERSION}."
-        )
-    saved_version = manifest.get("tabmtl_version")
-    if not isinstance(saved_version, str):
-        raise ModelFileError(f"{str(path)!r}: the manifest's tabmtl_version is not a string.")
-    if saved_version != version and not allow_version_mismatch:
-        raise ModelFileError(
-            f"{str(path)!r} was saved with tabmtl {saved_version[:50]}, this is tabmtl "
-            f"{version}. Load it with tabmtl {saved_version[:50]}, or pass "
-            "allow_version_mismatch=True to try anyway."
-        )
-    digests = manifest.get("members")
-    if not isinstance(digests, dict) or not all(
-        isinstance(digests.get(name), str) for name in _MEMBERS
-    ) or not all(isinstance(k, str) and isinstance(v, str) for k, v in digests.items()):
-        raise ModelFileError(
-            f"{str(path)!r}: the manifest's 'members' must map {list(_MEMBERS)!r} to "
-            "SHA-256 digests."
-        )
-    cls_name = manifest.get("estimator")
-    if not isinstance(cls_name, str):
-        raise ModelFileError(f"{str(path)!r}: the manifest's estimator is not a name.")
-    signature = manifest.get("signature")
-    if signature is not None and not isinstance(signature, str):
-        raise ModelFileError(f"{str(path)!r}: the manifest's signature is not a string.")
-    return digests, cls_name, saved_version, signature
-
-
-def _short(value, limit: int = 200) -> str:
-    """``value`` as text for an error message, cut to ``limit`` characters (a crafted
-    file must not fill a log)."""
-    text = str(value) if isinstance(value, BaseException) else repr(value)
-    return text if len(text) <= limit else text[:limit] + "..."
 
 
 # -- rebuilding ------------------------------------------------------------------------
@@ -370,7 +308,7 @@ def _rebuild(cls, model: dict, weights: dict, device: str | None):
         )
         params["device"] = "cpu"
     fitted = {name: decode(value) for name, value in model["fitted"].items()}
-    _check_network_size(params, pre, weights)
+    check_network_size(params, pre, weights)
     # the net is rebuilt without its Checkpoint callback, whose initialize creates the
     # directory: loading touches no file but the model's. The parameter is kept, so a
     # later fit of the loaded estimator checkpoints where the original did.
@@ -380,88 +318,8 @@ def _rebuild(cls, model: dict, weights: dict, device: str | None):
         history=decode(model["history"]), weights=weights,
     )
     estimator.checkpoint_dir = checkpoint_dir
-    _self_check(estimator)
+    self_check(estimator)
     return estimator
-
-
-def _self_check(estimator) -> None:
-    """Predict one row of missing values, or raise a ModelFileError: a file that loads is
-    a model that predicts (an edited file whose parts do not fit together is refused
-    here, not at the user's first predict)."""
-    try:
-        pre, spec = estimator.preprocessor_, estimator.target_spec_
-        raw = estimator._network_outputs(pre.transform_record(dict.fromkeys(pre.column_kinds_)))
-        spec.inverse_transform_record(raw)
-        spec.predict_proba(raw, estimator.temperatures_)
-        empty = {"numeric": [np.nan], "categorical": pd.Series([None], dtype=object),
-                 "datetime": pd.Series([pd.NaT], dtype="datetime64[ns]")}
-        with warnings.catch_warnings():  # the array estimators: "X has feature names"
-            warnings.simplefilter("ignore")
-            estimator.predict(pd.DataFrame(
-                {c: empty[kind] for c, kind in pre.column_kinds_.items()},
-                columns=pd.Index(pre.feature_names_in_, dtype=object),
-            ))
-    except Exception as exc:
-        raise ModelFileError(
-            f"The model rebuilt from the file cannot predict ({type(exc).__name__}: "
-            f"{_short(exc)}): the file was edited or is damaged."
-        ) from exc
-
-
-def _check_network_size(params: dict, pre, weights) -> None:
-    """Refuse a file whose parameters describe a network larger than its saved weights.
-
-    Each size the network is built from (hidden layer widths, the ensemble size, the
-    architecture's and the numeric embedding's integer settings, the categorical
-    embeddings' cardinalities and widths) and the weight matrices they imply (consecutive
-    widths, cardinality x width, numeric columns x embedding width) must fit in the
-    values the weights hold, so an edited size cannot make the loader allocate what the
-    file does not hold. (The network is not built on torch's ``meta`` device to count:
-    its embeddings read their bins' and offsets' values while they are built.)
-    """
-    if not isinstance(weights, dict) or not isinstance(weights.get("module"), dict):
-        raise ModelFileError("The model file's weights are not a module state_dict.")
-    saved = sum(
-        int(t.numel()) for t in weights["module"].values() if isinstance(t, torch.Tensor)
-    )
-    widths = params.get("hidden_layer_sizes")
-    widths = list(widths) if isinstance(widths, (tuple, list)) else [widths]
-    cards = list(getattr(pre, "cardinalities_", []))
-    dims = list(getattr(pre, "embedding_dims_", []))
-    embedding = params.get("numeric_embedding")
-    sizes = {
-        "hidden_layer_sizes": widths,
-        "ensemble_size": [params.get("ensemble_size", 1)],
-        "architecture": _ints(getattr(params.get("architecture"), "get_params", dict)()),
-        "numeric_embedding": _ints(getattr(embedding, "get_params", dict)()),
-        "cardinalities_": cards,
-        "embedding_dims_": dims,
-        "n_numeric_": [getattr(pre, "n_numeric_", 0)],
-    }
-    d_embedding = int(getattr(embedding, "d_embedding", 8) if embedding is not None else 1)
-    products = {
-        "hidden_layer_sizes": [a * b for a, b in itertools.pairwise(widths)
-                               if isinstance(a, int) and isinstance(b, int)],
-        "embeddings": [sum(c * d for c, d in zip(cards, dims)
-                           if isinstance(c, int) and isinstance(d, int))],
-        "numeric_embedding": [d_embedding * sizes["n_numeric_"][0]],
-    }
-    for name, values in {**sizes, **products}.items():
-        if any(not isinstance(v, (int, np.integer)) or v < 0 or v > saved for v in values):
-            raise ModelFileError(
-                f"The model file's {name} ask for a network larger than the {saved} values "
-                "its weights hold: the file was edited or is damaged."
-            )
-
-
-def _ints(params: Mapping) -> list[int]:
-    """The integer settings of a component's ``get_params`` (tuples of ints included)."""
-    out = []
-    for value in params.values():
-        for v in value if isinstance(value, (tuple, list)) else [value]:
-            if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
-                out.append(int(v))
-    return out
 
 
 def _with_state(obj, state: dict):
