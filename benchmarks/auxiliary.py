@@ -43,6 +43,12 @@ SETTINGS: dict[str, tuple[str, str, list | None, int | None]] = {
     "framingham": ("framingham", "STROKE", None, 2000),
     "framingham-chd": ("framingham", "ANYCHD", None, 2000),
     "penguins": ("penguins", "body_mass_g", None, None),
+    # the examples: a fare model learning from the trip's duration, one score
+    # with the others as auxiliaries, one outcome with related ones
+    "eta_fare": ("eta_fare", "fare", None, 2000),
+    "star": ("star", "math3", None, 2000),
+    "flights": ("flights", "arr_delay", None, 2000),
+    "rand_hie": ("rand_hie", "any_admission", None, 2000),
 }
 
 METRICS = {"binary": "roc_auc"}
