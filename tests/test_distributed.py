@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
-import subprocess
 import sys
 from pathlib import Path
 
@@ -25,6 +22,7 @@ from skorch.callbacks import Callback
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # conftest, when run by torchrun
 from conftest import make_mixed
+from ddp_launch import leave_process_group, run_two_processes
 
 from tabmtl import MultiTaskEstimator
 from tabmtl.io.streaming import fit_parquet
@@ -140,40 +138,12 @@ def worker(out_dir: str, parquet_path: str) -> None:
         json.dump(result, f)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def ddp_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("ddp")
     parquet_path = out / "data.parquet"
     write_parquet(parquet_path)
-    cmd = [
-        sys.executable, "-m", "torch.distributed.run",
-        "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-        "--master_port", str(_free_port()),
-        __file__, str(out), str(parquet_path),
-    ]  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    if sys.platform.startswith("linux"):
-        env.setdefault("GLOO_SOCKET_IFNAME", "lo")  # loopback: no network needed
-    repo = str(Path(__file__).resolve().parents[1])
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [repo, env.get("PYTHONPATH")]))
-    # own session: on a timeout the whole tree (agent and workers) is killed
-    proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-        start_new_session=True,
-    )
-    try:
-        output, _ = proc.communicate(timeout=LAUNCH_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        output, _ = proc.communicate()
-        pytest.fail(f"torchrun did not finish in {LAUNCH_TIMEOUT_S} s (a hang?):\n{output[-4000:]}")
-    assert proc.returncode == 0, output[-6000:]
+    run_two_processes(__file__, str(out), str(parquet_path), timeout_s=LAUNCH_TIMEOUT_S)
     ranks = [json.loads((out / f"rank{r}.json").read_text()) for r in (0, 1)]
     return ranks, out
 
@@ -357,9 +327,4 @@ def test_predict_distributed_never_starts_a_process_group(monkeypatch):
 
 if __name__ == "__main__":
     worker(sys.argv[1], sys.argv[2])
-    # leave together and tear the group down before the interpreter does: rank 0 hosts
-    # the store, and a group destroyed at interpreter exit while the other process still
-    # uses it can abort ("terminate called without an active exception", seen under load)
-    if torch.distributed.is_initialized():
-        torch.distributed.barrier()
-        torch.distributed.destroy_process_group()
+    leave_process_group()
