@@ -27,7 +27,6 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import argparse
 import sys
 import time
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -40,7 +39,11 @@ if str(ROOT) not in sys.path:  # `datasets` is a top-level folder, not an instal
     sys.path.insert(0, str(ROOT))
 
 import datasets  # noqa: E402
-from benchmarks.baselines import MODELS, Settings, tabmtl_outputs  # noqa: E402
+from benchmarks.baselines import (  # noqa: E402
+    MODELS,
+    Settings,
+    fit_predict_tabmtl_defaults,
+)
 from benchmarks.quality import PLAN, dataset_folds, score_outputs  # noqa: E402
 from benchmarks.speed import synthetic_table  # noqa: E402
 from tabmtl import PLE, HardSharing, MMoE, MultiTaskEstimator, TargetSpec  # noqa: E402
@@ -70,15 +73,6 @@ HEADLINE = ("R²", "ROC-AUC")
 BOOSTING = "lgbm"
 
 
-def _fit(params: dict, seed: int, Xtr, Ytr, Xte, tasks) -> tuple[dict, float]:
-    model = MultiTaskEstimator(random_state=seed, **params)
-    t0 = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # "dropping rows with no label at all"
-        model.fit(Xtr, Ytr)
-    return tabmtl_outputs(model, Xte, tasks), time.perf_counter() - t0
-
-
 def _one_fold(name, fold, train, test, X, Y, spec, candidates, single_of, seed) -> list[dict]:
     torch.set_num_threads(1)
     rows = []
@@ -91,22 +85,26 @@ def _one_fold(name, fold, train, test, X, Y, spec, candidates, single_of, seed) 
             rows.append({"dataset": name, "fold": fold, "config": config, "role": role,
                          "fit_s": fit_s, **r})
 
-    lgbm = MODELS[BOOSTING][1](Xtr, Ytr, Xte, spec, Settings(epochs=None, seed=seed))
+    settings = Settings(epochs=None, seed=seed)
+    lgbm = MODELS[BOOSTING][1](Xtr, Ytr, Xte, spec, settings)
     record(BOOSTING, "reference", lgbm.outputs, lgbm.fit_seconds)
     singles_done: dict[str, tuple[dict, float]] = {}
     for config in candidates:
         params = CANDIDATES[config]
-        outputs, fit_s = _fit(params, seed, Xtr, Ytr, Xte, tasks)
+        multi = fit_predict_tabmtl_defaults(Xtr, Ytr, Xte, spec, settings, **params)
+        outputs, fit_s = multi.outputs, multi.fit_seconds
         record(config, "multi", outputs, fit_s)
         single_config = single_of or config
         if single_config not in singles_done:
             outs, total = {}, 0.0
             for task in tasks:
                 labelled = Ytr[task.name].notna().to_numpy()
-                o, s = _fit(CANDIDATES[single_config], seed, Xtr[labelled],
-                            Ytr.loc[labelled, [task.name]], Xte, [task])
-                outs.update(o)
-                total += s
+                single = fit_predict_tabmtl_defaults(
+                    Xtr[labelled], Ytr.loc[labelled, [task.name]], Xte, spec, settings,
+                    **CANDIDATES[single_config],
+                )
+                outs.update(single.outputs)
+                total += single.fit_seconds
             singles_done[single_config] = (outs, total)
         outs, total = singles_done[single_config]
         record(config, "single", outs, total)
