@@ -8,12 +8,14 @@ Needs matplotlib (drawn with the non-interactive Agg backend).
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from tabmtl.evaluation.drawing import (
     GAIN_COLORS,
     MODEL_COLORS,
+    constant_task_weights,
     draw_affinity,
     draw_calibration,
     draw_gains,
@@ -52,14 +54,27 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def _panels(result: TransferResult, tasks: Sequence[str], draw: Callable, path: Path,
-            title: str, size: tuple[float, float], max_cols: int = 4,
-            legend: bool = False) -> Path:
-    """One ``draw(ax, result, task)`` panel per task on a grid, saved to ``path``."""
+def _wrapped(title: str, width_inches: float, fontsize: float) -> str:
+    """``title`` broken into lines that fit ``width_inches`` at ``fontsize`` points (an
+    average character is about 0.6 em wide)."""
+    chars = max(20, int(width_inches * 72 / (0.6 * fontsize)))
+    return "\n".join(textwrap.wrap(title, chars)) or title
+
+
+def panel_figure(result: TransferResult, tasks: Sequence[str], draw: Callable, title: str,
+                 size: tuple[float, float], max_cols: int = 4, legend: bool = False):
+    """A figure of one ``draw(ax, result, task)`` panel per task on a grid.
+
+    The title is wrapped to the figure's width, so a one-panel figure with a long title
+    keeps all of it.
+    """
     plt = pyplot()
     rows, cols = _grid(len(tasks), max_cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(size[0] * cols, size[1] * rows),
-                             squeeze=False)
+    width = size[0] * cols
+    title = _wrapped(title, 0.95 * width, 10)
+    lines = title.count("\n") + 1
+    height = size[1] * rows + 0.18 * (lines - 1)  # room for the extra title lines
+    fig, axes = plt.subplots(rows, cols, figsize=(width, height), squeeze=False)
     for ax, task in zip(axes.flat, tasks):
         draw(ax, result, task)
     for ax in axes.flat[len(tasks):]:
@@ -67,11 +82,19 @@ def _panels(result: TransferResult, tasks: Sequence[str], draw: Callable, path: 
     bottom = 0.0
     if legend:
         handles, labels = axes.flat[0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8, frameon=False)
-        bottom = 0.12 / rows
+        fig.legend(handles, labels, loc="lower center", ncol=4 if cols > 1 else 2,
+                   fontsize=8, frameon=False)
+        bottom = (0.12 if cols > 1 else 0.2) / rows
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout(rect=(0, bottom, 1, 1 - 0.08 / rows))
-    return _save(fig, path)
+    fig.tight_layout(rect=(0, bottom, 1, 1 - (0.06 + 0.05 * (lines - 1)) / rows))
+    return fig
+
+
+def _panels(result: TransferResult, tasks: Sequence[str], draw: Callable, path: Path,
+            title: str, size: tuple[float, float], max_cols: int = 4,
+            legend: bool = False) -> Path:
+    """One ``draw(ax, result, task)`` panel per task on a grid, saved to ``path``."""
+    return _save(panel_figure(result, tasks, draw, title, size, max_cols, legend), path)
 
 
 def plot_learning_curves(result: TransferResult, path: Path) -> Path:
@@ -100,7 +123,8 @@ def plot_learning_curves(result: TransferResult, path: Path) -> Path:
     return _panels(
         result, result.task_names, draw_learning_curve, path,
         "Learning curves per task: multi-task (solid) vs single-task (dashed); thick = "
-        "held-out fold, thin = training; mean over folds", (4.2, 3.1), legend=True,
+        "held-out fold, thin = training; mean over the epochs all folds reached (dotted: "
+        "one longer fold)", (4.2, 3.1), legend=True,
     )
 
 
@@ -125,7 +149,9 @@ def plot_task_weights(result: TransferResult, path: Path) -> Path:
     PosixPath('task_weights.png')
     """
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(6.5, 3.4))
+    flat = constant_task_weights(result) is not None  # a one-row table: a small figure
+    width = 6.5 if not flat else min(12.0, max(4.0, 1.0 + 1.1 * len(result.task_names)))
+    fig, ax = plt.subplots(figsize=(width, 3.4 if not flat else 1.3))
     draw_task_weights(ax, result)
     fig.tight_layout()
     return _save(fig, path)

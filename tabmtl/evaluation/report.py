@@ -69,12 +69,17 @@ def _html_table(headers: Sequence[str], rows: Sequence[Sequence[str]],
 
 _CAPTIONS = {
     "gain": "Multi-task score minus single-task score per task, paired by fold (bars, "
-    "± std); red bars are negative transfer. Diamonds: multi-task minus HistGB.",
-    "scores": "Each model's score per task, mean ± std over folds.",
+    "± std); green: a gain, red: negative transfer the folds support, pale red: a loss "
+    "within the folds' noise. Diamonds: multi-task minus HistGB.",
+    "scores": "Each model's score per task, mean ± std over folds; bars start at 0, so "
+    "their lengths compare (values written on the bars, the best in bold).",
     "learning_curves": "Loss per epoch per task. Solid: the multi-task model; dashed: the "
     "single-task model of the same architecture. Thick: held-out fold (or the early-stopping "
-    "split); thin: training. Shaded: min to max over folds.",
-    "task_weights": "The weight of each task's loss in the multi-task objective per epoch.",
+    "split); thin: training. Means and shading (min to max over folds) cover the epochs "
+    "every fold reached, so no curve jumps where a fold stopped early; dotted: a fold that "
+    "trained longer, on its own.",
+    "task_weights": "The weight of each task's loss in the multi-task objective per epoch "
+    "(a table when no weight ever moved).",
     "predicted_vs_actual": "Out-of-fold predictions of the multi-task model against the "
     "truth; the dashed line is a perfect prediction.",
     "calibration": "Reliability of the predicted probabilities (out of fold, equal-count "
@@ -129,8 +134,10 @@ def write_report(
     Returns
     -------
     dict
-        Name -> written path: ``html``, ``overview``, one per plot, ``summary``
-        (summary.csv), ``scores`` (scores.csv, every fold) and ``table`` (table.md).
+        Name -> written path, one entry per file written: ``html``, ``overview``, one
+        per plot (``scores`` is scores.png), ``summary`` (summary.csv), ``scores_csv``
+        (scores.csv, every fold), ``table`` (table.md) and, with ``efficiency``,
+        ``efficiency_summary`` (efficiency.csv).
 
     Examples
     --------
@@ -171,8 +178,8 @@ def write_report(
     files["overview"] = plot_overview(result, out / "overview.png", title)
     files["summary"] = out / "summary.csv"
     result.summary.to_csv(files["summary"])
-    files["scores"] = out / "scores.csv"
-    result.scores.to_csv(files["scores"], index=False)
+    files["scores_csv"] = out / "scores.csv"
+    result.scores.to_csv(files["scores_csv"], index=False)
     files["table"] = out / "table.md"
     files["table"].write_text(result.to_markdown() + "\n", encoding="utf-8")
     files["html"] = out / "report.html"
@@ -249,9 +256,9 @@ def _importance_section(folder: Path) -> list[str]:
         "heatmap": "The drop of each task's score when one feature column is shuffled "
         "(before preprocessing, so derived inputs move with it); colour: share of the task's "
         "top importance; bold: the feature drives the task.",
-        "bars": "A feature drives a task when it is in the task's top k and reaches 10% of "
-        "its top importance; a shared driver drives two tasks or more (bars: ± std over "
-        "the shuffles).",
+        "bars": "Colour: the feature's role in that task's panel. A feature drives a task "
+        "when it is in the task's top k and reaches 10% of its top importance; a shared "
+        "driver drives two tasks or more (bars: ± std over the shuffles).",
     }
     for key, caption in captions.items():
         if (folder / IMPORTANCE_FILES[key]).exists():

@@ -14,6 +14,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from tabmtl.evaluation.figures import pyplot
 from tabmtl.inspection.importance import MINOR, SHARED, SPECIFIC, TaskImportance
@@ -25,6 +26,38 @@ ROLE_COLORS = {SHARED: "#1f77b4", SPECIFIC: "#ff7f0e", MINOR: "#9e9e9e"}
 def _ordered(result: TaskImportance, max_features: int | None, **rule):
     roles = result.shared_drivers(**rule)
     return roles if max_features is None else roles.head(max_features)
+
+
+def panel_roles(result: TaskImportance, task: str, *, top_k: int = 3, min_share: float = 0.1,
+                min_tasks: int = 2):
+    """Each feature's role *in one task's panel*: a shared driver or task-specific when
+    it drives ``task`` (and at least ``min_tasks`` tasks, or fewer), minor when it does
+    not drive this task, whatever it does for the others.
+
+    Parameters
+    ----------
+    result : TaskImportance
+        From :func:`~tabmtl.inspection.importance.task_importance`.
+    task : str
+        The task of the panel.
+    top_k, min_share, min_tasks
+        The rule of :meth:`TaskImportance.shared_drivers`.
+
+    Returns
+    -------
+    pandas.Series
+        Feature -> role, in ``result.features`` order.
+
+    Examples
+    --------
+    >>> panel_roles(result, "eta")["km"]  # doctest: +SKIP
+    'shared'
+    """
+    drives = result.drivers(top_k, min_share)
+    n_tasks = drives.sum(axis=1)
+    here = drives[task]
+    roles = np.where(~here, MINOR, np.where(n_tasks >= min_tasks, SHARED, SPECIFIC))
+    return pd.Series(roles, index=drives.index, name="role").reindex(result.features)
 
 
 def _rule_text(top_k: int, min_share: float, min_tasks: int) -> str:
@@ -104,7 +137,8 @@ def plot_importance_bars(
     min_tasks: int = 2,
 ) -> Path:
     """Write one bar chart per task (its ``max_features`` most important features, mean
-    ± std over the repeats, coloured by role) to ``path`` (PNG).
+    ± std over the repeats, coloured by their role in that task, :func:`panel_roles`) to
+    ``path`` (PNG).
 
     Examples
     --------
@@ -113,7 +147,6 @@ def plot_importance_bars(
     """
     plt = pyplot()
     rule = dict(top_k=top_k, min_share=min_share, min_tasks=min_tasks)
-    role = result.shared_drivers(**rule)["role"]
     table = result.table
     n = len(result.tasks)
     cols = min(4, n)
@@ -125,6 +158,7 @@ def plot_importance_bars(
         part = table[table["task"] == task].sort_values("mean", ascending=False)
         part = part.head(max_features).iloc[::-1]
         y = np.arange(len(part))
+        role = panel_roles(result, task, **rule)  # its role for this task, not overall
         ax.barh(y, np.nan_to_num(part["mean"]), xerr=np.nan_to_num(part["std"]), capsize=2,
                 color=[ROLE_COLORS[role[f]] for f in part["feature"]])
         ax.set_yticks(y, list(part["feature"]), fontsize=7)
@@ -137,8 +171,9 @@ def plot_importance_bars(
     for ax in axes.flat[n:]:
         ax.set_axis_off()
     handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in ROLE_COLORS.values()]
-    fig.legend(handles, list(ROLE_COLORS), loc="lower center", ncol=3, fontsize=8,
-               frameon=False)
+    labels = ["drives this task and others (shared)", "drives this task only",
+              "does not drive this task"]
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, frameon=False)
     fig.suptitle(f"Permutation importance per task ({_rule_text(**rule)})", fontsize=9)
     fig.tight_layout(rect=(0, 0.45 / total, 1, 1 - 0.45 / total))
     return _save(fig, path)
