@@ -365,8 +365,12 @@ def draw_affinity(ax: Axes, result: TransferResult, annotate: bool = True):
     ax.set_ylabel("gain of task", fontsize=8)
     groups = "  ".join("{" + ", ".join(g) + "}" for g in result.grouping.groups)
     title = f"Pairwise affinity; recommended groups:\n{groups}"
-    if result.grouping.best_measured is not None:
-        title += f"\nbest measured on the folds: {result.grouping.best_measured}"
+    decision = result.grouping.decision
+    if decision is not None:
+        choice, supported = decision
+        why = {True: "the folds support it", False: "others within noise",
+               None: "noise not judged"}[supported]
+        title += f"\nmeasured on the folds: {choice} ({why})"
     ax.set_title(title, fontsize=8)
     return image
 

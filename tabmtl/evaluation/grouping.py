@@ -101,7 +101,7 @@ def group_tasks(runner: FoldRunner, names: list[str], verify: bool) -> TaskGroup
     expected = {}
     for group in groups:
         expected.update(_member_gains(affinity, group))
-    verified = None
+    verified = long = None
     if verify:
         rows = []
         for group in groups:
@@ -133,6 +133,7 @@ def group_tasks(runner: FoldRunner, names: list[str], verify: bool) -> TaskGroup
         groups=groups,
         expected_gain=pd.Series(expected, name="expected_gain").reindex(names),
         verified=verified,
+        fold_scores=long,
     )
 
 
@@ -160,7 +161,8 @@ def recommend_task_groups(
         As in :func:`~tabmtl.evaluation.transfer.cross_validate_transfer`.
     verify : bool, default=True
         Cross-validate the recommended groups, and all tasks together, on the same folds
-        (``TaskGrouping.verified`` and ``best_measured``).
+        (``TaskGrouping.verified``, ``fold_scores`` and ``decision``: a grouping is
+        preferred over all together only when the folds support it).
 
     Returns
     -------

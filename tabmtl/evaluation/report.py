@@ -31,7 +31,7 @@ from tabmtl.evaluation.figures import (
     plot_scores,
     plot_task_weights,
 )
-from tabmtl.evaluation.results import NEGATIVE_FLAG, TransferResult
+from tabmtl.evaluation.results import CONFIDENCE, NEGATIVE_FLAG, TransferResult
 
 _CSS = """
 body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 2em auto;
@@ -45,6 +45,16 @@ pre { background: #f5f5f5; padding: 0.6em; overflow-x: auto; font-size: 0.85em; 
 img { max-width: 100%; border: 1px solid #eee; } .verdict { font-size: 1.1em; font-weight: bold; }
 .neg-text { color: #c62828; } figcaption { color: #555; font-size: 0.9em; margin-bottom: 1.4em; }
 """
+
+
+#: How the page decides negative transfer, in words (the rule of
+#: :func:`~tabmtl.evaluation.results.supported_loss`).
+NOISE_RULE = (
+    "How conclusions are drawn: a task is flagged for negative transfer only when its "
+    "per-fold gains (multi-task minus single-task, paired by fold) support a loss - Nadeau "
+    f"& Bengio's corrected paired t test, {int(CONFIDENCE * 100)}% one-sided; a negative "
+    "mean gain they do not support is marked 'within noise'."
+)
 
 
 def _img(path: Path) -> str:
@@ -202,6 +212,7 @@ def _page(result, plots, title, command, details, importance=None) -> str:
         parts.append(f"<pre>{html.escape(command)}</pre>")
     parts += [
         f'<p class="{verdict_class}">{html.escape(result.verdict())}</p>',
+        f"<p>{html.escape(NOISE_RULE)}</p>",
         "<h2>Scores per task</h2>",
         _html_table(headers, rows, list(result.summary["negative_transfer"])),
     ]
@@ -220,11 +231,10 @@ def _page(result, plots, title, command, details, importance=None) -> str:
     if result.grouping is not None:
         g = result.grouping
         parts.append("<h2>Which tasks to train together</h2>")
+        # what the folds measured leads; the pairwise prediction follows it
+        parts.append(f'<p class="verdict">{html.escape(g.conclusion())}</p>')
         groups = "  ".join("{" + ", ".join(grp) + "}" for grp in g.groups)
-        parts.append(f"<p>Recommended from pairwise gains: {html.escape(groups)}</p>")
-        if g.best_measured is not None:
-            parts.append(f'<p class="verdict">Best measured on the folds: '
-                         f"{html.escape(g.best_measured)}.</p>")
+        parts.append(f"<p>Predicted from pairwise gains: {html.escape(groups)}</p>")
         if "affinity" in plots:
             parts += ["<figure>", _img(plots["affinity"]),
                       f"<figcaption>{html.escape(_CAPTIONS['affinity'])}</figcaption>",

@@ -28,6 +28,17 @@ NOISE_FLAG = "within noise"
 CONFIDENCE = 0.9
 
 
+#: How the report decides between ways of training tasks, in words.
+GROUPING_RULE = (
+    "Rule: a way of training is preferred over training all tasks together only when the "
+    "folds support it - the per-fold difference of the mean score over tasks, Nadeau & "
+    f"Bengio's corrected paired t test, {int(CONFIDENCE * 100)}% one-sided; otherwise all "
+    "together, the differences within noise."
+)
+_ADVICE = {"recommended groups": "train in the recommended groups",
+           "each alone": "train each task alone", "all together": "train all together"}
+
+
 def supported_loss(gains: Sequence[float] | np.ndarray, confidence: float = CONFIDENCE) -> bool:
     """Whether the per-fold gains of a K-fold comparison show a loss beyond the noise.
 
@@ -131,6 +142,9 @@ class TaskGrouping:
         over the same folds, its score in the group (``grouped_*``), alone (``alone_*``)
         and with all tasks in one model (``together_*``), and the group's gain over
         alone (``gain_*``).
+    fold_scores : pandas.DataFrame or None
+        The same verification fold by fold (``task, group, fold, grouped, alone,
+        together, gain``): what the noise rule of :attr:`decision` is judged on.
 
     Examples
     --------
@@ -144,6 +158,7 @@ class TaskGrouping:
     groups: list[tuple[str, ...]]
     expected_gain: pd.Series
     verified: pd.DataFrame | None = None
+    fold_scores: pd.DataFrame | None = None
 
     @property
     def measured_means(self) -> pd.Series | None:
@@ -167,6 +182,76 @@ class TaskGrouping:
         """
         means = self.measured_means
         return None if means is None else str(means.idxmax())
+
+    @property
+    def fold_means(self) -> pd.DataFrame | None:
+        """Per fold, the mean score over tasks of each way of training them (the columns
+        of :attr:`measured_means`); None without :attr:`fold_scores`."""
+        if self.fold_scores is None or self.verified is None:
+            return None
+        columns = {"recommended groups": "grouped", "all together": "together",
+                   "each alone": "alone"}
+        per_fold = self.fold_scores.groupby("fold")[list(columns.values())].mean()
+        ways = list(self.measured_means.index)
+        return pd.DataFrame({w: per_fold[columns[w]] for w in ways})
+
+    @property
+    def decision(self) -> tuple[str, bool | None] | None:
+        """How to train the tasks, by :data:`GROUPING_RULE`, and whether the folds
+        support it over training all together.
+
+        ``("all together", False)`` when no other way beats all-together beyond the
+        folds' noise; ``(way, True)`` for the best-scoring way that does; ``(best
+        measured, None)`` when there are no per-fold scores to judge the noise by; None
+        when the groups were not verified.
+        """
+        means = self.measured_means
+        if means is None:
+            return None
+        folds = self.fold_means
+        if folds is None:
+            return str(means.idxmax()), None
+        better = [w for w in folds.columns if w != "all together"
+                  and supported_loss((folds["all together"] - folds[w]).to_numpy())]
+        if not better:
+            return "all together", False
+        return max(better, key=lambda w: means[w]), True
+
+    def conclusion(self) -> str:
+        """What the folds measured and what to do, the measurement first, the rule stated.
+
+        Examples
+        --------
+        >>> grouping.conclusion()  # doctest: +SKIP
+        'Measured on the same folds (mean score over tasks): all together 0.890, ...'
+        """
+        if self.verified is None:
+            groups = " + ".join("{" + ", ".join(g) + "}" for g in self.groups)
+            return (f"Predicted from pairwise gains (not measured): {groups}. Verify it "
+                    "before acting on it (recommend_task_groups(verify=True)).")
+        means = self.measured_means
+        choice, supported = self.decision
+        measured = ", ".join(f"{k} {v:.3f}" for k, v in means.items())
+        text = f"Measured on the same folds (mean score over tasks): {measured}. "
+        if supported is None:
+            text += (f"Best measured: {choice}; the noise was not judged (no per-fold "
+                     "scores). ")
+        elif supported:
+            text += f"Conclusion: {_ADVICE[choice]} (the folds support it over all together). "
+        elif means.idxmax() == "all together":
+            text += "Conclusion: train all together (it scored best). "
+        else:
+            text += "Conclusion: train all together (differences within noise). "
+        groups = " + ".join("{" + ", ".join(g) + "}" for g in self.groups)
+        if len(self.groups) == 1:
+            predicted = "all together"
+        elif all(len(g) == 1 for g in self.groups):
+            predicted = "each alone"
+        else:
+            predicted = f"the recommended groups {groups}"
+        agree = "agrees" if predicted.startswith(choice) else "disagrees; the measurement wins"
+        text += f"The pairwise gains predicted {predicted} ({agree}). {GROUPING_RULE}"
+        return text
 
     def describe(self) -> str:
         """Plain-text summary: the affinity matrix, the groups, the verification."""
@@ -194,7 +279,7 @@ class TaskGrouping:
                         _pm(row["alone_mean"], row["alone_std"]),
                         _pm(row["together_mean"], row["together_std"]),
                         _pm(row["gain_mean"], row["gain_std"], signed=True),
-                        NEGATIVE_FLAG if row["gain_mean"] < 0 else "",
+                        self._flag(task, row["gain_mean"]),
                     ]
                 )
             headers = ["task", "group", "in group", "alone", "all together",
@@ -207,8 +292,20 @@ class TaskGrouping:
                 "Mean score over tasks: "
                 + ", ".join(f"{k} {v:.3f}" for k, v in means.items())
                 + f"{same}. Best measured: {self.best_measured}.",
+                "",
+                self.conclusion(),
             ]
         return "\n".join(lines)
+
+    def _flag(self, task: str, gain_mean: float) -> str:
+        """The verification table's flag of one task: a loss the folds support, or one
+        within noise (:func:`supported_loss` on its per-fold gains)."""
+        if not np.isfinite(gain_mean) or gain_mean >= 0:
+            return ""
+        if self.fold_scores is None:
+            return "loss (noise not judged)"  # no per-fold scores
+        gains = self.fold_scores.loc[self.fold_scores["task"] == task, "gain"].to_numpy()
+        return NEGATIVE_FLAG if supported_loss(gains) else NOISE_FLAG
 
 
 @dataclass
