@@ -21,6 +21,7 @@ import html
 from collections.abc import Sequence
 from pathlib import Path
 
+from tabmtl.evaluation.blending import blend_weights, plot_blend_weights
 from tabmtl.evaluation.figures import (
     plot_affinity,
     plot_calibration,
@@ -98,6 +99,12 @@ _CAPTIONS = {
     "minus its score alone.",
     "sluice_sharing": "Sharing learned by the sluice network: per hidden layer, the share of "
     "the row task's mixed activations taken from each column task (rows sum to 1).",
+    "blend": "Per task, the weights of a blend of the multi-task net and HistGB, chosen "
+    "by greedy ensemble selection (Caruana et al. 2004; tabmtl.ensemble.weights."
+    "greedy_weights, as MultiTaskBlend fits task_blend_weights_) on both models' "
+    "out-of-fold predictions; HistGB's share is how much the task needs boosting. Scores: "
+    "mean over the same folds; the blend's is measured on the rows its weights were chosen "
+    "on, so it is slightly optimistic.",
     "efficiency": "Multi-task gain by training size: the comparison repeated on nested "
     "subsamples of each training fold (same folds, same seeds); mean ± std over folds, "
     "points are single folds.",
@@ -146,7 +153,9 @@ def write_report(
     dict
         Name -> written path, one entry per file written: ``html``, ``overview``, one
         per plot (``scores`` is scores.png), ``summary`` (summary.csv), ``scores_csv``
-        (scores.csv, every fold), ``table`` (table.md) and, with ``efficiency``,
+        (scores.csv, every fold), ``table`` (table.md), with the HistGB baseline
+        ``blend`` (blend_weights.png: how much each task needs boosting) and
+        ``blend_summary`` (blend_weights.csv), and with ``efficiency``
         ``efficiency_summary`` (efficiency.csv).
 
     Examples
@@ -172,6 +181,10 @@ def write_report(
         "affinity": plot_affinity(result, out / "affinity.png"),
     }
     plots = {k: v for k, v in plots.items() if v is not None}
+    blend = blend_weights(result)  # None without the HistGB baseline
+    if blend is not None:
+        plots["blend"] = plot_blend_weights(blend, out / "blend_weights.png")
+        blend.to_csv(out / "blend_weights.csv", index_label="task")
     # -- learned sluice sharing and data efficiency, when given (drawn on demand) -----------
     if sharing is not None:
         from tabmtl.evaluation.sluice_figures import plot_sluice_sharing
@@ -185,6 +198,8 @@ def write_report(
     files: dict[str, Path] = dict(plots)
     if efficiency is not None:
         files["efficiency_summary"] = out / "efficiency.csv"
+    if blend is not None:
+        files["blend_summary"] = out / "blend_weights.csv"
     files["overview"] = plot_overview(result, out / "overview.png", title)
     files["summary"] = out / "summary.csv"
     result.summary.to_csv(files["summary"])
@@ -193,12 +208,23 @@ def write_report(
     files["table"] = out / "table.md"
     files["table"].write_text(result.to_markdown() + "\n", encoding="utf-8")
     files["html"] = out / "report.html"
-    page = _page(result, plots, title, command, details, importance)
+    page = _page(result, plots, title, command, details, importance, blend)
     files["html"].write_text(page, encoding="utf-8")
     return files
 
 
-def _page(result, plots, title, command, details, importance=None) -> str:
+def _blend_section(blend, image: Path) -> list[str]:
+    """The page's "how much each task needs boosting" section: the figure and a table."""
+    headers = ["task", "metric", "HistGB weight", "multi-task", "HistGB", "blend"]
+    rows = [[str(task), r["metric"], f"{r['boosting_weight']:.2f}", f"{r['net_score']:.3f}",
+             f"{r['boosting_score']:.3f}", f"{r['blend_score']:.3f}"]
+            for task, r in blend.iterrows()]
+    return ["<h2>How much each task needs boosting</h2>", "<figure>", _img(image),
+            f"<figcaption>{html.escape(_CAPTIONS['blend'])}</figcaption></figure>",
+            _html_table(headers, rows)]
+
+
+def _page(result, plots, title, command, details, importance=None, blend=None) -> str:
     headers, rows = result.table_rows()
     verdict_class = "verdict neg-text" if result.negative_transfer else "verdict"
     parts = [
@@ -228,6 +254,8 @@ def _page(result, plots, title, command, details, importance=None) -> str:
         if key in plots:
             parts += [f"<h2>{names[key]}</h2>", "<figure>", _img(plots[key]),
                       f"<figcaption>{html.escape(_CAPTIONS[key])}</figcaption></figure>"]
+    if blend is not None and "blend" in plots:
+        parts += _blend_section(blend, plots["blend"])
     if result.grouping is not None:
         g = result.grouping
         parts.append("<h2>Which tasks to train together</h2>")
