@@ -260,7 +260,9 @@ def _page(result, plots, title, command, details, importance=None, blend=None) -
         g = result.grouping
         parts.append("<h2>Which tasks to train together</h2>")
         # what the folds measured leads; the pairwise prediction follows it
-        parts.append(f'<p class="verdict">{html.escape(g.conclusion())}</p>')
+        measured, predicted, rule = g.conclusion_parts()
+        parts += [f'<p class="verdict">{html.escape(measured)}</p>',
+                  f"<p>{html.escape(predicted)} {html.escape(rule)}</p>"]
         groups = "  ".join("{" + ", ".join(grp) + "}" for grp in g.groups)
         parts.append(f"<p>Predicted from pairwise gains: {html.escape(groups)}</p>")
         if "affinity" in plots:

@@ -9,6 +9,7 @@ long-form fold scores into the per-task summary; :func:`format_markdown` renders
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -217,31 +218,26 @@ class TaskGrouping:
             return "all together", False
         return max(better, key=lambda w: means[w]), True
 
-    def conclusion(self) -> str:
-        """What the folds measured and what to do, the measurement first, the rule stated.
-
-        Examples
-        --------
-        >>> grouping.conclusion()  # doctest: +SKIP
-        'Measured on the same folds (mean score over tasks): all together 0.890, ...'
-        """
+    def conclusion_parts(self) -> tuple[str, str, str]:
+        """:meth:`conclusion` in three parts: what was measured and what to do; what the
+        pairwise gains predicted; the rule."""
         if self.verified is None:
             groups = " + ".join("{" + ", ".join(g) + "}" for g in self.groups)
-            return (f"Predicted from pairwise gains (not measured): {groups}. Verify it "
-                    "before acting on it (recommend_task_groups(verify=True)).")
+            return ("Not measured: the groups were not cross-validated.",
+                    f"The pairwise gains predict {groups}; verify it before acting on it "
+                    "(recommend_task_groups(verify=True)).", GROUPING_RULE)
         means = self.measured_means
         choice, supported = self.decision
         measured = ", ".join(f"{k} {v:.3f}" for k, v in means.items())
         text = f"Measured on the same folds (mean score over tasks): {measured}. "
         if supported is None:
-            text += (f"Best measured: {choice}; the noise was not judged (no per-fold "
-                     "scores). ")
+            text += f"Best measured: {choice}; the noise was not judged (no per-fold scores)."
         elif supported:
-            text += f"Conclusion: {_ADVICE[choice]} (the folds support it over all together). "
+            text += f"Conclusion: {_ADVICE[choice]} (the folds support it over all together)."
         elif means.idxmax() == "all together":
-            text += "Conclusion: train all together (it scored best). "
+            text += "Conclusion: train all together (it scored best)."
         else:
-            text += "Conclusion: train all together (differences within noise). "
+            text += "Conclusion: train all together (differences within noise)."
         groups = " + ".join("{" + ", ".join(g) + "}" for g in self.groups)
         if len(self.groups) == 1:
             predicted = "all together"
@@ -250,8 +246,17 @@ class TaskGrouping:
         else:
             predicted = f"the recommended groups {groups}"
         agree = "agrees" if predicted.startswith(choice) else "disagrees; the measurement wins"
-        text += f"The pairwise gains predicted {predicted} ({agree}). {GROUPING_RULE}"
-        return text
+        return text, f"The pairwise gains predicted {predicted} ({agree}).", GROUPING_RULE
+
+    def conclusion(self) -> str:
+        """What the folds measured and what to do, the measurement first, the rule stated.
+
+        Examples
+        --------
+        >>> grouping.conclusion()  # doctest: +SKIP
+        'Measured on the same folds (mean score over tasks): all together 0.890, ...'
+        """
+        return " ".join(self.conclusion_parts())
 
     def describe(self) -> str:
         """Plain-text summary: the affinity matrix, the groups, the verification."""
@@ -293,7 +298,7 @@ class TaskGrouping:
                 + ", ".join(f"{k} {v:.3f}" for k, v in means.items())
                 + f"{same}. Best measured: {self.best_measured}.",
                 "",
-                self.conclusion(),
+                *textwrap.wrap(self.conclusion(), 100),
             ]
         return "\n".join(lines)
 
