@@ -260,11 +260,12 @@ def draw_scores(ax: Axes, result: TransferResult, task: str) -> None:
         pad = 0.12 * (hi - lo) or 0.05
         ax.set_ylim(lo - (pad if lo < 0 else 0), hi + pad)
         best = int(np.nanargmax(means))
-        for xi, m in zip(x, means):
+        for xi, m, sd in zip(x, means, stds):
             if not np.isfinite(m):
                 continue
             inside = abs(m) > 0.3 * (hi - lo)  # room for the text in the bar
-            ax.text(xi, m / 2 if inside else m, f"{m:.3f}", rotation=90, fontsize=7,
+            beyond = m + sd if m >= 0 else m - sd  # outside: past the error bar
+            ax.text(xi, m / 2 if inside else beyond, f"{m:.3f}", rotation=90, fontsize=7,
                     ha="center", va="center" if inside else ("bottom" if m >= 0 else "top"),
                     color="white" if inside else "black",
                     fontweight="bold" if xi == best else "normal")

@@ -48,8 +48,7 @@ img { max-width: 100%; border: 1px solid #eee; } .verdict { font-size: 1.1em; fo
 """
 
 
-#: How the page decides negative transfer, in words (the rule of
-#: :func:`~tabmtl.evaluation.results.supported_loss`).
+#: How the page decides negative transfer, in words (the rule of ``supported_loss``).
 NOISE_RULE = (
     "How conclusions are drawn: a task is flagged for negative transfer only when its "
     "per-fold gains (multi-task minus single-task, paired by fold) support a loss - Nadeau "

@@ -145,7 +145,7 @@ class TaskGrouping:
         alone (``gain_*``).
     fold_scores : pandas.DataFrame or None
         The same verification fold by fold (``task, group, fold, grouped, alone,
-        together, gain``): what the noise rule of :attr:`decision` is judged on.
+        together, gain``): what the noise rule of ``decision`` is judged on.
 
     Examples
     --------
@@ -187,7 +187,7 @@ class TaskGrouping:
     @property
     def fold_means(self) -> pd.DataFrame | None:
         """Per fold, the mean score over tasks of each way of training them (the columns
-        of :attr:`measured_means`); None without :attr:`fold_scores`."""
+        of ``measured_means``); None without ``fold_scores``."""
         if self.fold_scores is None or self.verified is None:
             return None
         columns = {"recommended groups": "grouped", "all together": "together",
@@ -198,7 +198,7 @@ class TaskGrouping:
 
     @property
     def decision(self) -> tuple[str, bool | None] | None:
-        """How to train the tasks, by :data:`GROUPING_RULE`, and whether the folds
+        """How to train the tasks, by the rule ``GROUPING_RULE``, and whether the folds
         support it over training all together.
 
         ``("all together", False)`` when no other way beats all-together beyond the
@@ -219,7 +219,7 @@ class TaskGrouping:
         return max(better, key=lambda w: means[w]), True
 
     def conclusion_parts(self) -> tuple[str, str, str]:
-        """:meth:`conclusion` in three parts: what was measured and what to do; what the
+        """``conclusion()`` in three parts: what was measured and what to do; what the
         pairwise gains predicted; the rule."""
         if self.verified is None:
             groups = " + ".join("{" + ", ".join(g) + "}" for g in self.groups)
