@@ -166,8 +166,9 @@ def main(root: str, report: bool = True) -> int:
     if browser:
         shots = html.parent / "screenshots"
         for page in pages:
-            name = str(page.relative_to(html.parent)).replace("/", "_").removesuffix(".html")
-            problem = screenshot(browser, page, shots / f"{name.removeprefix('html_')}.png")
+            name = str(page.relative_to(html.parent)).removesuffix(".html")
+            name = {"report/report": "report"}.get(name, name).removeprefix("html/")
+            problem = screenshot(browser, page, shots / f"{name.replace('/', '_')}.png")
             if problem:
                 problems.append(problem)
     for problem in problems:
