@@ -60,6 +60,7 @@ def test_a_grouping_within_noise_is_not_recommended_over_training_together():
     assert choice == "all together" and supported is False
     text = g.conclusion()
     assert "train all together (differences within noise)" in text
+    assert "disagrees: the conclusion follows the measurement" in text
     # the measurement leads, before the pairwise prediction
     assert text.index("Measured") < text.index("pairwise")
     assert "Nadeau" in text and "90%" in text  # the rule is stated
@@ -72,6 +73,7 @@ def test_a_grouping_the_folds_support_is_recommended():
     g = _grouping(GROUPS, grouped, alone, together)
     assert g.decision == ("recommended groups", True)
     assert "train in the recommended groups" in g.conclusion()
+    assert "(agrees)" in g.conclusion()
     assert "{species, mass} + {sex}" in g.conclusion()
 
 

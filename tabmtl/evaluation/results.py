@@ -240,12 +240,13 @@ class TaskGrouping:
             text += "Conclusion: train all together (differences within noise)."
         groups = " + ".join("{" + ", ".join(g) + "}" for g in self.groups)
         if len(self.groups) == 1:
-            predicted = "all together"
+            way = predicted = "all together"
         elif all(len(g) == 1 for g in self.groups):
-            predicted = "each alone"
+            way = predicted = "each alone"
         else:
-            predicted = f"the recommended groups {groups}"
-        agree = "agrees" if predicted.startswith(choice) else "disagrees; the measurement wins"
+            way, predicted = "recommended groups", f"the recommended groups {groups}"
+        agree = ("agrees" if way == choice
+                 else "disagrees: the conclusion follows the measurement")
         return text, f"The pairwise gains predicted {predicted} ({agree}).", GROUPING_RULE
 
     def conclusion(self) -> str:
