@@ -239,3 +239,24 @@ def test_explain_bars_colour_a_feature_by_its_role_in_that_tasks_panel():
     assert result.shared_drivers().loc["f1", "role"] == SHARED
     assert panel_roles(result, "t1").to_dict() == {"f1": SHARED, "f2": MINOR, "f3": SPECIFIC}
     assert panel_roles(result, "t3").to_dict() == {"f1": MINOR, "f2": SPECIFIC, "f3": MINOR}
+
+
+def test_importance_heat_map_numbers_follow_the_cells_luminance(tmp_path, monkeypatch):
+    from tabmtl.inspection import figures as inspection_figures
+    from tabmtl.inspection.importance import TaskImportance
+
+    # shares 1.0 (dark), 0.65 (mid blue: black reads better) and 0.05 (pale) in task t1
+    matrix = np.array([[1.0], [0.65], [0.05]])
+    result = TaskImportance(
+        importances=np.repeat(matrix[:, :, None], 2, axis=2), features=["a", "b", "c"],
+        tasks=["t1"], metrics={"t1": "r2"}, baseline=pd.Series([0.9], index=["t1"]),
+    )
+    drawn = {}
+    monkeypatch.setattr(inspection_figures, "_save",
+                        lambda fig, path: drawn.setdefault("fig", fig) and path)
+    inspection_figures.plot_importance_heatmap(result, tmp_path / "h.png")
+    ax = drawn["fig"].axes[0]
+    colors = {t.get_text(): to_hex(t.get_color()) for t in ax.texts}
+    assert colors["1.000"] == "#ffffff"
+    assert colors["0.650"] == "#000000" and colors["0.050"] == "#000000"
+    plt.close(drawn["fig"])

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from tabmtl.evaluation.drawing import text_color
 from tabmtl.evaluation.figures import pyplot
 from tabmtl.inspection.importance import MINOR, SHARED, SPECIFIC, TaskImportance
 
@@ -108,7 +109,7 @@ def plot_importance_heatmap(
     image = ax.imshow(np.nan_to_num(share), cmap="Blues", vmin=0, vmax=1, aspect="auto")
     for i in range(n_f):
         for j in range(n_t):
-            color = "white" if np.nan_to_num(share[i, j]) > 0.6 else "#212121"
+            color = text_color(image.cmap(image.norm(np.nan_to_num(share[i, j]))))
             text = f"{raw[i, j]:.3f}" if np.isfinite(raw[i, j]) else "n/a"
             ax.text(j, i, text, ha="center", va="center", fontsize=7, color=color,
                     fontweight="bold" if drives[i, j] else "normal")
