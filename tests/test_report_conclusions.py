@@ -152,3 +152,19 @@ def test_the_report_page_leads_the_grouping_section_with_the_measurement(tmp_pat
     assert section.index("Measured on the same folds") < section.index("Predicted from")
     assert "train all together" in section.split("Predicted from")[0]
     assert "corrected paired t test" in page.split("<h2>")[0]  # the rule, by the headline
+
+
+def test_fail_on_negative_with_train_sizes_uses_the_same_noise_rule():
+    from tabmtl.evaluation.efficiency import EfficiencyResult, summarize_efficiency
+
+    rows = []
+    gains = {("noisy", 0.5): [-0.003, 0.010, -0.016], ("noisy", 1.0): [0.01, 0.0, 0.02],
+             ("loses", 0.5): [0.01, 0.0, 0.02], ("loses", 1.0): [-0.03, -0.04, -0.02]}
+    for (task, size), per_fold in gains.items():
+        for fold, gain in enumerate(per_fold):
+            rows.append({"size": size, "n_train": 100 * size, "fold": fold, "task": task,
+                         "metric": "r2", "mt_score": 0.8 + gain, "st_score": 0.8,
+                         "gain": gain})
+    scores = pd.DataFrame(rows)
+    result = EfficiencyResult(scores, summarize_efficiency(scores), "KFold(3)")
+    assert result.negative_transfer == ["loses"]  # noisy's -0.003 ± 0.013 is noise

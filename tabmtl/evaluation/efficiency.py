@@ -119,14 +119,18 @@ class EfficiencyResult:
 
     @property
     def negative_transfer(self) -> list[str]:
-        """Tasks whose mean multi-task gain is negative at one training size or more.
+        """Tasks whose per-fold gains support a loss at one training size or more.
 
-        What ``--fail-on-negative`` checks with ``--train-sizes`` (exit code 4), as
+        The rule of :func:`~tabmtl.evaluation.results.supported_loss` (a negative mean
+        within the folds' noise is not a loss). What ``--fail-on-negative`` checks with
+        ``--train-sizes`` (exit code 4), as
         :attr:`TransferResult.negative_transfer <tabmtl.evaluation.results.TransferResult>`
         is without.
         """
-        gain = self.summary["gain_mean"]
-        negative = set(self.summary.loc[gain.notna() & (gain < 0), "task"])
+        from tabmtl.evaluation.results import supported_loss
+
+        negative = {task for (_, task), part in self.scores.groupby(["size", "task"])
+                    if supported_loss(part["gain"].to_numpy(dtype=float))}
         return [task for task in self.task_names if task in negative]
 
     def gain_table(self) -> pd.DataFrame:
