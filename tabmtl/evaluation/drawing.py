@@ -31,12 +31,13 @@ if TYPE_CHECKING:
 MODEL_COLORS = {MULTI_TASK: "#1f77b4", SINGLE_TASK: "#ff7f0e", HISTGB: "#2ca02c"}
 #: Colour of a positive and of a negative gain.
 GAIN_COLORS = {True: "#2e7d32", False: "#c62828"}
-#: Colour and legend label of each kind of gain bar.
+#: Colour, legend label and short label (the overview) of each kind of gain bar.
 _GAIN_STYLE = {
-    "gain": (GAIN_COLORS[True], "multi-task - single-task >= 0"),
-    "noise": ("#ef9a9a", "multi-task - single-task < 0, within noise"),
-    "loss": (GAIN_COLORS[False], "multi-task - single-task < 0, negative transfer"),
-    "n/a": ("#9e9e9e", "multi-task - single-task: n/a"),
+    "gain": (GAIN_COLORS[True], "multi-task - single-task >= 0", "gain"),
+    "noise": ("#ef9a9a", "multi-task - single-task < 0, within noise", "loss within noise"),
+    "loss": (GAIN_COLORS[False], "multi-task - single-task < 0, negative transfer",
+             "negative transfer"),
+    "n/a": ("#9e9e9e", "multi-task - single-task: n/a", "n/a"),
 }
 _MAX_POINTS = 3000  # scatter points per regression panel (a random subset beyond that)
 
@@ -225,10 +226,9 @@ def draw_gains(ax: Axes, result: TransferResult, legend_below: bool = True) -> N
     from matplotlib.patches import Patch
 
     # one swatch per kind of bar drawn, in the bars' own colours
-    short = {"gain": "gain", "noise": "loss within noise", "loss": "negative transfer",
-             "n/a": "n/a"}  # the crowded overview's legend sits inside the axis
+    # the crowded overview's legend sits inside the axis: the short labels there
     handles = [Patch(facecolor=_GAIN_STYLE[k][0], alpha=0.85,
-                     label=_GAIN_STYLE[k][1] if legend_below else short[k])
+                     label=_GAIN_STYLE[k][1] if legend_below else _GAIN_STYLE[k][2])
                for k in _GAIN_STYLE if k in kinds]
     handles += ax.get_legend_handles_labels()[0]  # the HistGB diamonds
     if legend_below:
