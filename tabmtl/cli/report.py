@@ -23,7 +23,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser(
         "report", help="evaluate, plus plots and a self-contained HTML page",
         description="Everything evaluate does, plus plots (learning curves per task, task "
-        "weights, gain bars, predicted vs actual, calibration) as PNGs and report.html.",
+        "weights, gain bars, predicted vs actual, calibration and, with the HistGB "
+        "baseline, blend weights: how much each task needs boosting) as PNGs and "
+        "report.html. Negative transfer is flagged, and a grouping preferred over training "
+        "all together, only when the folds support it (corrected paired t test, 90% "
+        "one-sided).",
     )
     add_data_options(p)
     add_cv_options(p)
