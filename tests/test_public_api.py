@@ -38,9 +38,9 @@ PUBLIC_API: dict[str, list[str]] = {
         "score_frame", "score_task", "task_scorer",
     ],
     "tabmtl.evaluation": [
-        "EfficiencyResult", "TaskGrouping", "TransferResult", "auxiliary_gain",
-        "cross_validate_transfer", "data_efficiency", "greedy_task_groups", "pairwise_affinity",
-        "recommend_task_groups", "write_report",
+        "AuxiliaryGainResult", "EfficiencyResult", "TaskGrouping", "TransferResult",
+        "auxiliary_gain", "cross_validate_transfer", "data_efficiency", "greedy_task_groups",
+        "pairwise_affinity", "recommend_task_groups", "write_report",
     ],
     "tabmtl.inspection": ["TaskImportance", "task_importance"],
     "tabmtl.tuning": [

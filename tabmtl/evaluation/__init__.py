@@ -37,6 +37,7 @@ _EXPORTS = {
     "EfficiencyResult": "tabmtl.evaluation.efficiency",
     "write_report": "tabmtl.evaluation.report",
     "auxiliary_gain": "tabmtl.evaluation.auxiliary",
+    "AuxiliaryGainResult": "tabmtl.evaluation.auxiliary",
 }
 
 __all__ = sorted(_EXPORTS)

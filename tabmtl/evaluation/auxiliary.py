@@ -58,6 +58,11 @@ class AuxiliaryGainResult:
         noise" otherwise; "" for ``"alone"``).
     cv_description : str
     main_fraction : float
+
+    Examples
+    --------
+    >>> result = auxiliary_gain(X, Y, main=["fare"], auxiliary=["duration"])  # doctest: +SKIP
+    >>> print(result.to_markdown())  # doctest: +SKIP
     """
 
     scores: pd.DataFrame
@@ -135,7 +140,7 @@ def auxiliary_gain(
         The settings of every network (its ``auxiliary`` is replaced); default
         ``MultiTaskEstimator(random_state=random_state)``.
     cv : int, splitter or folds, default=3
-        As :func:`tabmtl.evaluation.folds.make_folds`.
+        As ``tabmtl.evaluation.folds.make_folds``.
     max_each : int, default=5
         Fit each auxiliary on its own (``"+<name>"`` rows) only when there are at most
         this many (0: never).
@@ -143,9 +148,9 @@ def auxiliary_gain(
         Share of each training fold's main labels kept (seeded per fold); auxiliary
         labels stay complete. The held-out fold is always scored in full.
     metrics : dict, optional
-        Target name or kind -> metric (see :func:`tabmtl.evaluation.metrics.task_scorer`).
+        Target name or kind -> metric (see :func:`~tabmtl.metrics.task_scorer`).
     stratify, groups : pandas.Series, optional
-        As :func:`~tabmtl.evaluation.folds.make_folds`.
+        As ``make_folds``.
     random_state : int, default=0
         Seed of the folds, the label subsample and (``+ fold``) the networks.
     log : callable, optional

@@ -1,7 +1,7 @@
 """Data efficiency: does multi-task learning help more when labels are scarce?
 
 :func:`data_efficiency` repeats the multi-task vs single-task comparison of
-:func:`~tabmtl.evaluation.transfer.cross_validate_transfer` on nested subsamples of every
+:func:`~tabmtl.evaluation.cross_validate_transfer` on nested subsamples of every
 training fold: the same folds (the held-out rows never change), the same seeds (every
 model of fold ``k`` is seeded ``seed + k`` at every size), and for each fold one
 permutation of its training rows, seeded by the fold, of which the first ``⌈f·n⌉`` rows
@@ -134,7 +134,7 @@ class EfficiencyResult:
         return [task for task in self.task_names if task in negative]
 
     def gain_table(self) -> pd.DataFrame:
-        """Tasks x sizes of the mean gain (a wide view of :attr:`summary`)."""
+        """Tasks x sizes of the mean gain (a wide view of ``summary``)."""
         wide = self.summary.pivot(index="task", columns="size", values="gain_mean")
         return wide.loc[self.task_names, self.sizes]
 
@@ -198,7 +198,7 @@ def data_efficiency(
     Parameters
     ----------
     X, Y, estimator, cv, stratify, groups, metrics, random_state, log
-        As in :func:`~tabmtl.evaluation.transfer.cross_validate_transfer`.
+        As in :func:`~tabmtl.evaluation.cross_validate_transfer`.
     sizes : sequence of float, default=(0.1, 0.25, 0.5, 1.0)
         Fractions in (0, 1] of each training fold to train on (see the module notes:
         nested, one seeded permutation per fold). At 1 the scores are those of

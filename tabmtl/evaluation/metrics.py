@@ -228,7 +228,7 @@ def score_task(
     float
         Higher is better; NaN with no label present, or for a probability metric on rows
         of a single class. A label the task never saw in fit counts as wrong, as
-        scikit-learn counts it (see :mod:`tabmtl.evaluation.unseen_labels`), with a
+        scikit-learn counts it (see ``tabmtl.evaluation.unseen_labels``), with a
         warning.
 
     Examples

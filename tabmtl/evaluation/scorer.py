@@ -46,7 +46,7 @@ def task_scorer(metrics: Mapping[str, str] | None = None, *, mean: str = "unitle
         classification). "neg_ece" is the negated expected calibration error.
     mean : {"unitless", "raw"}, default="unitless"
         How ``"mean"`` treats scores of different scales (see
-        :mod:`tabmtl.evaluation.score_scales`): "unitless" averages the unitless scores
+        ``tabmtl.evaluation.score_scales``): "unitless" averages the unitless scores
         (R², accuracy, ROC-AUC, ...) and leaves scores in a target's units (RMSE, MAE)
         or in nats (log loss) out, with a warning, unless every task shares one scale;
         "raw" is the plain mean of every score, whatever its scale.

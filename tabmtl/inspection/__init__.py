@@ -2,7 +2,7 @@
 
 Modules (nothing heavy is imported here; the figures need matplotlib):
 
-- ``importance``  :func:`~tabmtl.inspection.importance.task_importance` (every feature x
+- ``importance``  :func:`~tabmtl.inspection.task_importance` (every feature x
   every task, one predict per shuffle) and its :class:`TaskImportance` result
 - ``figures``     the features x tasks heat map and the per-task bar charts
 """

@@ -199,7 +199,7 @@ def task_importance(
         Seeds the shuffles exactly as ``sklearn.inspection.permutation_importance`` does.
     metrics : dict, optional
         Target name or kind -> metric name (see
-        :func:`tabmtl.evaluation.metrics.resolve_metrics`); default R² / accuracy.
+        :func:`~tabmtl.metrics.resolve_metrics`); default R² / accuracy.
     features : sequence of str, optional
         Columns to shuffle (default: every column the model was fitted on).
 

@@ -7,7 +7,7 @@ config that ``tabmtl fit --config`` reads, the refitted estimator on request).
 ``DEFAULT_SPACE`` is the search space :func:`tune` samples when given none.
 
 Optuna is imported when one of these names is first used, so ``import tabmtl`` and
-:mod:`tabmtl.tuning.params` work without the extra.
+``tabmtl.tuning.params`` work without the extra.
 
 Examples
 --------

@@ -58,7 +58,7 @@ class SearchSpace:
         components' settings) are the valid keys.
     overrides : dict, optional
         Parameter -> Optuna distribution, list of choices, or None to leave a default
-        dimension out. Merged over :data:`DEFAULT_SPACE` unless ``replace``.
+        dimension out. Merged over ``DEFAULT_SPACE`` unless ``replace``.
     replace : bool, default=False
         Search only ``overrides`` (no default dimension).
 

@@ -7,7 +7,7 @@ storage and study name continues the study (its ``n_trials`` add up), and severa
 processes or machines running ``tune`` against one database share one study through
 Optuna's own distributed mode: each trial's random draws are seeded by the seed and its
 trial number (:mod:`tabmtl.tuning.sampler`), so continued and shared studies explore new
-points, and running trials send heartbeats (:mod:`tabmtl.tuning.storage`), so a dead
+points, and running trials send heartbeats (``tabmtl.tuning.storage``), so a dead
 worker's trial is failed and run again. A configuration the estimator rejects fails
 only its trial. The study records its targets (user attribute
 ``targets``) so that it cannot be continued on other targets by mistake. Ctrl-C ends
@@ -63,7 +63,7 @@ class TuningResult:
         The best parameters fitted on all rows (``tune(..., refit=True)``).
     best_config : dict
         The base estimator's non-default parameters and the best trial's values, flat
-        and JSON-able (what :meth:`write_config` writes).
+        and JSON-able (what :meth:`~tabmtl.tuning.TuningResult.write_config` writes).
 
     Examples
     --------
@@ -81,7 +81,7 @@ class TuningResult:
     best_config: dict = field(default_factory=dict)
 
     def write_config(self, path: str | Path) -> Path:
-        """Write :attr:`best_config` as JSON that ``tabmtl fit --config`` reads."""
+        """Write ``best_config`` as JSON that ``tabmtl fit --config`` reads."""
         path = Path(path)
         path.write_text(json.dumps(self.best_config, indent=2) + "\n", encoding="utf-8")
         return path
@@ -137,7 +137,7 @@ def _plain_entry(name: str, value: object) -> dict[str, object] | None:
 def open_study(storage, study_name: str, targets: list[str], sampler, pruner,
                heartbeat_interval: int | None = None):
     """Create or load the study; a one-line InputError for an unreachable storage or a
-    study of other targets. A URL opens with :func:`tabmtl.tuning.storage.open_storage`.
+    study of other targets. A URL opens with ``tabmtl.tuning.storage.open_storage``.
 
     Examples
     --------
@@ -211,7 +211,7 @@ def tune(
         Unfitted; its parameters are the base that the sampled ones override.
     X, Y : DataFrames (or arrays for the array estimators)
     cv : int, splitter or folds, default=3
-        As in :func:`tabmtl.evaluation.folds.make_folds` (shuffled with ``seed``); every
+        As in ``tabmtl.evaluation.folds.make_folds`` (shuffled with ``seed``); every
         trial uses the same folds.
     n_trials : int or None, default=20
         Trials this call runs (added to those already in the study); None: until
@@ -222,10 +222,10 @@ def tune(
         The objective: mean of the per-task scores, one task's, or a weighted mean.
     metrics : dict, optional
         Target name or kind -> metric name (default: R² / accuracy), see
-        :func:`tabmtl.evaluation.metrics.resolve_metrics`.
+        :func:`~tabmtl.metrics.resolve_metrics`.
     search_space : dict, optional
         Parameter -> Optuna distribution or list of choices (None drops a default
-        dimension), merged over :data:`tabmtl.tuning.space.DEFAULT_SPACE` unless
+        dimension), merged over ``tabmtl.tuning.space.DEFAULT_SPACE`` unless
         ``replace_space``.
     storage : str or optuna storage, optional
         A database URL such as ``"sqlite:///tuning.db"`` (continued when it exists;
@@ -235,7 +235,7 @@ def tune(
     seed : int, default=0
         Seeds the folds, the estimator when its ``random_state`` is None, and the TPE
         sampler's draws with the trial number (see
-        :class:`tabmtl.tuning.sampler.TrialSeededSampler`): the same seed on a fresh
+        ``tabmtl.tuning.sampler.TrialSeededSampler``): the same seed on a fresh
         storage gives the same trials, while a continued study or several workers on
         one study sample new points (their trials have new numbers).
     groups : pandas.Series, optional
@@ -253,7 +253,7 @@ def tune(
         With a database URL: seconds between a running trial's heartbeats. A trial
         whose worker died (killed, machine lost) is failed once its heartbeat is twice
         that old, and its configuration is queued again for a worker to finish (see
-        :mod:`tabmtl.tuning.storage`); None: no heartbeats.
+        ``tabmtl.tuning.storage``); None: no heartbeats.
 
     Returns
     -------

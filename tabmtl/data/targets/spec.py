@@ -30,7 +30,7 @@ class TargetSpec(TransformerMixin, BaseEstimator):
         ``"classification"``, which picks binary or multiclass by the number of labels;
         ``"gaussian"`` or ``"quantile"`` for a regression target whose head predicts a
         distribution). Columns not named are inferred from their dtype (see
-        :func:`infer_kind`).
+        ``infer_kind``).
 
     Attributes
     ----------
@@ -123,7 +123,7 @@ class TargetSpec(TransformerMixin, BaseEstimator):
         """One row of network outputs ``(1, n_outputs_)`` -> ``{target name: value}``.
 
         The values of :meth:`inverse_transform` for that row, as plain Python scalars
-        (see :meth:`TargetKind.decode_record`), without building pandas objects.
+        (see ``TargetKind.decode_record``), without building pandas objects.
 
         Examples
         --------

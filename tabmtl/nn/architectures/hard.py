@@ -57,7 +57,7 @@ class HardSharing(Architecture):
 
     The trunk is the estimator's ``hidden_layer_sizes`` MLP; each head is a linear layer,
     or a small per-task tower when ``head_layer_sizes`` is given. The towers run batched
-    and the heads as one fused layer (:mod:`tabmtl.nn.layers`).
+    and the heads as one fused layer (``tabmtl.nn.layers``).
 
     ``private_layer_sizes`` protects tasks from negative transfer: each task also gets a
     private MLP on the embedded input, trained by its own loss alone, and its head reads

@@ -92,7 +92,7 @@ class MMoE(Architecture):
     and head on that mixture. Tasks that disagree can use different experts instead
     of fighting over one trunk. Experts are shared; gates, towers and heads belong to
     their task. Experts, gates and towers each run as one batched layer per depth
-    (:mod:`tabmtl.nn.layers`).
+    (``tabmtl.nn.layers``).
 
     Parameters
     ----------

@@ -152,7 +152,7 @@ class PLE(Architecture):
     shared ones lets tasks keep private features while sharing the rest, which reduces
     the "seesaw" between tasks that MMoE can show. Each level's shared experts, task
     experts and task gates, and the towers, run as one batched layer per depth
-    (:mod:`tabmtl.nn.layers`).
+    (``tabmtl.nn.layers``).
 
     Shared experts and shared gates are shared parameters. Task experts, task gates and
     towers are task parameters where only their task reaches them: with

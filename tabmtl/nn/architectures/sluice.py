@@ -181,7 +181,7 @@ class Sluice(Architecture):
     betas (the paper's layer mixing; concatenated, so the layers' widths may differ).
     The training loss gets ``orthogonality`` times the squared overlap ``||G_iᵀ G_j||²``
     of the subspaces of each task's layer outputs, pushing them to hold different
-    information (see :meth:`SluiceBody.penalty`).
+    information (see ``SluiceBody.penalty``).
 
     Alphas start as a cross-stitch unit per subspace (``init_self_weight`` on a task's
     own subspace, the rest spread evenly over the other tasks' same subspace); betas

@@ -67,7 +67,7 @@ class SoftSharing(Architecture):
     (weights and biases), which pulls corresponding layers toward their mean. Large
     values approach hard sharing, 0 gives independent networks (which then share only
     the categorical embeddings). The towers run as one batched MLP and the heads as one
-    fused layer (:mod:`tabmtl.nn.layers`).
+    fused layer (``tabmtl.nn.layers``).
 
     Parameters
     ----------

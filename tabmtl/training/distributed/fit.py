@@ -55,7 +55,7 @@ def fit_distributed(estimator, X, Y=None, *, timeout_s: float = 1800.0, **fit_pa
     X, Y
         As for ``estimator.fit``.
     timeout_s : float, default=1800
-        Passed to :func:`init_distributed` when this call starts the process group.
+        Passed to ``init_distributed`` when this call starts the process group.
     **fit_params
         Passed to ``estimator.fit`` (e.g. ``sample_weight``).
 
