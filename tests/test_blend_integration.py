@@ -1,0 +1,197 @@
+"""MultiTaskBlend through tabmtl's model files (save_model / load_model), the command line,
+the MLflow flavor and ONNX export (issue 23, integration items)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import warnings
+import zipfile
+
+import pandas as pd
+import pytest
+from conftest import make_mixed
+
+from tabmtl import MultiTaskEstimator, load_model, save_model
+from tabmtl.data.targets import as_python_scalar
+from tabmtl.ensemble import MultiTaskBlend
+from tabmtl.io.persistence import ModelFileError
+
+lgb = pytest.importorskip("lightgbm")
+
+
+def tiny_blend(**params) -> MultiTaskBlend:
+    """A blend small enough to fit in a second or two: a 3-epoch net, 10 trees, 2 folds."""
+    params = {
+        "regressor": lgb.LGBMRegressor(n_estimators=10, min_child_samples=5, verbose=-1),
+        "classifier": lgb.LGBMClassifier(n_estimators=10, min_child_samples=5, verbose=-1),
+        "cv": 2, **params,
+    }
+    net = MultiTaskEstimator(max_epochs=3, hidden_layer_sizes=(8,), random_state=0)
+    return MultiTaskBlend(net, **params)
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    X, Y = make_mixed(n=80, seed=3, missing=0.1)
+    return tiny_blend().fit(X, Y), X
+
+
+def _members(path) -> dict[str, bytes]:
+    with zipfile.ZipFile(path) as zf:
+        return {n: zf.read(n) for n in zf.namelist()}
+
+
+def _write(path, members: dict[str, bytes], *, fix_digests: bool = True) -> None:
+    """Write ``members`` as a zip archive; its manifest's digests recomputed unless not."""
+    if fix_digests and "manifest.json" in members:
+        manifest = json.loads(members["manifest.json"])
+        manifest["members"] = {
+            n: hashlib.sha256(d).hexdigest() for n, d in members.items() if n != "manifest.json"
+        }
+        members = {**members, "manifest.json": json.dumps(manifest).encode()}
+    with zipfile.ZipFile(path, "w") as zf:
+        for n, d in members.items():
+            zf.writestr(n, d)
+
+
+# -- item 1: save_model / load_model -----------------------------------------------------
+
+
+def test_save_model_load_model_round_trip_is_bit_identical(fitted, tmp_path):
+    blend, X = fitted
+    loaded = load_model(save_model(blend, tmp_path / "blend.tabmtl"))
+    assert isinstance(loaded, MultiTaskBlend)
+    pd.testing.assert_frame_equal(loaded.predict(X), blend.predict(X), check_exact=True)
+    for name, frame in blend.predict_proba(X).items():
+        pd.testing.assert_frame_equal(loaded.predict_proba(X)[name], frame, check_exact=True)
+    pd.testing.assert_frame_equal(loaded.task_blend_weights_, blend.task_blend_weights_)
+    pred = loaded.predict(X)
+    for i in (0, 7, 31):
+        record = loaded.predict_record(X.iloc[i].to_dict())
+        assert record == {k: as_python_scalar(v) for k, v in pred.iloc[i].items()}
+
+
+def test_files_of_save_blend_and_save_model_read_each_other(fitted, tmp_path):
+    from tabmtl.ensemble.persistence import load_blend, save_blend
+
+    blend, X = fitted
+    by_save_model = save_model(blend, tmp_path / "a.tabmtl")
+    by_save_blend = save_blend(blend, tmp_path / "b.blend")
+    for loaded in (load_blend(by_save_model), load_model(by_save_blend)):
+        pd.testing.assert_frame_equal(loaded.predict(X), blend.predict(X), check_exact=True)
+
+
+def test_a_signed_blend_is_verified_like_a_model_file(fitted, tmp_path):
+    blend, X = fitted
+    path = save_model(blend, tmp_path / "signed.tabmtl", key="secret")
+    pd.testing.assert_frame_equal(load_model(path, key="secret").predict(X), blend.predict(X))
+    with pytest.raises(ModelFileError, match="valid signature"):
+        load_model(path, key="other")
+    with pytest.warns(UserWarning, match="signature was not checked"):
+        load_model(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_model(path, verify_signature=False)
+    # a booster edited and every digest rewritten: only the key holder's HMAC can tell
+    members = _members(path)
+    booster = json.loads(members["boosters/0.json"])
+    booster["text"] = booster["text"].replace("learning_rate: 0.1", "learning_rate: 0.2")
+    members["boosters/0.json"] = json.dumps(booster).encode()
+    _write(tmp_path / "forged.tabmtl", members)
+    with pytest.raises(ModelFileError, match="valid signature"):
+        load_model(tmp_path / "forged.tabmtl", key="secret")
+
+
+def test_a_blend_file_without_manifest_is_refused_when_a_key_is_given(fitted, tmp_path):
+    from tabmtl.ensemble.persistence import save_blend
+
+    path = save_blend(fitted[0], tmp_path / "plain.blend")
+    with pytest.raises(ModelFileError, match="not signed"):
+        load_model(path, key="secret")
+
+
+def test_an_edited_member_is_caught_by_its_digest(fitted, tmp_path):
+    path = save_model(fitted[0], tmp_path / "blend.tabmtl")
+    members = _members(path)
+    members["blend.json"] = members["blend.json"].replace(b'"n_steps": 50', b'"n_steps": 51')
+    _write(tmp_path / "edited.tabmtl", members, fix_digests=False)
+    with pytest.raises(ModelFileError, match=re.escape("digest of 'blend.json'")):
+        load_model(tmp_path / "edited.tabmtl")
+    extra = {**_members(path), "boosters/9.json": b"{}"}
+    _write(tmp_path / "extra.tabmtl", extra, fix_digests=False)
+    with pytest.raises(ModelFileError, match=re.escape("boosters/9.json")):
+        load_model(tmp_path / "extra.tabmtl")
+
+
+@pytest.mark.parametrize(
+    "member, body",
+    [
+        ("blend.json", b"[]"),
+        ("blend.json", b"{not json"),
+        ("boosters/0.json", b'{"text": "tree\\nnot a model", "classes": null}'),
+        ("boosters/1.json", b'{"constant": "x"}'),
+        ("net.tabmtl", b"PK\x03\x04 broken"),
+    ],
+)
+def test_malformed_members_are_model_file_errors(fitted, tmp_path, member, body):
+    members = {**_members(save_model(fitted[0], tmp_path / "blend.tabmtl")), member: body}
+    _write(tmp_path / "bad.tabmtl", members)  # consistent digests: the content is wrong
+    with pytest.raises(ModelFileError):
+        load_model(tmp_path / "bad.tabmtl")
+
+
+def test_a_truncated_blend_file_is_a_model_file_error(fitted, tmp_path):
+    data = save_model(fitted[0], tmp_path / "blend.tabmtl").read_bytes()
+    (tmp_path / "cut.tabmtl").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ModelFileError):
+        load_model(tmp_path / "cut.tabmtl")
+
+
+def test_a_member_larger_than_the_archive_can_hold_is_refused(fitted, tmp_path):
+    members = _members(save_model(fitted[0], tmp_path / "blend.tabmtl"))
+    members["boosters/0.json"] = b'{"text": "' + b" " * 5_000_000 + b'"}'
+    _write(tmp_path / "bomb.tabmtl", members)
+    path = tmp_path / "bomb.tabmtl"
+    with zipfile.ZipFile(tmp_path / "deflated.tabmtl", "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in _members(path).items():
+            zf.writestr(name, data)
+    with pytest.raises(ModelFileError, match="refused"):
+        load_model(tmp_path / "deflated.tabmtl")
+
+
+def test_version_mismatch_is_refused_unless_allowed(fitted, tmp_path):
+    blend, X = fitted
+    members = _members(save_model(blend, tmp_path / "blend.tabmtl"))
+    manifest = json.loads(members["manifest.json"])
+    manifest["tabmtl_version"] = "0.0.1"
+    members["manifest.json"] = json.dumps(manifest).encode()
+    _write(tmp_path / "old.tabmtl", members)
+    with pytest.raises(ModelFileError, match=re.escape("saved with tabmtl 0.0.1")):
+        load_model(tmp_path / "old.tabmtl")
+    loaded = load_model(tmp_path / "old.tabmtl", allow_version_mismatch=True)
+    pd.testing.assert_frame_equal(loaded.predict(X), blend.predict(X))
+
+
+def test_save_model_refuses_an_unsaveable_blend_and_leaves_no_file(fitted, tmp_path):
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    X, Y = make_mixed(n=80, seed=3)
+    blend = tiny_blend(regressor=HistGradientBoostingRegressor(max_iter=10)).fit(X, Y)
+    with pytest.raises(TypeError, match="HistGradientBoosting"):
+        save_model(blend, tmp_path / "hist.tabmtl")
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(Exception, match="fit"):
+        save_model(tiny_blend(), tmp_path / "unfitted.tabmtl")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_cut_save_blend_file_is_not_read_as_the_net_inside_it(fitted, tmp_path):
+    from tabmtl.ensemble.persistence import save_blend
+
+    data = save_blend(fitted[0], tmp_path / "plain.blend").read_bytes()
+    for cut in (len(data) // 2, len(data) - 100):
+        (tmp_path / "cut.blend").write_bytes(data[:cut])
+        with pytest.raises(ModelFileError):
+            load_model(tmp_path / "cut.blend")
