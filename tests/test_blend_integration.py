@@ -9,6 +9,7 @@ import re
 import warnings
 import zipfile
 
+import numpy as np
 import pandas as pd
 import pytest
 from conftest import make_mixed
@@ -195,3 +196,88 @@ def test_a_cut_save_blend_file_is_not_read_as_the_net_inside_it(fitted, tmp_path
         (tmp_path / "cut.blend").write_bytes(data[:cut])
         with pytest.raises(ModelFileError):
             load_model(tmp_path / "cut.blend")
+
+
+# -- item 2: tabmtl fit --blend, tabmtl predict on a blend --------------------------------
+
+TINY_CLI = ["--max-epochs", "2", "--hidden", "8", "--batch-size", "128", "--quiet"]
+PENGUIN_TARGETS = ["--target", "species", "--target", "body_mass_g", "--drop", "id"]
+
+
+def _cli(capsys, monkeypatch, cwd, *args) -> tuple[int, str, str]:
+    from tabmtl.cli import main
+
+    monkeypatch.chdir(cwd)
+    code = main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture(scope="module")
+def penguins(tmp_path_factory):
+    import datasets
+
+    path = tmp_path_factory.mktemp("blend_cli")
+    X, Y = datasets.load("penguins")
+    table = X.join(Y)
+    table.insert(0, "id", [f"p{i:03d}" for i in range(len(table))])
+    table.to_csv(path / "penguins.csv", index=False)
+    table.to_parquet(path / "penguins.parquet")
+    return path
+
+
+def test_fit_blend_saves_a_blend_and_writes_its_weights(capsys, monkeypatch, penguins):
+    code, out, err = _cli(capsys, monkeypatch, penguins, "fit", "penguins.csv",
+                          *PENGUIN_TARGETS, *TINY_CLI, "--blend", "--blend-cv", "2",
+                          "--out", "blend.tabmtl")
+    assert code == 0, err
+    assert out.splitlines()[0] == "saved blend.tabmtl"
+    blend = load_model(penguins / "blend.tabmtl")
+    assert isinstance(blend, MultiTaskBlend) and blend.cv == 2
+    assert blend.net_.max_epochs == 2 and blend.net_.hidden_layer_sizes == (8,)
+    weights = pd.read_csv(penguins / "blend.weights.csv")
+    pd.testing.assert_frame_equal(weights, blend.task_blend_weights_, check_dtype=False)
+    assert "blend.weights.csv" in out
+    # the printed table: one row per task, a weight column per learner
+    for row in blend.task_blend_weights_.itertuples():
+        line = next(s for s in out.splitlines() if s.split()[:1] == [row.task])
+        assert f"{row.weight:.2f}" in line
+
+
+def test_predict_works_on_a_blend_model_file(capsys, monkeypatch, penguins):
+    if not (penguins / "blend.tabmtl").exists():
+        test_fit_blend_saves_a_blend_and_writes_its_weights(capsys, monkeypatch, penguins)
+    code, _, err = _cli(capsys, monkeypatch, penguins, "predict", "blend.tabmtl",
+                        "penguins.parquet", "--out", "pred.parquet", "--proba", "--keep", "id")
+    assert code == 0, err
+    blend = load_model(penguins / "blend.tabmtl")
+    table = pd.read_parquet(penguins / "penguins.parquet")
+    pred = pd.read_parquet(penguins / "pred.parquet")
+    expected = blend.predict(table[list(blend.feature_names_in_)])
+    pd.testing.assert_frame_equal(pred[expected.columns], expected, check_categorical=False)
+    proba = blend.predict_proba(table[list(blend.feature_names_in_)])["species"]
+    for label in proba.columns:
+        np.testing.assert_array_equal(pred[f"species_proba_{label}"], proba[label])
+    assert pred["id"].tolist() == table["id"].tolist()
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--blend", "--stream"], "--stream"),
+        (["--blend", "--auxiliary", "flipper_length_mm"], "--auxiliary"),
+        (["--blend", "--auxiliary-weight", "0.3"], "--auxiliary-weight"),
+        (["--blend-cv", "3"], "--blend-cv needs --blend"),
+        (["--blend", "--blend-cv", "1"], "--blend-cv"),
+        (["--blend", "--config", "resume.json"], "checkpoint_dir"),
+    ],
+)
+def test_what_fit_cannot_do_with_a_blend_is_refused_naming_the_option(
+    capsys, monkeypatch, penguins, extra, message
+):
+    (penguins / "resume.json").write_text(json.dumps({"checkpoint_dir": "runs"}))
+    code, _, err = _cli(capsys, monkeypatch, penguins, "fit", "penguins.parquet",
+                          *PENGUIN_TARGETS, *TINY_CLI, *extra, "--out", "refused.tabmtl")
+    assert code == 2, err
+    assert message in err and "Traceback" not in err
+    assert not (penguins / "refused.tabmtl").exists()
