@@ -281,3 +281,16 @@ def test_what_fit_cannot_do_with_a_blend_is_refused_naming_the_option(
     assert code == 2, err
     assert message in err and "Traceback" not in err
     assert not (penguins / "refused.tabmtl").exists()
+
+
+# -- item 4: ONNX / torch.export refuse a blend ------------------------------------------
+
+
+@pytest.mark.parametrize("exporter", ["export_onnx", "export_torch"])
+def test_export_refuses_a_blend_naming_the_boosting_part(fitted, tmp_path, exporter):
+    import tabmtl.io.export as export
+
+    with pytest.raises(TypeError, match=f"{exporter} cannot export a MultiTaskBlend") as info:
+        getattr(export, exporter)(fitted[0], tmp_path / "blend.out")
+    assert "boosting" in str(info.value) and "blend.net_" in str(info.value)
+    assert not (tmp_path / "blend.out").exists()
