@@ -3,6 +3,7 @@ the MLflow flavor and ONNX export (issue 23, integration items)."""
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import re
@@ -294,3 +295,72 @@ def test_export_refuses_a_blend_naming_the_boosting_part(fitted, tmp_path, expor
         getattr(export, exporter)(fitted[0], tmp_path / "blend.out")
     assert "boosting" in str(info.value) and "blend.net_" in str(info.value)
     assert not (tmp_path / "blend.out").exists()
+
+
+# -- item 1 (continued): a booster's LightGBM text is untrusted input too ------------------
+
+
+def _edit_booster(members: dict, index: int, edit) -> dict:
+    entry = json.loads(members[f"boosters/{index}.json"])
+    entry["text"] = edit(entry["text"])
+    return {**members, f"boosters/{index}.json": json.dumps(entry).encode()}
+
+
+def _first(pattern: str, text: str) -> str:
+    return re.search(pattern, text, re.MULTILINE).group(0)
+
+
+# each would abort the process, hang it or read outside LightGBM's arrays if parsed
+BOOSTER_EDITS = {
+    "num_leaves": lambda t: t.replace(_first(r"^num_leaves=\d+", t), "num_leaves=50000000", 1),
+    "tree_sizes": lambda t: t.replace(_first(r"^tree_sizes=\d+", t), "tree_sizes=10", 1),
+    "cycle": lambda t: t.replace(_first(r"^right_child=\S+", t), "right_child=0", 1),
+    "feature": lambda t: t.replace("split_feature=", "split_feature=99 ", 1),
+    "not a number": lambda t: t.replace("leaf_value=", "leaf_value=x", 1),
+    "objective": lambda t: t.replace(_first(r"^objective=.*$", t), "objective=", 1),
+    "parameter": lambda t: t.replace("[boosting: gbdt]", "[boosting gbdt]", 1),
+    "num_class": lambda t: t.replace("num_class=1", "num_class=100000000", 1),
+}
+
+
+@pytest.mark.parametrize("edit", BOOSTER_EDITS)
+def test_a_malformed_lightgbm_text_is_refused_before_lightgbm_parses_it(fitted, tmp_path, edit):
+    path = save_model(fitted[0], tmp_path / "blend.tabmtl")
+    members = _edit_booster(_members(path), 0, BOOSTER_EDITS[edit])
+    _write(tmp_path / "edited.tabmtl", members)  # digests fixed: only the checks can tell
+    with pytest.raises(ModelFileError, match=re.escape("boosters/0.json")):
+        load_model(tmp_path / "edited.tabmtl")
+
+
+def test_real_lightgbm_texts_pass_the_checks():
+    from tabmtl.io.lightgbm_text import check_lightgbm_text
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.random(120), "c": pd.Categorical(rng.choice(list("xyz"), 120))})
+    models = [
+        lgb.LGBMRegressor(n_estimators=3, min_child_samples=5, verbose=-1).fit(X, X.a),
+        lgb.LGBMClassifier(n_estimators=2, min_child_samples=5, verbose=-1)
+        .fit(X, rng.choice(3, 120)),
+        lgb.LGBMRegressor(n_estimators=2, min_child_samples=500, verbose=-1).fit(X, X.a),
+    ]
+    for model in models:
+        check_lightgbm_text(model.booster_.model_to_string(), 2, "model")
+    with pytest.raises(ModelFileError, match="reads 3 features"):
+        check_lightgbm_text(models[0].booster_.model_to_string(), 3, "model")
+
+
+def test_mutated_lightgbm_texts_are_refused_or_load_without_crashing():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, str(root / "tests" / "blend_lightgbm_fuzz.py"), "400"],
+        env={**os.environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1"},
+        capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]  # -11: a segfault, -6: an abort
+    counts = ast.literal_eval(done.stdout.strip().splitlines()[-1])
+    assert counts["refused"] > 50 and counts["loaded"] > 50

@@ -16,6 +16,9 @@ file by its ``blend.json`` member and reads it with the checks of a model file:
   the key loads with a warning, or silently with ``verify_signature=False``); a file
   written by ``save_blend`` itself has no manifest: it loads, but not with a ``key``;
 - the tabmtl version must match unless ``allow_version_mismatch=True``;
+- every LightGBM model text is checked before LightGBM parses it
+  (:mod:`tabmtl.io.lightgbm_text`: LightGBM's parser trusts its input, and a malformed
+  text can abort the process or make it read outside its arrays);
 - the blend is rebuilt from the verified bytes (a private copy, so the file cannot
   change between the check and the read), each net inside through ``load_model``, and
   it must predict a row of missing values. Whatever is wrong comes out as a
@@ -35,6 +38,7 @@ import zipfile
 import zlib
 from pathlib import Path
 
+from tabmtl.io.lightgbm_text import check_lightgbm_text
 from tabmtl.io.model_file_checks import (
     MAX_MANIFEST_BYTES,
     blend_self_check,
@@ -43,7 +47,7 @@ from tabmtl.io.model_file_checks import (
     short_repr,
     sign,
 )
-from tabmtl.io.model_json import ModelFileError
+from tabmtl.io.model_json import ModelFileError, decode
 
 __all__ = ["MAX_MEMBERS", "is_blend_file", "load_blend_file", "save_blend_file"]
 
@@ -140,6 +144,7 @@ def load_blend_file(
     else:
         _check_manifest(path, manifest, members, key, allow_version_mismatch,
                         verify_signature)
+    _check_boosters(path, members)
     with tempfile.TemporaryDirectory() as tmp:
         copy = Path(tmp) / "blend.zip"
         with zipfile.ZipFile(copy, "w") as zf:
@@ -192,6 +197,24 @@ def _read_members(path: Path) -> dict[str, bytes]:
             f"{str(path)!r} is not a readable blend file; it may be truncated or corrupted "
             f"({type(exc).__name__}: {short_repr(exc)})."
         ) from None
+
+
+def _check_boosters(path: Path, members: dict[str, bytes]) -> None:
+    """Every LightGBM text in the file checked before LightGBM parses it (its parser can
+    abort the process on a malformed text: :mod:`tabmtl.io.lightgbm_text`)."""
+    try:
+        frame = decode(json.loads(members[BLEND_MEMBER])["frame"])
+        n_features = len(frame["columns"])
+        boosters = {n: json.loads(data) for n, data in members.items()
+                    if n.startswith("boosters/") and n.endswith(".json")}
+    except (KeyError, TypeError, ValueError, RecursionError) as exc:
+        raise ModelFileError(
+            f"{str(path)!r}: its blend.json or a booster is not what save_blend writes "
+            f"({type(exc).__name__}: {short_repr(exc)})."
+        ) from None
+    for name, entry in boosters.items():
+        if isinstance(entry, dict) and "text" in entry:
+            check_lightgbm_text(entry["text"], n_features, f"{str(path)!r}, {name}")
 
 
 def _check_manifest(path: Path, raw: bytes, members: dict, key, allow_version_mismatch: bool,
