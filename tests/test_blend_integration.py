@@ -6,9 +6,14 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
 import warnings
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -350,11 +355,6 @@ def test_real_lightgbm_texts_pass_the_checks():
 
 
 def test_mutated_lightgbm_texts_are_refused_or_load_without_crashing():
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
     root = Path(__file__).resolve().parents[1]
     done = subprocess.run(
         [sys.executable, str(root / "tests" / "blend_lightgbm_fuzz.py"), "400"],
@@ -364,3 +364,35 @@ def test_mutated_lightgbm_texts_are_refused_or_load_without_crashing():
     assert done.returncode == 0, done.stderr[-2000:]  # -11: a segfault, -6: an abort
     counts = ast.literal_eval(done.stdout.strip().splitlines()[-1])
     assert counts["refused"] > 50 and counts["loaded"] > 50
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT is POSIX-only")
+def test_ctrl_c_stops_a_blend_fit_and_saves_nothing(capsys, monkeypatch, penguins):
+    """A net's fit swallows Ctrl-C (it keeps its best epoch): inside a blend that must end
+    the whole fit, not only the net being trained, and nothing half-fitted is saved. The
+    Ctrl-C is a real SIGINT, sent to this process at the first optimizer step."""
+    import torch
+
+    step, sent = torch.optim.AdamW.step, []
+
+    def step_then_ctrl_c(self, *args, **kwargs):
+        out = step(self, *args, **kwargs)
+        if not sent:
+            sent.append(True)
+            os.kill(os.getpid(), signal.SIGINT)
+        return out
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", step_then_ctrl_c)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        code, _, err = _cli(capsys, monkeypatch, penguins, "fit", "penguins.csv",
+                            *PENGUIN_TARGETS, *TINY_CLI, "--blend", "--blend-cv", "2",
+                            "--out", "interrupted.tabmtl")
+        handler = signal.getsignal(signal.SIGINT)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert sent and code == 130, err
+    assert "nothing saved" in err and "Traceback" not in err
+    assert not (penguins / "interrupted.tabmtl").exists()
+    assert not (penguins / "interrupted.weights.csv").exists()
+    assert handler is signal.default_int_handler  # the fit put back the handler it found

@@ -14,8 +14,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib.util
+import signal
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from tabmtl.cli.errors import EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_OK, UsageError
@@ -116,6 +119,50 @@ def weights_table(blend):
     return pd.concat([table, scores], axis=1).rename_axis("task").reset_index()
 
 
+class BlendInterrupted(BaseException):
+    """Ctrl-C during a blend's fit, raised where a net's fit would swallow a
+    KeyboardInterrupt (so not one)."""
+
+
+#: Whether Ctrl-C was pressed during the blend fit in progress (module state: the nets'
+#: callbacks are clones, so they cannot share an attribute of their own).
+_CTRL_C = {"pressed": False}
+
+
+def _stop_on_ctrl_c():
+    """A skorch callback that ends a net's fit with :class:`BlendInterrupted` once Ctrl-C
+    was pressed. A net's fit swallows KeyboardInterrupt (it keeps its best epoch), which
+    inside a blend would only cut one of its nets short and fit the others on."""
+    from skorch.callbacks import Callback
+
+    class StopOnCtrlC(Callback):
+        def on_batch_begin(self, net, **kwargs):
+            if _CTRL_C["pressed"]:
+                raise BlendInterrupted
+
+    return StopOnCtrlC()
+
+
+@contextlib.contextmanager
+def _ctrl_c_ends_the_blend() -> Iterator[None]:
+    """Within the block, Ctrl-C marks the blend interrupted (and interrupts as usual)."""
+    _CTRL_C["pressed"] = False
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def pressed(signum, frame):
+        _CTRL_C["pressed"] = True
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, pressed)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def fit_blend(args: argparse.Namespace, X, Y, est, out: Path) -> int:
     """Fit a blend of ``est`` and per-target LightGBM on ``X``, ``Y``; save it to ``out``
     and print its weights. Returns the exit code."""
@@ -124,7 +171,7 @@ def fit_blend(args: argparse.Namespace, X, Y, est, out: Path) -> int:
     from tabmtl.training.net import TrainingDiverged
 
     cv = args.blend_cv or DEFAULT_BLEND_CV
-    est.set_params(verbose=0)  # cv + 1 fits of the net: no epoch tables
+    est.set_params(verbose=0, callbacks=[_stop_on_ctrl_c()])  # cv + 1 fits: no epoch tables
     blend = MultiTaskBlend(est, cv=cv, n_jobs=args.threads or 1,
                            random_state=est.random_state)
     csv = weights_path(out)
@@ -132,18 +179,23 @@ def fit_blend(args: argparse.Namespace, X, Y, est, out: Path) -> int:
         say(f"fitting a blend: the net and LightGBM per target, {cv} cross-fitting folds "
             "then a refit on all rows")
     t0 = time.perf_counter()
-    with thread_limit(args.threads), contextlib.redirect_stdout(sys.stderr):
+    with thread_limit(args.threads), contextlib.redirect_stdout(sys.stderr), \
+            _ctrl_c_ends_the_blend():
         try:
             blend.fit(X, Y)
         except TrainingDiverged as exc:
             say(f"error: {exc}; nothing saved")
             return EXIT_DIVERGED
-        except KeyboardInterrupt:
-            say("interrupted: a blend is saved only once fully fitted; nothing saved")
-            return EXIT_INTERRUPTED
+        except (KeyboardInterrupt, BlendInterrupted):
+            _CTRL_C["pressed"] = True
         except InputError as exc:  # tabmtl rejected the data; any other error is a bug
             raise UsageError(str(exc)) from None
+    if _CTRL_C["pressed"]:  # also when the net being trained swallowed it at the very end
+        say("interrupted: a blend is saved only once fully fitted; nothing saved")
+        return EXIT_INTERRUPTED
     seconds = time.perf_counter() - t0
+    for net in (blend.net_, blend.estimator):  # the callback is this run's, not the model's
+        net.set_params(callbacks=None)
     try:
         written = save_model(blend, out)
         blend.task_blend_weights_.to_csv(csv, index=False)
