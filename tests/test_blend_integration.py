@@ -68,8 +68,10 @@ def _write(path, members: dict[str, bytes], *, fix_digests: bool = True) -> None
 
 def test_save_model_load_model_round_trip_is_bit_identical(fitted, tmp_path):
     blend, X = fitted
-    loaded = load_model(save_model(blend, tmp_path / "blend.tabmtl"))
+    path = save_model(blend, tmp_path / "blend.tabmtl")
+    loaded = load_model(path)
     assert isinstance(loaded, MultiTaskBlend)
+    assert load_model(path, device="cpu").net_.device == "cpu"  # options reach the nets
     pd.testing.assert_frame_equal(loaded.predict(X), blend.predict(X), check_exact=True)
     for name, frame in blend.predict_proba(X).items():
         pd.testing.assert_frame_equal(loaded.predict_proba(X)[name], frame, check_exact=True)
