@@ -368,6 +368,18 @@ def test_mutated_lightgbm_texts_are_refused_or_load_without_crashing():
     assert counts["refused"] > 50 and counts["loaded"] > 50
 
 
+def test_fit_blend_without_lightgbm_is_refused_before_fitting(capsys, monkeypatch, penguins):
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "lightgbm" else find_spec(name, *a))
+    code, _, err = _cli(capsys, monkeypatch, penguins, "fit", "penguins.parquet",
+                        *PENGUIN_TARGETS, *TINY_CLI, "--blend", "--out", "nolgb.tabmtl")
+    assert code == 2 and "--blend needs lightgbm" in err
+    assert not (penguins / "nolgb.tabmtl").exists()
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT is POSIX-only")
 def test_ctrl_c_stops_a_blend_fit_and_saves_nothing(capsys, monkeypatch, penguins):
     """A net's fit swallows Ctrl-C (it keeps its best epoch): inside a blend that must end
