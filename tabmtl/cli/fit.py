@@ -1,4 +1,5 @@
-"""``tabmtl fit``: fit one multi-task network on a table and save it.
+"""``tabmtl fit``: fit one multi-task network on a table and save it (``--blend``: a
+blend of the network and per-target LightGBM, :mod:`tabmtl.cli.blend`).
 
 Ctrl-C stops training after the current batch; the best epoch so far is restored and
 saved (exit code 0). A diverged run still saves the best epoch before it (exit code 3).
@@ -12,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+from tabmtl.cli.blend import add_blend_options, check_blend_options, fit_blend
 from tabmtl.cli.errors import EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_OK, UsageError
 from tabmtl.cli.options import (
     add_auxiliary_options,
@@ -43,6 +45,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     add_model_options(p)
     add_auxiliary_options(p)
+    add_blend_options(p)
     p.set_defaults(handler=run)
 
 
@@ -60,9 +63,12 @@ def run(args: argparse.Namespace) -> int:
     include_auxiliary_targets(args)
     X, Y, kinds = split_columns(frame, args)
     est = build_estimator(args, kinds)
+    check_blend_options(args, est)
     est.set_params(verbose=0 if args.quiet else 1)
     out = Path(args.out)
     check_writable(out)
+    if args.blend:
+        return fit_blend(args, X, Y, est, out)
     rows = "streamed rows" if args.stream else f"{len(X):,} rows"
     say(
         f"fitting {len(Y.columns)} target(s) on {rows} x {X.shape[1]} features: "

@@ -135,8 +135,10 @@ def save_blend(blend, path: str | os.PathLike) -> Path:
     return path
 
 
-def load_blend(path: str | os.PathLike):
-    """Read a blend written by :func:`save_blend`; its predictions are identical."""
+def load_blend(path: str | os.PathLike, **load_options):
+    """Read a blend written by :func:`save_blend`; its predictions are identical.
+    ``load_options`` (``device``, ``allow_version_mismatch``) go to ``load_model`` for
+    the nets inside."""
     import pandas as pd
     from sklearn.base import clone
 
@@ -151,7 +153,7 @@ def load_blend(path: str | os.PathLike):
         if state.get("format") != FORMAT or state.get("version") != FORMAT_VERSION:
             raise ModelFileError(f"{str(path)!r} is not a version-{FORMAT_VERSION} blend file.")
         archive.extractall(tmp)
-        net = load_model(Path(tmp) / "net.tabmtl")
+        net = load_model(Path(tmp) / "net.tabmtl", **load_options)
         blend = MultiTaskBlend(
             clone(net), regressor=_template(state["regressor"]),
             classifier=_template(state["classifier"]), **state["params"],
@@ -161,7 +163,7 @@ def load_blend(path: str | os.PathLike):
         blend.learners_ = state["learners"]
         blend.weights_ = {t.name: np.asarray(w) for t, w in zip(tasks, state["weights"])}
         blend.single_task_nets_ = {
-            t.name: load_model(Path(tmp) / "single_task" / f"{i}.tabmtl")
+            t.name: load_model(Path(tmp) / "single_task" / f"{i}.tabmtl", **load_options)
             for i, t in enumerate(tasks)
             if (Path(tmp) / "single_task" / f"{i}.tabmtl").is_file()
         }

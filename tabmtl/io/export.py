@@ -36,6 +36,9 @@ the keys ``tabmtl.input_columns`` (column names, in order), ``tabmtl.preprocessi
 (the exact recipe: medians, means, scales, categories) and ``tabmtl.outputs`` (one
 entry per output: name, target, kind, classes or quantile levels). A Python server with
 tabmtl installed can simply call ``model.preprocessor_.transform(frame)``.
+
+A :class:`~tabmtl.ensemble.MultiTaskBlend` is refused with a message (its LightGBM
+models are not in the graph); ``export_onnx(blend.net_, path)`` exports its net alone.
 """
 
 from __future__ import annotations
@@ -58,6 +61,7 @@ from torch import nn
 
 from tabmtl.data.targets import QUANTILE_LEVELS, TARGET_KINDS, as_python_scalar
 from tabmtl.data.targets.base import TargetKind
+from tabmtl.errors import InputTypeError
 
 INPUT_NAME = "features"
 #: metadata keys written into the exported file, each holding a JSON document
@@ -75,6 +79,18 @@ def _require(module: str):
             f"ONNX export needs the {module!r} package, which is not installed; "
             "install the export extra: pip install 'tabmtl[export]'."
         ) from exc
+
+
+def refuse_blend(estimator, what: str) -> None:
+    """Refuse a MultiTaskBlend: only the network is exported, not its boosting models."""
+    if type(estimator).__name__ == "MultiTaskBlend":
+        raise InputTypeError(
+            f"{what} cannot export a MultiTaskBlend: its per-target boosting models "
+            "(LightGBM) are not part of the exported network graph, so the file could not "
+            "reproduce the blend's predictions. Serve the blend with tabmtl (save_model / "
+            "load_model, tabmtl predict, the MLflow flavor), or export its net alone with "
+            f"{what}(blend.net_, ...): the net's predictions, not the blend's."
+        )
 
 
 class ServingModule(nn.Module):
@@ -113,6 +129,7 @@ class ServingModule(nn.Module):
 
     def __init__(self, estimator):
         super().__init__()
+        refuse_blend(estimator, "ServingModule")
         check_is_fitted(estimator, "net_")
         spec = estimator.target_spec_
         self.network = copy.deepcopy(estimator.net_.module_).cpu().eval()
@@ -215,6 +232,7 @@ def export_onnx(
     >>> read_metadata(path)["tabmtl.input_columns"]
     ['km', 'zone__code']
     """
+    refuse_blend(estimator, "export_onnx")
     onnx = _require("onnx")
     if dynamo:
         _require("onnxscript")
@@ -295,6 +313,7 @@ def export_torch(estimator, path: str | os.PathLike) -> Path:
     >>> sorted(out), tuple(out["late"].shape)
     (['eta', 'late'], (3, 2))
     """
+    refuse_blend(estimator, "export_torch")
     serving = ServingModule(estimator)
     program = torch.export.export(
         _DictOutputs(serving),

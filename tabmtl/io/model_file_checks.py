@@ -9,7 +9,10 @@ is a :class:`~tabmtl.io.model_json.ModelFileError`.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import itertools
+import json
 import warnings
 import zipfile
 from collections.abc import Mapping
@@ -49,6 +52,17 @@ def read_member(zf: zipfile.ZipFile, name: str, path: Path, limit: int | None = 
             f"{str(path)!r}: member {name!r} does not have the size its header gives."
         )
     return data
+
+
+def check_archive_start(zf: zipfile.ZipFile, path: Path) -> None:
+    """Refuse an archive that does not start at the file's first byte: a model file never
+    has data before its archive, while a cut file can end inside a zip it holds (a blend's
+    stored nets), which would otherwise be read in its place."""
+    if zf.infolist() and min(info.header_offset for info in zf.infolist()) != 0:
+        raise ModelFileError(
+            f"{str(path)!r} is not a readable tabmtl model file: its archive does not start "
+            "at the beginning of the file (it may be truncated)."
+        )
 
 
 def check_manifest(manifest, path: Path, version: str, allow_version_mismatch: bool):
@@ -95,6 +109,25 @@ def short_repr(value, limit: int = 200) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
+def sign(key: bytes | str, cls_name: str, version: str, digests: Mapping,
+         file_format: str = FORMAT) -> str:
+    """The HMAC-SHA256 (hex) of a file's format, estimator, tabmtl version and member
+    digests under ``key``: what ``save_model(key=...)`` writes and ``load_model`` checks."""
+    key = key.encode() if isinstance(key, str) else bytes(key)
+    message = json.dumps([file_format, cls_name, version, dict(sorted(digests.items()))])
+    return hmac.new(key, message.encode(), hashlib.sha256).hexdigest()
+
+
+def missing_row(pre) -> pd.DataFrame:
+    """One row of missing values in every feature column a fitted preprocessor read."""
+    empty = {"numeric": [np.nan], "categorical": pd.Series([None], dtype=object),
+             "datetime": pd.Series([pd.NaT], dtype="datetime64[ns]")}
+    return pd.DataFrame(
+        {c: empty[kind] for c, kind in pre.column_kinds_.items()},
+        columns=pd.Index(pre.feature_names_in_, dtype=object),
+    )
+
+
 def self_check(estimator) -> None:
     """Predict one row of missing values, or raise a ModelFileError: a file that loads is
     a model that predicts (an edited file whose parts do not fit together is refused
@@ -104,17 +137,26 @@ def self_check(estimator) -> None:
         raw = estimator._network_outputs(pre.transform_record(dict.fromkeys(pre.column_kinds_)))
         spec.inverse_transform_record(raw)
         spec.predict_proba(raw, estimator.temperatures_)
-        empty = {"numeric": [np.nan], "categorical": pd.Series([None], dtype=object),
-                 "datetime": pd.Series([pd.NaT], dtype="datetime64[ns]")}
         with warnings.catch_warnings():  # the array estimators: "X has feature names"
             warnings.simplefilter("ignore")
-            estimator.predict(pd.DataFrame(
-                {c: empty[kind] for c, kind in pre.column_kinds_.items()},
-                columns=pd.Index(pre.feature_names_in_, dtype=object),
-            ))
+            estimator.predict(missing_row(pre))
     except Exception as exc:
         raise ModelFileError(
             f"The model rebuilt from the file cannot predict ({type(exc).__name__}: "
+            f"{short_repr(exc)}): the file was edited or is damaged."
+        ) from exc
+
+
+def blend_self_check(blend) -> None:
+    """:func:`self_check` for a loaded :class:`~tabmtl.ensemble.MultiTaskBlend`: its blended
+    prediction and probabilities of one row of missing values, or a ModelFileError."""
+    try:
+        row = missing_row(blend.net_.preprocessor_)
+        blend.predict(row)
+        blend.predict_proba(row)
+    except Exception as exc:
+        raise ModelFileError(
+            f"The blend rebuilt from the file cannot predict ({type(exc).__name__}: "
             f"{short_repr(exc)}): the file was edited or is damaged."
         ) from exc
 

@@ -16,6 +16,9 @@ A model file (suffix ``.tabmtl`` by convention) is a zip archive of three member
     The network's and the loss module's ``state_dict`` — tensors only, read back with
     ``torch.load(weights_only=True)``.
 
+A fitted :class:`~tabmtl.ensemble.MultiTaskBlend` is saved and loaded by the same two
+functions, as a blend archive with the same manifest and checks (:mod:`tabmtl.io.blend_file`).
+
 Nothing in the file names code to import: classes are looked up by name in tabmtl's own
 registries (estimators, target kinds, architectures, weightings), so loading a file
 cannot run arbitrary code the way unpickling can. Pickle keeps working for
@@ -56,20 +59,24 @@ import sklearn
 import torch
 from sklearn.utils.validation import check_is_fitted
 
+from tabmtl.io.blend_file import is_blend_file, load_blend_file
 from tabmtl.io.model_file_checks import (
     FORMAT,
     FORMAT_VERSION,
     MAX_MANIFEST_BYTES,
     MEMBERS,
+    check_archive_start,
     check_manifest,
     check_network_size,
     read_member,
     self_check,
     short_repr,
+    sign,
 )
 from tabmtl.io.model_json import ModelFileError, decode, encode
 
 __all__ = ["FORMAT_VERSION", "ModelFileError", "load_model", "save_model"]
+_sign = sign  # the signature of a model file (also under its former name here)
 # Parameters that hold code (callbacks) are not saved; the loaded model has the default.
 _CODE_PARAMS = ("callbacks",)
 
@@ -79,8 +86,9 @@ def save_model(estimator, path: str | os.PathLike, *, key: bytes | str | None = 
 
     Parameters
     ----------
-    estimator : MultiTaskEstimator, MultiTaskRegressor or MultiTaskClassifier
-        A fitted estimator.
+    estimator : MultiTaskEstimator, MultiTaskRegressor, MultiTaskClassifier or MultiTaskBlend
+        A fitted estimator. A blend is written as its own archive
+        (:func:`tabmtl.io.blend_file.save_blend_file`), signed the same way.
     path : str or path-like
         Destination file (``.tabmtl`` by convention); written atomically (a temporary
         file renamed into place), so a crash never leaves half a model under ``path``.
@@ -108,6 +116,10 @@ def save_model(estimator, path: str | os.PathLike, *, key: bytes | str | None = 
     from tabmtl import __version__
 
     cls_name = type(estimator).__name__
+    if cls_name == "MultiTaskBlend":
+        from tabmtl.io.blend_file import save_blend_file
+
+        return save_blend_file(estimator, path, key=key)
     if cls_name not in _estimator_classes():
         raise TypeError(f"save_model saves tabmtl estimators, got {cls_name}.")
     check_is_fitted(estimator, "net_")
@@ -138,7 +150,7 @@ def save_model(estimator, path: str | os.PathLike, *, key: bytes | str | None = 
             "scikit-learn": sklearn.__version__,
             "pandas": pd.__version__,
         },
-        "signature": None if key is None else _sign(key, cls_name, __version__, digests),
+        "signature": None if key is None else sign(key, cls_name, __version__, digests),
     }
     path = Path(path)
     # unique per call, not only per process: two threads saving one path each get theirs
@@ -184,7 +196,9 @@ def load_model(
     Returns
     -------
     estimator
-        The fitted estimator, with ``callbacks=None`` (callbacks are code, not saved).
+        The fitted estimator, with ``callbacks=None`` (callbacks are code, not saved); a
+        :class:`~tabmtl.ensemble.MultiTaskBlend` for a blend file
+        (:func:`tabmtl.io.blend_file.load_blend_file`, the same checks and options).
 
     Raises
     ------
@@ -207,8 +221,12 @@ def load_model(
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(f"Model file {str(path)!r} does not exist.")
+    if is_blend_file(path):
+        return load_blend_file(path, key=key, device=device, verify_signature=verify_signature,
+                               allow_version_mismatch=allow_version_mismatch)
     try:
         with zipfile.ZipFile(path) as zf:
+            check_archive_start(zf, path)
             names = set(zf.namelist())
             missing = [m for m in ("manifest.json", *MEMBERS) if m not in names]
             if missing:
@@ -235,7 +253,7 @@ def load_model(
                 "not match its manifest."
             )
     if key is not None:
-        expected = _sign(key, cls_name, saved_version, digests)
+        expected = sign(key, cls_name, saved_version, digests)
         if not hmac.compare_digest(str(signature), expected):
             raise ModelFileError(
                 f"{str(path)!r} does not carry a valid signature for this key: it was not "
@@ -265,9 +283,6 @@ def load_model(
             f"{str(path)!r} could not be rebuilt into a {cls_name}: "
             f"{type(exc).__name__}: {short_repr(exc)}"
         ) from exc
-
-
-# -- reading -----------------------------------------------------------------------------
 
 
 # -- rebuilding ------------------------------------------------------------------------
@@ -391,9 +406,3 @@ def _preprocessor_state(pre) -> dict:
             "preprocessor_",
         ),
     }
-
-
-def _sign(key: bytes | str, cls_name: str, version: str, digests: Mapping) -> str:
-    key = key.encode() if isinstance(key, str) else bytes(key)
-    message = json.dumps([FORMAT, cls_name, version, dict(sorted(digests.items()))])
-    return hmac.new(key, message.encode(), hashlib.sha256).hexdigest()

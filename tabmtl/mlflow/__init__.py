@@ -1,12 +1,15 @@
-"""The tabmtl MLflow flavor: log, load and serve a fitted MultiTaskEstimator.
+"""The tabmtl MLflow flavor: log, load and serve a fitted MultiTaskEstimator or
+MultiTaskBlend.
 
 An MLflow model directory written here holds the project's safe model file
-(``model.tabmtl``, :func:`tabmtl.io.persistence.save_model`: JSON and tensors, no pickle),
+(``model.tabmtl``, :func:`tabmtl.io.persistence.save_model`: JSON and tensors, no pickle;
+for a :class:`~tabmtl.ensemble.MultiTaskBlend`, its blend file with LightGBM's text
+models), the flavor's ``estimator`` naming which,
 the ``MLmodel`` file naming two flavors, and the environment files (``requirements.txt``,
 ``conda.yaml``, ``python_env.yaml``) pinned to the running versions of tabmtl, torch,
 skorch, scikit-learn, pandas, numpy and MLflow.
 
-- ``tabmtl``: :func:`load_model` gives back the estimator itself;
+- ``tabmtl``: :func:`load_model` gives back the estimator (or blend) itself;
 - ``python_function``: ``mlflow.pyfunc.load_model(uri).predict(X)`` returns
   ``model.predict(X)``, and ``predict(X, params={"proba": True})`` the class
   probabilities (:mod:`tabmtl.mlflow.pyfunc`).
@@ -108,8 +111,9 @@ def save_model(
 
     Parameters
     ----------
-    model : MultiTaskEstimator
-        A fitted estimator.
+    model : MultiTaskEstimator or MultiTaskBlend
+        A fitted estimator, or a fitted blend (its boosting models must be LightGBM's,
+        which have a safe text format).
     path : str or path-like
         The directory to create; it must not exist, or be empty.
     input_example : pandas.DataFrame, optional
@@ -144,12 +148,12 @@ def save_model(
     >>> mlflow.pyfunc.load_model(str(path)).predict(X).equals(model.predict(X))
     True
     """
-    from tabmtl import MultiTaskEstimator, __version__
+    from tabmtl import MultiTaskBlend, MultiTaskEstimator, __version__
 
-    if not isinstance(model, MultiTaskEstimator):
+    if not isinstance(model, (MultiTaskEstimator, MultiTaskBlend)):
         raise InputTypeError(
-            "tabmtl.mlflow saves a MultiTaskEstimator (DataFrames in and out), got "
-            f"{type(model).__name__}."
+            "tabmtl.mlflow saves a MultiTaskEstimator or a MultiTaskBlend (DataFrames in "
+            f"and out), got {type(model).__name__}."
         )
     path = Path(path).resolve()
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
@@ -176,7 +180,8 @@ def save_model(
         FLAVOR_NAME,
         tabmtl_version=__version__,
         data=MODEL_FILE,
-        format_version=persistence.FORMAT_VERSION,
+        estimator=type(model).__name__,
+        format_version=_format_version(model),
     )
     mlflow_model.save(str(path / MLMODEL_FILE_NAME))
     conda_env, requirements, constraints = _process_pip_requirements(
@@ -207,8 +212,8 @@ def log_model(
 
     Parameters
     ----------
-    model : MultiTaskEstimator
-        A fitted estimator.
+    model : MultiTaskEstimator or MultiTaskBlend
+        A fitted estimator or blend.
     name : str, default="model"
         The model's name (MLflow 3; the artifact path under the run in MLflow 2).
     input_example, signature, pip_requirements, extra_pip_requirements, metadata
@@ -269,8 +274,8 @@ def load_model(model_uri: str, dst_path: str | None = None):
 
     Returns
     -------
-    MultiTaskEstimator
-        The fitted estimator, read from the flavor's safe model file.
+    MultiTaskEstimator or MultiTaskBlend
+        The fitted estimator (or blend), read from the flavor's safe model file.
 
     Examples
     --------
@@ -284,6 +289,15 @@ def load_model(model_uri: str, dst_path: str | None = None):
             f"{sorted(flavors)!r})."
         )
     return persistence.load_model(local / flavors[FLAVOR_NAME].get("data", MODEL_FILE))
+
+
+def _format_version(model) -> int:
+    """The version of the file format ``model`` is saved in (a model or a blend file)."""
+    if type(model).__name__ == "MultiTaskBlend":
+        from tabmtl.ensemble.persistence import FORMAT_VERSION
+
+        return FORMAT_VERSION
+    return persistence.FORMAT_VERSION
 
 
 def _mlflow_requirement() -> str:

@@ -34,8 +34,9 @@ def restore_feature_kinds(model, X: pd.DataFrame) -> pd.DataFrame:
 
     Parameters
     ----------
-    model : MultiTaskEstimator
-        A fitted estimator.
+    model : MultiTaskEstimator or MultiTaskBlend
+        A fitted estimator (a blend: its net's feature kinds, which its boosting
+        models share).
     X : pandas.DataFrame
         Features after MLflow's schema enforcement.
 
@@ -55,7 +56,8 @@ def restore_feature_kinds(model, X: pd.DataFrame) -> pd.DataFrame:
     >>> restore_feature_kinds(model, X.astype({"grade": "int64"})).dtypes["grade"]
     dtype('O')
     """
-    kinds = model.preprocessor_.column_kinds_
+    pre = model.net_.preprocessor_ if hasattr(model, "boosters_") else model.preprocessor_
+    kinds = pre.column_kinds_
     changed = [
         c for c in X.columns
         if kinds.get(c) == "categorical" and dtype_kind(X[c].dtype, c) != "categorical"
@@ -64,11 +66,11 @@ def restore_feature_kinds(model, X: pd.DataFrame) -> pd.DataFrame:
 
 
 class TabmtlPyfuncModel:
-    """A fitted MultiTaskEstimator behind MLflow's ``pyfunc`` interface.
+    """A fitted MultiTaskEstimator (or MultiTaskBlend) behind MLflow's ``pyfunc`` interface.
 
     Parameters
     ----------
-    model : MultiTaskEstimator
+    model : MultiTaskEstimator or MultiTaskBlend
         The fitted estimator.
 
     Examples
