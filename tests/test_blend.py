@@ -476,3 +476,29 @@ def test_histgb_state_from_another_sklearn_minor_is_refused(data):
     meta["sklearn"] = "0.1.0"
     with pytest.raises(ModelFileError, match=r"scikit-learn 0\.1\.0"):
         histgb_from_state(meta, arrays)
+
+
+def test_groups_keep_each_group_on_one_side_of_every_cross_fitting_fold(data):
+    (X, Y), _ = data
+    X, Y = X.iloc[:120], Y[["smooth", "flag"]].iloc[:120]
+    groups = np.arange(120) // 6
+    blend = MultiTaskBlend(net(max_epochs=2), boosting="histgb", cv=3).fit(X, Y, groups=groups)
+    for g in np.unique(groups):
+        assert len(np.unique(blend.oof_fold_[groups == g])) == 1
+    assert sorted(np.unique(blend.oof_fold_)) == [0, 1, 2]
+    with pytest.raises(ValueError, match=r"120 rows but groups has 7"):
+        MultiTaskBlend(net(max_epochs=1), cv=3).fit(X, Y, groups=groups[:7])
+
+
+def test_per_fold_roc_auc_ignores_a_shift_between_fold_models():
+    from tabmtl.ensemble.weights import task_score
+
+    rng = np.random.default_rng(0)
+    y = (rng.random(400) < 0.5).astype(float)
+    p = np.clip(0.3 + 0.4 * y + 0.2 * rng.normal(size=400), 0.01, 0.99)
+    folds = np.arange(400) % 2
+    shifted = np.where(folds == 1, p * 0.5, p)  # the second fold model predicts half as high
+    proba = np.column_stack([1 - shifted, shifted])
+    same = np.column_stack([1 - p, p])
+    assert task_score(proba, y, False, folds) == pytest.approx(task_score(same, y, False, folds))
+    assert task_score(proba, y, False) < task_score(same, y, False) - 0.01  # pooled: lower

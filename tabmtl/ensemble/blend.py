@@ -169,13 +169,22 @@ class MultiTaskBlend(BlendIntervalsMixin, BaseEstimator):
 
     # -- fit -------------------------------------------------------------------------
 
-    def fit(self, X, Y) -> MultiTaskBlend:
-        """Cross-fit the learners, choose each task's weights, refit on all rows."""
+    def fit(self, X, Y, groups=None) -> MultiTaskBlend:
+        """Cross-fit the learners, choose each task's weights, refit on all rows.
+
+        ``groups`` (optional, one per row, e.g. a person's id) keeps each group on one
+        side of every cross-fitting fold, so that a learner that memorises a group
+        does not look better out of fold than it is on new groups.
+        """
         X = self._check_X(X, reset=True)
         Y = check_targets(Y, len(X))
         net = self.estimator if self.estimator is not None else MultiTaskEstimator()
         self.target_spec_ = spec = TargetSpec(targets=net.get_params().get("targets")).fit(Y)
-        folds, _ = make_folds(len(X), self.cv, random_state=self.random_state)
+        if groups is not None:
+            if len(groups) != len(X):
+                raise InputError(f"X has {len(X)} rows but groups has {len(groups)}.")
+            groups = pd.Series(np.asarray(groups), index=X.index, name="groups")
+        folds, _ = make_folds(len(X), self.cv, groups=groups, random_state=self.random_state)
         check_task_sizes(spec, Y, folds)
         self.task_learners_ = {
             t.name: [NET, *self._boosting_templates(t)] + ([SINGLE] if self.single_task else [])
@@ -252,7 +261,8 @@ class MultiTaskBlend(BlendIntervalsMixin, BaseEstimator):
             y = encoded_labels(task, Y[task.name])
             names = self.task_learners_[task.name]
             outputs = [self.oof_outputs_[name][task.name] for name in names]
-            w = choose_weights(outputs, y, task.is_regression, self.n_steps, self.selection)
+            w = choose_weights(outputs, y, task.is_regression, self.n_steps, self.selection,
+                               self.oof_fold_)
             self.weights_[task.name] = w
             n_labelled = int(np.isfinite(y).sum())
             rows += [
@@ -262,7 +272,7 @@ class MultiTaskBlend(BlendIntervalsMixin, BaseEstimator):
             ]
             blended = blend(outputs, w)
             scores[task.name] = {
-                name: task_score(out, y, task.is_regression)
+                name: task_score(out, y, task.is_regression, self.oof_fold_)
                 for name, out in zip([*names, "blend"], [*outputs, blended])
             }
             if task.is_regression:

@@ -50,11 +50,18 @@ def blend(outputs: Sequence[np.ndarray], weights: Sequence[float]) -> np.ndarray
     return total
 
 
-def task_score(output: np.ndarray, y: np.ndarray, is_regression: bool) -> float:
+def task_score(
+    output: np.ndarray, y: np.ndarray, is_regression: bool, folds: np.ndarray | None = None
+) -> float:
     """The task's headline score on its labelled rows: R² of values, or ROC-AUC of class
     probabilities ``(n, K)`` given class indices ``y`` (binary: of the second class;
     more classes: the mean one-vs-rest ROC-AUC over the classes present). Higher is
     better; NaN without two distinct labels.
+
+    With ``folds`` (the cross-fitting fold of each row), a ROC-AUC is the mean of the
+    folds' own, weighted by their labelled rows: out-of-fold probabilities come from a
+    different model in each fold, and pooling them would count the folds' differences
+    in scale as ranking errors that one refitted model does not make.
 
     Examples
     --------
@@ -65,6 +72,14 @@ def task_score(output: np.ndarray, y: np.ndarray, is_regression: bool) -> float:
     present = ~np.isnan(y)
     out = np.asarray(output, dtype=np.float64)[present]
     y = y[present]
+    if folds is not None and not is_regression:
+        groups = np.asarray(folds)[present]
+        parts = [(task_score(out[groups == g], y[groups == g], False), (groups == g).sum())
+                 for g in np.unique(groups)]
+        parts = [(s, n) for s, n in parts if np.isfinite(s)]
+        if not parts:
+            return float("nan")
+        return float(np.average([s for s, _ in parts], weights=[n for _, n in parts]))
     if is_regression:
         sst = float(np.sum((y - y.mean()) ** 2))
         return float("nan") if sst == 0 else 1.0 - float(np.sum((y - out) ** 2)) / sst
@@ -83,6 +98,7 @@ def greedy_weights(
     is_regression: bool,
     n_steps: int = 50,
     objective: str = "loss",
+    folds: np.ndarray | None = None,
 ) -> np.ndarray:
     """Non-negative weights summing to one, one per learner, by greedy ensemble selection.
 
@@ -101,6 +117,8 @@ def greedy_weights(
         ``"loss"``: every pick lowers :func:`task_loss` most, all ``n_steps`` are made.
         ``"score"``: every pick raises :func:`task_score` most, and selection stops at
         the first pick that does not raise it (the weights of the best blend seen).
+    folds : ndarray of shape (n,), optional
+        Each row's cross-fitting fold, for the per-fold ROC-AUC of :func:`task_score`.
 
     Returns
     -------
@@ -114,12 +132,13 @@ def greedy_weights(
     present = ~np.isnan(y)
     outs = [np.asarray(o, dtype=np.float64)[present] for o in outputs]
     y = y[present]
+    folds = None if folds is None else np.asarray(folds)[present]
     if objective == "loss":
         def cost(o):
             return task_loss(o, y, is_regression)
     else:
         def cost(o):
-            return -task_score(o, y, is_regression)
+            return -task_score(o, y, is_regression, folds)
     counts = np.zeros(len(outs), dtype=np.int64)
     total = np.zeros_like(outs[0])
     best_cost = np.inf
@@ -144,6 +163,7 @@ def choose_weights(
     is_regression: bool,
     n_steps: int = 50,
     selection: str = "guarded",
+    folds: np.ndarray | None = None,
 ) -> np.ndarray:
     """A task's blend weights from its learners' out-of-fold outputs.
 
@@ -157,6 +177,8 @@ def choose_weights(
       rising;
     - ``"best"``: the single learner of the best score.
 
+    The scores are :func:`task_score`'s, per fold of ``folds`` when given.
+
     Examples
     --------
     >>> y = np.array([0.0, 1.0, 2.0, 3.0])
@@ -166,15 +188,14 @@ def choose_weights(
     if selection not in SELECTIONS:
         raise ValueError(f"selection must be one of {list(SELECTIONS)}, got {selection!r}.")
     if selection == "score":
-        return greedy_weights(outputs, y, is_regression, n_steps, objective="score")
-    scores = np.array([task_score(o, y, is_regression) for o in outputs])
+        return greedy_weights(outputs, y, is_regression, n_steps, "score", folds)
+    scores = np.array([task_score(o, y, is_regression, folds) for o in outputs])
     single = np.zeros(len(outputs))
     single[int(np.nanargmax(scores)) if np.isfinite(scores).any() else 0] = 1.0
     if selection == "best":
         return single
     w = greedy_weights(outputs, y, is_regression, n_steps)
-    if selection == "guarded" and not task_score(blend(outputs, w), y, is_regression) > np.nanmax(
-        scores, initial=-np.inf
-    ):
+    blended = task_score(blend(outputs, w), y, is_regression, folds)
+    if selection == "guarded" and not blended > np.nanmax(scores, initial=-np.inf):
         return single
     return w
