@@ -12,8 +12,9 @@ quality benchmark's :func:`~benchmarks.quality.dataset_folds`) of
   table, through ``fit(groups=...)``).
 
 ``--compare`` adds, from the same fits, the blend with other weight rules
-(``blend[score]``...): the rules differ only in the weights they read off the same
-out-of-fold outputs, so no learner is refitted for them.
+(``blend[score]``...) or with fewer of its learners (``loss:net+lightgbm``): they differ
+only in the weights they read off the same out-of-fold outputs, so no learner is
+refitted for them (their fit time is the whole blend's).
 
 Scores are the headline ones (R² for a value, ROC-AUC for classes), through the quality
 benchmark's :func:`~benchmarks.quality.score_outputs`; rows whose label is missing leave
@@ -94,21 +95,24 @@ def _compared(blend: MultiTaskBlend, X: pd.DataFrame, Ytr: pd.DataFrame, spec, r
     each rule in ``rules`` reads off the blend's own out-of-fold outputs."""
     learner_out = blend.learner_outputs(X)
     out = {}
-    for rule in rules:
+    for item in rules:
+        rule, _, subset = item.partition(":")
         outputs = {}
         for task in blend.target_spec_.tasks_:
             names = blend.task_learners_[task.name]
+            if subset:
+                names = [n for n in names if n in subset.split("+")]
             w = choose_weights([blend.oof_outputs_[n][task.name] for n in names],
                                encoded_labels(task, Ytr[task.name]), task.is_regression,
                                blend.n_steps, rule, blend.oof_fold_)
             outputs[task.name] = weighted([learner_out[n][task.name] for n in names], w)
-        out[f"blend[{rule}]"] = _align(blend, outputs, spec)
+        out[f"blend[{item}]"] = _align(blend, outputs, spec)
     return out
 
 
 def one_fold(
     name, fold, Xtr, Ytr, Xte, Yte, spec, kinds, seed, inner_cv, *, groups=None,
-    boosting="auto", selection="guarded", compare=(),
+    boosting="auto", selection="loss", compare=(),
 ) -> tuple[list, list]:
     """Score rows and weight rows of every model on one outer fold."""
     settings = Settings(epochs=None, seed=seed)
@@ -229,14 +233,15 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--boosting", default="auto",
                         help="the blend's boosting learners: auto, or names joined by commas")
-    parser.add_argument("--selection", default="guarded", choices=SELECTIONS)
+    parser.add_argument("--selection", default=MultiTaskBlend().selection, choices=SELECTIONS)
     parser.add_argument("--compare", default="",
-                        help="other weight rules to score from the same fits, e.g. loss,best")
+                        help="other weight rules (and learner subsets) to score from the same "
+                        "fits, e.g. score,best,loss:net+lightgbm")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     boosting = args.boosting if args.boosting == "auto" else tuple(args.boosting.split(","))
     compare = tuple(r for r in args.compare.split(",") if r)
-    unknown = [r for r in compare if r not in SELECTIONS]
+    unknown = [r for r in compare if r.partition(":")[0] not in SELECTIONS]
     if unknown:
         parser.error(f"--compare: unknown rules {unknown}; choose from {list(SELECTIONS)}")
     scores, weights = run(args.datasets.split(","), folds=args.folds, rows=args.rows,

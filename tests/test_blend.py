@@ -428,12 +428,22 @@ def test_guarded_selection_keeps_the_better_ranker_when_the_loss_blend_loses_roc
     assert task_score(blend(outputs, by_score), y, False) >= task_score(outputs[0], y, False)
 
 
-def test_the_blend_is_never_below_its_best_learner_out_of_fold(fitted):
-    scores = fitted.oof_scores_
+def test_guarded_weights_are_never_below_the_best_learner_out_of_fold(fitted, data):
+    from tabmtl.ensemble.decoding import encoded_labels
+    from tabmtl.ensemble.weights import blend, task_score
+
+    (_, Y), _ = data
+    assert fitted.selection == "loss"
     for task in fitted.target_spec_.tasks_:
-        row = scores.loc[task.name]
-        parts = row[fitted.task_learners_[task.name]]
-        assert row["blend"] >= parts.max() - 1e-12, task.name
+        names = fitted.task_learners_[task.name]
+        outputs = [fitted.oof_outputs_[n][task.name] for n in names]
+        y = encoded_labels(task, Y[task.name])
+        folds = fitted.oof_fold_
+        w = choose_weights(outputs, y, task.is_regression, 50, "guarded", folds)
+        parts = [task_score(o, y, task.is_regression, folds) for o in outputs]
+        assert task_score(blend(outputs, w), y, task.is_regression, folds) >= max(parts)
+        # oof_scores_ reports the same per-fold scores
+        assert fitted.oof_scores_.loc[task.name, names].tolist() == pytest.approx(parts)
 
 
 # HistGradientBoosting saved without pickle

@@ -42,8 +42,7 @@ class MultiTaskBlend(BlendIntervalsMixin, BaseEstimator):
     predictions of its labelled rows (:func:`~tabmtl.ensemble.weights.choose_weights`):
     by default greedy ensemble selection with replacement on the task's own loss
     (squared error for a value, log loss for classes, whose probabilities are blended
-    per class), kept only if its out-of-fold score (R² / ROC-AUC) beats the best single
-    learner's, else that learner alone.
+    per class).
 
     Every learner is then **refitted on all rows**, and predictions blend the refitted
     learners with those weights. Refitting rather than averaging the ``cv`` fold models:
@@ -66,8 +65,9 @@ class MultiTaskBlend(BlendIntervalsMixin, BaseEstimator):
     boosting : str or sequence of str, default="auto"
         The built-in boosting learners, by name: ``"lightgbm"`` (LightGBM at its
         defaults) and ``"histgb"`` (scikit-learn's HistGradientBoosting with
-        ``categorical_features="from_dtype"``). ``"auto"``: both when LightGBM can be
-        imported, else ``"histgb"``. The names label the learners in the tables.
+        ``categorical_features="from_dtype"``), e.g. ``("lightgbm", "histgb")``.
+        ``"auto"``: ``"lightgbm"`` when LightGBM can be imported, else ``"histgb"``.
+        The names label the learners in the tables.
     regressor, classifier : scikit-learn estimator or dict of them, optional
         Templates replacing the built-in learners for regression / classification
         targets: one estimator is the learner ``"boosting"``, a dict
@@ -81,12 +81,14 @@ class MultiTaskBlend(BlendIntervalsMixin, BaseEstimator):
         target and fold: slow).
     n_steps : int, default=50
         Greedy selection picks; weights are multiples of ``1 / n_steps``.
-    selection : {"guarded", "loss", "score", "best"}, default="guarded"
+    selection : {"loss", "guarded", "score", "best"}, default="loss"
         How a task's weights are chosen (:func:`~tabmtl.ensemble.weights.choose_weights`):
-        greedy on the loss, kept only when it beats the best single learner's
-        out-of-fold score (``"guarded"``); greedy on the loss always (``"loss"``);
-        greedy on the score, stopping when it stops rising (``"score"``); the best
-        single learner (``"best"``).
+        greedy on the loss (``"loss"``); the same, kept only when it beats the best
+        single learner's out-of-fold score (R² / per-fold ROC-AUC), else that learner
+        (``"guarded"``); greedy on that score, stopping when it stops rising
+        (``"score"``); the best single learner by that score (``"best"``). The
+        default won the blend benchmark (docs/blend.md): the out-of-fold score is a
+        noisier guide than the loss.
     temperature_scaling : bool, default=False
         Fit one temperature per classification target on its blended out-of-fold
         probabilities (log loss; no rows held out) and apply it in :meth:`predict_proba`;
@@ -150,7 +152,7 @@ class MultiTaskBlend(BlendIntervalsMixin, BaseEstimator):
         cv=5,
         single_task: bool = False,
         n_steps: int = 50,
-        selection: str = "guarded",
+        selection: str = "loss",
         temperature_scaling: bool = False,
         n_jobs: int = 1,
         random_state: int | None = 0,

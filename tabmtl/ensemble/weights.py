@@ -162,7 +162,7 @@ def choose_weights(
     y: np.ndarray,
     is_regression: bool,
     n_steps: int = 50,
-    selection: str = "guarded",
+    selection: str = "loss",
     folds: np.ndarray | None = None,
 ) -> np.ndarray:
     """A task's blend weights from its learners' out-of-fold outputs.
