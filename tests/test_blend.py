@@ -393,6 +393,32 @@ def test_several_boosting_learners_are_named_in_the_weights_and_scores(data):
     assert set(table_[table_.task == "flag"].learner) == {"net", "boosting"}
     assert np.isnan(named.oof_scores_.loc["flag", "fast"])
     assert named.predict(X).dtypes.to_dict() == Y.dtypes.to_dict()
+    twin = clone(named)
+    assert set(twin.regressor) == {"fast", "hgb"}
+    assert twin.regressor["hgb"] is not named.regressor["hgb"]
+
+
+def test_named_templates_save_and_load(data, tmp_path):
+    lgb = pytest.importorskip("lightgbm")
+    from tabmtl.ensemble.persistence import load_blend, save_blend
+
+    (X, Y), (Xt, _) = data
+    X, Y = X.iloc[:200], Y[["interact", "flag"]].iloc[:200]
+    blend = MultiTaskBlend(
+        net(max_epochs=2),
+        regressor={"fast": lgb.LGBMRegressor(n_estimators=10, verbose=-1),
+                   "hgb": HistGradientBoostingRegressor(max_iter=10)},
+        cv=2,
+    ).fit(X, Y)
+    loaded = load_blend(save_blend(blend, tmp_path / "named.blend"))
+    assert loaded.task_learners_ == {"interact": ["net", "fast", "hgb"],
+                                     "flag": ["net", "lightgbm"]}
+    assert loaded.regressor["fast"].get_params()["n_estimators"] == 10
+    assert isinstance(loaded.regressor["hgb"], HistGradientBoostingRegressor)
+    pd.testing.assert_frame_equal(loaded.predict(Xt), blend.predict(Xt))
+    np.testing.assert_array_equal(
+        loaded.predict_proba(Xt)["flag"].to_numpy(), blend.predict_proba(Xt)["flag"].to_numpy()
+    )
 
 
 def test_unknown_or_reused_learner_names_are_refused():
