@@ -188,7 +188,7 @@ def table(scores: pd.DataFrame, weights: pd.DataFrame) -> pd.DataFrame:
         else boost[d].mean() if d in boost.index.get_level_values(0) else np.nan
         for d, t in result.index
     ]
-    return result.round(4)
+    return result
 
 
 def met_table(result: pd.DataFrame) -> pd.DataFrame:
@@ -250,7 +250,8 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     result = table(scores, weights)
     print(f"\nblend: boosting={boosting!r}, selection={args.selection!r}")
     print("\nHeadline score (R² / ROC-AUC), mean over outer folds\n")
-    print(result.rename_axis(["dataset", "task"]).reset_index().to_markdown(index=False))
+    printed = result.round(4).rename_axis(["dataset", "task"]).reset_index()
+    print(printed.to_markdown(index=False))
     print(f"\nTasks within {NOISE} of the best part (net, LightGBM, HistGB)\n")
     print(met_table(result).to_markdown())
     print("\nFit seconds per fold\n")
