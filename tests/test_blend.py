@@ -426,6 +426,8 @@ def test_unknown_or_reused_learner_names_are_refused():
     Y = pd.DataFrame({"y": np.arange(20.0)})
     with pytest.raises(ValueError, match=r"Unknown boosting learner 'xgb'"):
         MultiTaskBlend(net(max_epochs=1), boosting="xgb", cv=2).fit(X, Y)
+    with pytest.raises(ValueError, match=r"selection must be one of .*'auc'"):
+        MultiTaskBlend(net(max_epochs=1), selection="auc", cv=2).fit(X, Y)
     with pytest.raises(ValueError, match=r"'net'"):
         MultiTaskBlend(
             net(max_epochs=1), regressor={"net": HistGradientBoostingRegressor()}, cv=2

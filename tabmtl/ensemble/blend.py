@@ -19,7 +19,7 @@ from tabmtl.ensemble.boosting import (
 from tabmtl.ensemble.decoding import decode_output, empty_output, encoded_labels, temper
 from tabmtl.ensemble.inputs import check_targets, check_task_sizes, record_frame
 from tabmtl.ensemble.intervals import BlendIntervalsMixin
-from tabmtl.ensemble.weights import blend, choose_weights, task_loss, task_score
+from tabmtl.ensemble.weights import SELECTIONS, blend, choose_weights, task_loss, task_score
 from tabmtl.errors import InputError, InputTypeError
 from tabmtl.estimators import MultiTaskEstimator
 from tabmtl.evaluation.folds import make_folds
@@ -178,6 +178,10 @@ class MultiTaskBlend(BlendIntervalsMixin, BaseEstimator):
         side of every cross-fitting fold, so that a learner that memorises a group
         does not look better out of fold than it is on new groups.
         """
+        if self.selection not in SELECTIONS:
+            raise InputError(
+                f"selection must be one of {list(SELECTIONS)}, got {self.selection!r}."
+            )
         X = self._check_X(X, reset=True)
         Y = check_targets(Y, len(X))
         net = self.estimator if self.estimator is not None else MultiTaskEstimator()
