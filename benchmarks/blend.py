@@ -6,14 +6,24 @@ quality benchmark's :func:`~benchmarks.quality.dataset_folds`) of
 - ``net``       tabmtl ``MultiTaskEstimator`` at its defaults (targets' kinds declared);
 - ``LightGBM``  LightGBM per target at its defaults, native categorical splits;
 - ``HistGB``    HistGradientBoosting per target, native categorical splits;
-- ``blend``     ``MultiTaskBlend`` at its defaults (the same net and LightGBM), its
-  weights chosen on ``--inner-cv`` folds of each outer training part only.
+- ``blend``     ``MultiTaskBlend`` at its defaults (the same net; its boosting learners
+  ``--boosting``, its weight rule ``--selection``), its weights chosen on ``--inner-cv``
+  folds of each outer training part only (grouped like the outer folds on a grouped
+  table, through ``fit(groups=...)``).
+
+``--compare`` adds, from the same fits, the blend with other weight rules
+(``blend[score]``...) or with fewer of its learners (``loss:net+lightgbm``): they differ
+only in the weights they read off the same out-of-fold outputs, so no learner is
+refitted for them (their fit time is the whole blend's).
 
 Scores are the headline ones (R² for a value, ROC-AUC for classes), through the quality
 benchmark's :func:`~benchmarks.quality.score_outputs`; rows whose label is missing leave
 that task's score only. Prints a markdown table: per dataset its mean over tasks, then
-each task, a column per model, the best single model and the blend's margin over it,
-the blend's mean weight on boosting, and fit seconds per fold.
+each task, a column per model, the best single model (net, LightGBM, HistGB) and the
+blend's margin over it, the blend's mean weight on its boosting learners; then per
+dataset how many tasks the blend (and each compared rule) is within 0.002 of the best
+single model on; then fit seconds per fold of each model, of the three parts together
+and the blend's multiple of that.
 
     python -m benchmarks.blend --datasets penguins,framingham --rows 1500 --folds 3
 
@@ -50,15 +60,24 @@ from benchmarks.baselines import (  # noqa: E402
 from benchmarks.quality import dataset_folds, score_outputs  # noqa: E402
 from tabmtl import MultiTaskEstimator, TargetSpec  # noqa: E402
 from tabmtl.ensemble import MultiTaskBlend  # noqa: E402
+from tabmtl.ensemble.decoding import encoded_labels  # noqa: E402
+from tabmtl.ensemble.weights import SELECTIONS, choose_weights  # noqa: E402
+from tabmtl.ensemble.weights import blend as weighted  # noqa: E402
 
 HEADLINE = ("R²", "ROC-AUC")
-MODELS = ("net", "LightGBM", "HistGB", "blend")
+PARTS = ("net", "LightGBM", "HistGB")
+MODELS = (*PARTS, "blend")
+#: A task counts as met when the blend is at most this far below the best part.
+NOISE = 0.002
 
 
 def _blend_outputs(blend: MultiTaskBlend, X: pd.DataFrame, spec: TargetSpec) -> dict:
     """The blend's outputs in the benchmark spec's class order (a class absent from the
     training part gets probability 0)."""
-    outputs = blend.blended_outputs(X)
+    return _align(blend, blend.blended_outputs(X), spec)
+
+
+def _align(blend: MultiTaskBlend, outputs: dict, spec: TargetSpec) -> dict:
     fitted = {t.name: t for t in blend.target_spec_.tasks_}
     out = {}
     for task in spec.tasks_:
@@ -71,7 +90,30 @@ def _blend_outputs(blend: MultiTaskBlend, X: pd.DataFrame, spec: TargetSpec) -> 
     return out
 
 
-def one_fold(name, fold, Xtr, Ytr, Xte, Yte, spec, kinds, seed, inner_cv) -> tuple[list, list]:
+def _compared(blend: MultiTaskBlend, X: pd.DataFrame, Ytr: pd.DataFrame, spec, rules) -> dict:
+    """Model name -> outputs of the blend's refitted learners on ``X`` with the weights
+    each rule in ``rules`` reads off the blend's own out-of-fold outputs."""
+    learner_out = blend.learner_outputs(X)
+    out = {}
+    for item in rules:
+        rule, _, subset = item.partition(":")
+        outputs = {}
+        for task in blend.target_spec_.tasks_:
+            names = blend.task_learners_[task.name]
+            if subset:
+                names = [n for n in names if n in subset.split("+")]
+            w = choose_weights([blend.oof_outputs_[n][task.name] for n in names],
+                               encoded_labels(task, Ytr[task.name]), task.is_regression,
+                               blend.n_steps, rule, blend.oof_fold_)
+            outputs[task.name] = weighted([learner_out[n][task.name] for n in names], w)
+        out[f"blend[{item}]"] = _align(blend, outputs, spec)
+    return out
+
+
+def one_fold(
+    name, fold, Xtr, Ytr, Xte, Yte, spec, kinds, seed, inner_cv, *, groups=None,
+    boosting="auto", selection="loss", compare=(),
+) -> tuple[list, list]:
     """Score rows and weight rows of every model on one outer fold."""
     settings = Settings(epochs=None, seed=seed)
     results = {
@@ -80,15 +122,18 @@ def one_fold(name, fold, Xtr, Ytr, Xte, Yte, spec, kinds, seed, inner_cv) -> tup
         "HistGB": fit_predict_hgb(Xtr, Ytr, Xte, spec, settings),
     }
     blend = MultiTaskBlend(
-        MultiTaskEstimator(targets=kinds, random_state=seed), cv=inner_cv, random_state=seed
+        MultiTaskEstimator(targets=kinds, random_state=seed), cv=inner_cv, random_state=seed,
+        boosting=boosting, selection=selection,
     )
     t0 = time.perf_counter()
-    blend.fit(Xtr, Ytr)
+    blend.fit(Xtr, Ytr, groups=groups)
     fit_s = time.perf_counter() - t0
     rows = []
+    extra = _compared(blend, Xte, Ytr, spec, [r for r in compare if r != selection])
     for model, (outputs, seconds) in {
         **{m: (r.outputs, r.fit_seconds) for m, r in results.items()},
         "blend": (_blend_outputs(blend, Xte, spec), fit_s),
+        **{m: (o, fit_s) for m, o in extra.items()},
     }.items():
         for r in score_outputs(spec, Yte, outputs):
             if r["metric"] in HEADLINE:
@@ -98,7 +143,7 @@ def one_fold(name, fold, Xtr, Ytr, Xte, Yte, spec, kinds, seed, inner_cv) -> tup
     return rows, weights
 
 
-def run(names, *, folds: int, rows: int | None, seed: int, inner_cv: int):
+def run(names, *, folds: int, rows: int | None, seed: int, inner_cv: int, **blend_options):
     scores, weights = [], []
     torch.set_num_threads(1)
     with threadpool_limits(limits=1):
@@ -107,10 +152,12 @@ def run(names, *, folds: int, rows: int | None, seed: int, inner_cv: int):
             kinds = datasets.target_kinds(name)
             spec = TargetSpec(targets=kinds).fit(Y)
             splits, cv = dataset_folds(name, X, rows, folds, seed)
+            groups = datasets.groups(name, n_rows=rows, random_state=seed)
             print(f"{name}: {len(X)} rows, {cv}", flush=True)
             for f, (tr, te) in enumerate(splits):
+                inner = None if groups is None else groups.iloc[tr, 0].to_numpy()
                 s, w = one_fold(name, f, X.iloc[tr], Y.iloc[tr], X.iloc[te], Y.iloc[te],
-                                spec, kinds, seed, inner_cv)
+                                spec, kinds, seed, inner_cv, groups=inner, **blend_options)
                 scores += s
                 weights.append(w)
     return pd.DataFrame(scores), pd.concat(weights, ignore_index=True)
@@ -119,8 +166,11 @@ def run(names, *, folds: int, rows: int | None, seed: int, inner_cv: int):
 def table(scores: pd.DataFrame, weights: pd.DataFrame) -> pd.DataFrame:
     """Per dataset: its mean over tasks, then one row per task; a column per model."""
     per_task = scores.groupby(["dataset", "task", "model"], sort=False)["value"].mean()
-    wide = per_task.unstack("model").reindex(columns=list(MODELS))
-    boost = weights[weights.learner == "boosting"].groupby(["dataset", "task"])["weight"].mean()
+    models = list(dict.fromkeys([*MODELS, *scores.model]))
+    wide = per_task.unstack("model").reindex(columns=models)
+    boosting = weights[weights.learner != "net"]
+    boost = boosting.groupby(["dataset", "fold", "task"])["weight"].sum()
+    boost = boost.groupby(level=["dataset", "task"]).mean()
     boost.index = boost.index.set_levels(boost.index.levels[1].astype(str), level=1)
     out = []
     for dataset, group in wide.groupby(level="dataset", sort=False):
@@ -128,22 +178,50 @@ def table(scores: pd.DataFrame, weights: pd.DataFrame) -> pd.DataFrame:
         mean.index = pd.MultiIndex.from_tuples([(dataset, "mean")])
         out += [mean, group]
     result = pd.concat(out)
-    parts = result[["net", "LightGBM", "HistGB"]]
+    parts = result[list(PARTS)]
     result["best part"] = parts.max(axis=1)
     result["blend - best"] = result["blend"] - result["best part"]
+    for model in models[len(MODELS):]:
+        result[f"{model} - best"] = result[model] - result["best part"]
     result["boosting weight"] = [
         boost.get((d, t), np.nan) if t != "mean"
         else boost[d].mean() if d in boost.index.get_level_values(0) else np.nan
         for d, t in result.index
     ]
-    return result.round(4)
+    return result
+
+
+def met_table(result: pd.DataFrame) -> pd.DataFrame:
+    """Per dataset (and over all): tasks, and how many each blend is within ``NOISE`` of
+    the best part on; whether its mean is."""
+    blends = [c[: -len(" - best")] for c in result.columns if c.endswith(" - best")]
+    tasks = result[result.index.get_level_values(1) != "mean"]
+    means = result[result.index.get_level_values(1) == "mean"].droplevel(1)
+    rows = {}
+    for dataset, group in tasks.groupby(level=0, sort=False):
+        rows[dataset] = {"tasks": len(group)}
+        for b in blends:
+            rows[dataset][f"{b}: tasks met"] = int((group[f"{b} - best"] >= -NOISE).sum())
+            rows[dataset][f"{b}: mean - best"] = means.loc[dataset, f"{b} - best"]
+    out = pd.DataFrame.from_dict(rows, orient="index")
+    total = out.sum()
+    for b in blends:
+        total[f"{b}: mean - best"] = np.nan
+    out.loc["all"] = total
+    for b in blends:
+        out[f"{b}: share met"] = out[f"{b}: tasks met"] / out["tasks"]
+    return out.round(4)
 
 
 def time_table(scores: pd.DataFrame) -> pd.DataFrame:
-    """Fit seconds per fold: dataset by model."""
-    once = scores.drop_duplicates(["dataset", "fold", "model"])
+    """Fit seconds per fold: dataset by model, the three parts together and the blend's
+    multiple of them."""
+    once = scores[scores.model.isin(MODELS)].drop_duplicates(["dataset", "fold", "model"])
     fit = once.groupby(["dataset", "model"], sort=False)["fit_s"].mean().unstack("model")
-    return fit.reindex(columns=list(MODELS)).round(1)
+    fit = fit.reindex(columns=list(MODELS))
+    fit["parts together"] = fit[list(PARTS)].sum(axis=1)
+    fit["blend / parts"] = fit["blend"] / fit["parts together"]
+    return fit.round(1)
 
 
 def main(argv: list[str] | None = None) -> pd.DataFrame:
@@ -153,13 +231,29 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--rows", type=int, default=None)
     parser.add_argument("--inner-cv", type=int, default=5, help="the blend's own cv")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--boosting", default="auto",
+                        help="the blend's boosting learners: auto, or names joined by commas")
+    parser.add_argument("--selection", default=MultiTaskBlend().selection, choices=SELECTIONS)
+    parser.add_argument("--compare", default="",
+                        help="other weight rules (and learner subsets) to score from the same "
+                        "fits, e.g. score,best,loss:net+lightgbm")
     args = parser.parse_args(argv)
     started = time.perf_counter()
+    boosting = args.boosting if args.boosting == "auto" else tuple(args.boosting.split(","))
+    compare = tuple(r for r in args.compare.split(",") if r)
+    unknown = [r for r in compare if r.partition(":")[0] not in SELECTIONS]
+    if unknown:
+        parser.error(f"--compare: unknown rules {unknown}; choose from {list(SELECTIONS)}")
     scores, weights = run(args.datasets.split(","), folds=args.folds, rows=args.rows,
-                          seed=args.seed, inner_cv=args.inner_cv)
+                          seed=args.seed, inner_cv=args.inner_cv, boosting=boosting,
+                          selection=args.selection, compare=compare)
     result = table(scores, weights)
+    print(f"\nblend: boosting={boosting!r}, selection={args.selection!r}")
     print("\nHeadline score (R² / ROC-AUC), mean over outer folds\n")
-    print(result.rename_axis(["dataset", "task"]).reset_index().to_markdown(index=False))
+    printed = result.round(4).rename_axis(["dataset", "task"]).reset_index()
+    print(printed.to_markdown(index=False))
+    print(f"\nTasks within {NOISE} of the best part (net, LightGBM, HistGB)\n")
+    print(met_table(result).to_markdown())
     print("\nFit seconds per fold\n")
     print(time_table(scores).to_markdown())
     print(f"\n{time.perf_counter() - started:.0f} s")

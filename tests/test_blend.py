@@ -12,6 +12,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostin
 
 from tabmtl import MultiTaskEstimator
 from tabmtl.ensemble import MultiTaskBlend, greedy_weights
+from tabmtl.ensemble.weights import choose_weights
 from tabmtl.evaluation.metrics import score_output
 
 #: A held-out task score of the blend may fall below its best part by this much (R² or
@@ -64,13 +65,19 @@ def _weights(blend) -> pd.Series:
     return blend.task_blend_weights_.set_index(["task", "learner"])["weight"]
 
 
+def _boosting_weight(blend, task) -> float:
+    """The task's weight on all its boosting learners together."""
+    w = _weights(blend).loc[task]
+    return float(w.drop("net").sum())
+
+
 # (1) the weights follow each task's ground, and the blend is as good as its best part
 
 
 def test_weights_go_to_the_learner_whose_ground_the_task_is(fitted, data):
     w = _weights(fitted)
     assert w["smooth", "net"] >= 0.6
-    assert w["interact", "boosting"] >= 0.8
+    assert _boosting_weight(fitted, "interact") >= 0.8
     assert np.allclose(w.groupby(level="task").sum(), 1.0)
     assert (w >= 0).all()
 
@@ -145,13 +152,15 @@ def test_missing_labels_never_enter_a_weight(fitted, data):
     # the out-of-fold outputs of its unlabelled rows: the same weights
     present = Y["smooth"].notna().to_numpy()
     y = Y["smooth"].to_numpy(dtype=float)
-    outputs = [fitted.oof_outputs_[name]["smooth"].copy() for name in fitted.learners_]
+    outputs = [fitted.oof_outputs_[name]["smooth"].copy()
+               for name in fitted.task_learners_["smooth"]]
     for out in outputs:
         out[~present] = 1e6
     assert not present.all()
     expected = _weights(fitted).loc["smooth"].to_numpy()
-    np.testing.assert_array_equal(greedy_weights(outputs, y, True, fitted.n_steps), expected)
-    only = greedy_weights([o[present] for o in outputs], y[present], True, fitted.n_steps)
+    steps, selection = fitted.n_steps, fitted.selection
+    np.testing.assert_array_equal(choose_weights(outputs, y, True, steps, selection), expected)
+    only = choose_weights([o[present] for o in outputs], y[present], True, steps, selection)
     np.testing.assert_array_equal(only, expected)
     assert np.isfinite(fitted.conformal_scores_["smooth"]).all()
     assert len(fitted.conformal_scores_["smooth"]) == present.sum()
@@ -241,7 +250,7 @@ def test_user_templates_and_single_task_candidate(data):
     ).fit(X, Y)
     assert blend.learners_ == ["net", "boosting", "single_task"]
     assert set(blend.task_blend_weights_.learner) == set(blend.learners_)
-    assert isinstance(blend.boosters_["smooth"], HistGradientBoostingRegressor)
+    assert isinstance(blend.boosters_["boosting"]["smooth"], HistGradientBoostingRegressor)
     assert set(blend.single_task_nets_) == {"smooth", "flag"}
     assert list(blend.single_task_nets_["flag"].target_spec_.target_names_) == ["flag"]
     assert blend.predict(Xt).dtypes.to_dict() == Y.dtypes.to_dict()
@@ -277,14 +286,17 @@ def test_save_load_round_trip_is_bit_identical(fitted, data, tmp_path):
     assert loaded.get_params()["estimator__max_epochs"] == 30
 
 
-def test_save_refuses_histgb_with_a_clear_message(data, tmp_path):
+def test_save_refuses_a_model_without_a_safe_format_naming_learner_and_target(data, tmp_path):
+    from sklearn.ensemble import GradientBoostingRegressor
+
     from tabmtl.ensemble.persistence import save_blend
 
     (X, Y), _ = data
+    X = X[[f"x{i}" for i in range(6)]]
     blend = MultiTaskBlend(
-        net(max_epochs=2), regressor=HistGradientBoostingRegressor(max_iter=5), cv=2
+        net(max_epochs=2), regressor={"gbr": GradientBoostingRegressor(n_estimators=5)}, cv=2
     ).fit(X.iloc[:100], Y[["smooth", "interact"]].iloc[:100])
-    with pytest.raises(TypeError, match=r"'smooth' is a HistGradientBoostingRegressor.*safe"):
+    with pytest.raises(TypeError, match=r"'gbr'.*'smooth' is a GradientBoostingRegressor.*safe"):
         save_blend(blend, tmp_path / "model.blend")
 
 
@@ -307,9 +319,10 @@ def test_histgb_when_lightgbm_is_missing_with_categoricals_as_categories(data, m
     (X, Y), _ = data
     X, Y = X.iloc[:200], Y[["interact", "flag"]].iloc[:200]
     blend = MultiTaskBlend(net(max_epochs=2), cv=2).fit(X, Y)
-    model = blend.boosters_["interact"]
+    assert blend.learners_ == ["net", "histgb"]
+    model = blend.boosters_["histgb"]["interact"]
     assert isinstance(model, HistGradientBoostingRegressor)
-    assert isinstance(blend.boosters_["flag"], HistGradientBoostingClassifier)
+    assert isinstance(blend.boosters_["histgb"]["flag"], HistGradientBoostingClassifier)
     # the four categorical columns split as categories, the six numerics do not
     assert model.is_categorical_.tolist() == [False] * 6 + [True] * 4
     frame = blend.frame_.transform(X.assign(c0=X.c0.astype(str)))  # text reads the same
@@ -319,7 +332,7 @@ def test_histgb_when_lightgbm_is_missing_with_categoricals_as_categories(data, m
 
 def test_default_boosting_is_lightgbm_on_one_thread_with_category_splits(fitted):
     lgb = pytest.importorskip("lightgbm")
-    model = fitted.boosters_["interact"]
+    model = fitted.boosters_["lightgbm"]["interact"]
     assert isinstance(model, lgb.LGBMRegressor) and model.get_params()["n_jobs"] == 1
     assert len(model.booster_.pandas_categorical) == 4  # c0..c3 went in as categories
 
@@ -336,7 +349,8 @@ def test_temperature_scaling_lowers_the_out_of_fold_log_loss_and_keeps_classes(d
     assert set(fitted.temperatures_) == {"label", "flag"}
     assert any(t != 1.0 for t in fitted.temperatures_.values())
     for task in fitted.target_spec_.tasks_:
-        outputs = [fitted.oof_outputs_[name][task.name] for name in fitted.learners_]
+        outputs = [fitted.oof_outputs_[name][task.name]
+                   for name in fitted.task_learners_[task.name]]
         oof = weighted(outputs, fitted.weights_[task.name])
         y = task.encode(Y[task.name]).astype(float)
         tempered = temper(oof, fitted.temperatures_[task.name])
@@ -347,3 +361,182 @@ def test_temperature_scaling_lowers_the_out_of_fold_log_loss_and_keeps_classes(d
     assert (fitted.predict(Xt)["label"].cat.codes.to_numpy() == proba.to_numpy().argmax(1)).all()
     loaded = load_blend(save_blend(fitted, tmp_path / "t.blend"))
     pd.testing.assert_frame_equal(loaded.predict_proba(Xt)["label"], proba)
+
+
+# several boosting learners, named
+
+
+def test_several_boosting_learners_are_named_in_the_weights_and_scores(data):
+    lgb = pytest.importorskip("lightgbm")
+    (X, Y), _ = data
+    X, Y = X.iloc[:200], Y[["smooth", "flag"]].iloc[:200]
+    blend = MultiTaskBlend(net(max_epochs=3), boosting=("lightgbm", "histgb"), cv=2).fit(X, Y)
+    assert blend.learners_ == ["net", "lightgbm", "histgb"]
+    assert set(blend.task_blend_weights_.learner) == {"net", "lightgbm", "histgb"}
+    assert list(blend.oof_scores_.columns) == ["net", "lightgbm", "histgb", "blend"]
+    assert isinstance(blend.boosters_["lightgbm"]["smooth"], lgb.LGBMRegressor)
+    assert isinstance(blend.boosters_["histgb"]["flag"], HistGradientBoostingClassifier)
+    w = _weights(blend)
+    assert np.allclose(w.groupby(level="task").sum(), 1.0) and (w >= 0).all()
+
+    named = MultiTaskBlend(
+        net(max_epochs=3),
+        regressor={"fast": lgb.LGBMRegressor(n_estimators=10, verbose=-1),
+                   "hgb": HistGradientBoostingRegressor(max_iter=10)},
+        classifier=HistGradientBoostingClassifier(max_iter=10),
+        cv=2,
+    ).fit(X, Y)
+    assert named.task_learners_ == {"smooth": ["net", "fast", "hgb"],
+                                    "flag": ["net", "boosting"]}
+    assert named.learners_ == ["net", "fast", "hgb", "boosting"]
+    table_ = named.task_blend_weights_
+    assert set(table_[table_.task == "flag"].learner) == {"net", "boosting"}
+    assert np.isnan(named.oof_scores_.loc["flag", "fast"])
+    assert named.predict(X).dtypes.to_dict() == Y.dtypes.to_dict()
+    twin = clone(named)
+    assert set(twin.regressor) == {"fast", "hgb"}
+    assert twin.regressor["hgb"] is not named.regressor["hgb"]
+
+
+def test_named_templates_save_and_load(data, tmp_path):
+    lgb = pytest.importorskip("lightgbm")
+    from tabmtl.ensemble.persistence import load_blend, save_blend
+
+    (X, Y), (Xt, _) = data
+    X, Y = X.iloc[:200], Y[["interact", "flag"]].iloc[:200]
+    blend = MultiTaskBlend(
+        net(max_epochs=2),
+        regressor={"fast": lgb.LGBMRegressor(n_estimators=10, verbose=-1),
+                   "hgb": HistGradientBoostingRegressor(max_iter=10)},
+        cv=2,
+    ).fit(X, Y)
+    loaded = load_blend(save_blend(blend, tmp_path / "named.blend"))
+    assert loaded.task_learners_ == {"interact": ["net", "fast", "hgb"],
+                                     "flag": ["net", "lightgbm"]}
+    assert loaded.regressor["fast"].get_params()["n_estimators"] == 10
+    assert isinstance(loaded.regressor["hgb"], HistGradientBoostingRegressor)
+    pd.testing.assert_frame_equal(loaded.predict(Xt), blend.predict(Xt))
+    np.testing.assert_array_equal(
+        loaded.predict_proba(Xt)["flag"].to_numpy(), blend.predict_proba(Xt)["flag"].to_numpy()
+    )
+
+
+def test_unknown_or_reused_learner_names_are_refused():
+    X = pd.DataFrame({"x": np.arange(20.0)})
+    Y = pd.DataFrame({"y": np.arange(20.0)})
+    with pytest.raises(ValueError, match=r"Unknown boosting learner 'xgb'"):
+        MultiTaskBlend(net(max_epochs=1), boosting="xgb", cv=2).fit(X, Y)
+    with pytest.raises(ValueError, match=r"selection must be one of .*'auc'"):
+        MultiTaskBlend(net(max_epochs=1), selection="auc", cv=2).fit(X, Y)
+    with pytest.raises(ValueError, match=r"'net'"):
+        MultiTaskBlend(
+            net(max_epochs=1), regressor={"net": HistGradientBoostingRegressor()}, cv=2
+        ).fit(X, Y)
+
+
+# weights that do not lose on the task's score
+
+
+def test_guarded_selection_keeps_the_better_ranker_when_the_loss_blend_loses_roc_auc():
+    from tabmtl.ensemble.weights import blend, task_score
+
+    rng = np.random.default_rng(0)
+    y = (rng.random(600) < 0.5).astype(float)
+    # A ranks perfectly but is overconfident and wrong in scale: its log loss is poor
+    a = np.where(y == 1, 0.51 + 0.01 * rng.random(600), 0.49 - 0.01 * rng.random(600))
+    # B is well calibrated but ranks worse
+    b = np.clip(0.5 + 0.35 * (2 * y - 1) + 0.3 * rng.normal(size=600), 0.02, 0.98)
+    outputs = [np.column_stack([1 - a, a]), np.column_stack([1 - b, b])]
+    by_loss = choose_weights(outputs, y, False, selection="loss")
+    assert by_loss[1] > 0  # the log-loss blend takes B in ...
+    assert task_score(blend(outputs, by_loss), y, False) < task_score(outputs[0], y, False)
+    # ... and loses ROC-AUC to A alone; the guarded choice keeps A
+    assert choose_weights(outputs, y, False, selection="guarded").tolist() == [1.0, 0.0]
+    by_score = choose_weights(outputs, y, False, selection="score")
+    assert task_score(blend(outputs, by_score), y, False) >= task_score(outputs[0], y, False)
+
+
+def test_guarded_weights_are_never_below_the_best_learner_out_of_fold(fitted, data):
+    from tabmtl.ensemble.decoding import encoded_labels
+    from tabmtl.ensemble.weights import blend, task_score
+
+    (_, Y), _ = data
+    assert fitted.selection == "loss"
+    for task in fitted.target_spec_.tasks_:
+        names = fitted.task_learners_[task.name]
+        outputs = [fitted.oof_outputs_[n][task.name] for n in names]
+        y = encoded_labels(task, Y[task.name])
+        folds = fitted.oof_fold_
+        w = choose_weights(outputs, y, task.is_regression, 50, "guarded", folds)
+        parts = [task_score(o, y, task.is_regression, folds) for o in outputs]
+        assert task_score(blend(outputs, w), y, task.is_regression, folds) >= max(parts)
+        # oof_scores_ reports the same per-fold scores
+        assert fitted.oof_scores_.loc[task.name, names].tolist() == pytest.approx(parts)
+
+
+# HistGradientBoosting saved without pickle
+
+
+def test_histgb_learners_save_and_load_bit_identically(data, tmp_path):
+    from tabmtl.ensemble.histgb_io import OrdinalColumns
+    from tabmtl.ensemble.persistence import load_blend, save_blend
+
+    (X, Y), (Xt, _) = data
+    X, Y = X.iloc[:240].copy(), Y.iloc[:240]
+    X.loc[X.index[::9], "x0"] = np.nan
+    X["c0"] = X.c0.astype(object).where(np.arange(len(X)) % 11 > 0)  # missing categories
+    blend = MultiTaskBlend(net(max_epochs=3), boosting="histgb", cv=2).fit(X, Y)
+    Xt = Xt.assign(c1=Xt.c1.astype(object).where(np.arange(len(Xt)) % 5 > 0, "unseen"))
+    loaded = load_blend(save_blend(blend, tmp_path / "hgb.blend"))
+    model = loaded.boosters_["histgb"]["interact"]
+    assert isinstance(model, HistGradientBoostingRegressor)
+    assert isinstance(model._preprocessor, OrdinalColumns)
+    assert isinstance(loaded.boosters_["histgb"]["label"], HistGradientBoostingClassifier)
+    pd.testing.assert_frame_equal(loaded.predict(Xt), blend.predict(Xt))
+    for name, proba in blend.predict_proba(Xt).items():
+        np.testing.assert_array_equal(loaded.predict_proba(Xt)[name].to_numpy(), proba.to_numpy())
+    outs, back = blend.learner_outputs(Xt), loaded.learner_outputs(Xt)
+    for name in ("smooth", "interact", "label", "flag"):
+        np.testing.assert_array_equal(back["histgb"][name], outs["histgb"][name])
+    assert loaded.task_learners_ == blend.task_learners_ and loaded.boosting == "histgb"
+    # a loaded blend saves again
+    again = load_blend(save_blend(loaded, tmp_path / "again.blend"))
+    pd.testing.assert_frame_equal(again.predict(Xt), blend.predict(Xt))
+
+
+def test_histgb_state_from_another_sklearn_minor_is_refused(data):
+    from tabmtl.ensemble.histgb_io import histgb_from_state, histgb_state
+    from tabmtl.io.model_json import ModelFileError
+
+    (X, Y), _ = data
+    model = HistGradientBoostingRegressor(max_iter=3).fit(X[["x0", "x1"]], Y.interact)
+    meta, arrays = histgb_state(model)
+    meta["sklearn"] = "0.1.0"
+    with pytest.raises(ModelFileError, match=r"scikit-learn 0\.1\.0"):
+        histgb_from_state(meta, arrays)
+
+
+def test_groups_keep_each_group_on_one_side_of_every_cross_fitting_fold(data):
+    (X, Y), _ = data
+    X, Y = X.iloc[:120], Y[["smooth", "flag"]].iloc[:120]
+    groups = np.arange(120) // 6
+    blend = MultiTaskBlend(net(max_epochs=2), boosting="histgb", cv=3).fit(X, Y, groups=groups)
+    for g in np.unique(groups):
+        assert len(np.unique(blend.oof_fold_[groups == g])) == 1
+    assert sorted(np.unique(blend.oof_fold_)) == [0, 1, 2]
+    with pytest.raises(ValueError, match=r"120 rows but groups has 7"):
+        MultiTaskBlend(net(max_epochs=1), cv=3).fit(X, Y, groups=groups[:7])
+
+
+def test_per_fold_roc_auc_ignores_a_shift_between_fold_models():
+    from tabmtl.ensemble.weights import task_score
+
+    rng = np.random.default_rng(0)
+    y = (rng.random(400) < 0.5).astype(float)
+    p = np.clip(0.3 + 0.4 * y + 0.2 * rng.normal(size=400), 0.01, 0.99)
+    folds = np.arange(400) % 2
+    shifted = np.where(folds == 1, p * 0.5, p)  # the second fold model predicts half as high
+    proba = np.column_stack([1 - shifted, shifted])
+    same = np.column_stack([1 - p, p])
+    assert task_score(proba, y, False, folds) == pytest.approx(task_score(same, y, False, folds))
+    assert task_score(proba, y, False) < task_score(same, y, False) - 0.01  # pooled: lower

@@ -2,6 +2,6 @@
 per-target gradient boosting, with weights chosen per task out of fold."""
 
 from tabmtl.ensemble.blend import MultiTaskBlend
-from tabmtl.ensemble.weights import greedy_weights
+from tabmtl.ensemble.weights import choose_weights, greedy_weights
 
-__all__ = ["MultiTaskBlend", "greedy_weights"]
+__all__ = ["MultiTaskBlend", "choose_weights", "greedy_weights"]

@@ -13,35 +13,36 @@ from tabmtl.data.targets import TargetKind, TargetSpec, as_python_scalar
 from tabmtl.ensemble.boosting import (
     BoostingFrame,
     boosting_output,
-    default_boosting,
+    boosting_templates,
     fit_boosting,
 )
 from tabmtl.ensemble.decoding import decode_output, empty_output, encoded_labels, temper
 from tabmtl.ensemble.inputs import check_targets, check_task_sizes, record_frame
-from tabmtl.ensemble.weights import blend, greedy_weights, task_loss
+from tabmtl.ensemble.intervals import BlendIntervalsMixin
+from tabmtl.ensemble.weights import SELECTIONS, blend, choose_weights, task_loss, task_score
 from tabmtl.errors import InputError, InputTypeError
 from tabmtl.estimators import MultiTaskEstimator
 from tabmtl.evaluation.folds import make_folds
-from tabmtl.evaluation.metrics import default_metric, score_frame, score_output
+from tabmtl.evaluation.metrics import score_frame
 from tabmtl.evaluation.outputs import tabmtl_outputs
-from tabmtl.uncertainty.conformal import check_alpha, conformal_quantile
 from tabmtl.uncertainty.temperature import fit_temperature
 
-#: The learners' names, in the order of their weights.
-NET, BOOSTING, SINGLE = "net", "boosting", "single_task"
+#: The net's and the single-task nets' names among the learners.
+NET, SINGLE = "net", "single_task"
 
 
-class MultiTaskBlend(BaseEstimator):
+class MultiTaskBlend(BlendIntervalsMixin, BaseEstimator):
     """The multi-task net and per-target gradient boosting, blended with per-task weights.
 
     Fit cross-fits every learner on the same ``cv`` folds: the multi-task net on all of a
-    fold's training rows (missing labels masked per task, as it always does), one
-    boosting model per target on the training rows labelled for that target, and, with
-    ``single_task=True``, the net fitted on one target at a time. Each task's weights
-    (non-negative, summing to one) are then chosen on the out-of-fold predictions of its
-    labelled rows by greedy ensemble selection with replacement
-    (:func:`~tabmtl.ensemble.weights.greedy_weights`) on the task's own loss: squared
-    error for a value, log loss for classes, whose probabilities are blended per class.
+    fold's training rows (missing labels masked per task, as it always does), one model
+    per target of each boosting learner on the training rows labelled for that target,
+    and, with ``single_task=True``, the net fitted on one target at a time. Each task's
+    weights (non-negative, summing to one) are then chosen on the out-of-fold
+    predictions of its labelled rows (:func:`~tabmtl.ensemble.weights.choose_weights`):
+    by default greedy ensemble selection with replacement on the task's own loss
+    (squared error for a value, log loss for classes, whose probabilities are blended
+    per class).
 
     Every learner is then **refitted on all rows**, and predictions blend the refitted
     learners with those weights. Refitting rather than averaging the ``cv`` fold models:
@@ -61,12 +62,18 @@ class MultiTaskBlend(BaseEstimator):
     estimator : MultiTaskEstimator, optional
         The multi-task net (a template, cloned at each fit); default
         ``MultiTaskEstimator()`` at tabmtl's defaults. Its ``targets`` declare the kinds.
-    regressor, classifier : scikit-learn estimator, optional
-        The per-target boosting templates for regression and classification targets.
-        Default: LightGBM at its defaults when it can be imported, else scikit-learn's
-        HistGradientBoosting with ``categorical_features="from_dtype"``. Any scikit-learn
-        regressor / classifier (with ``predict_proba``) that takes a DataFrame whose
-        categorical columns are pandas categories will do.
+    boosting : str or sequence of str, default="auto"
+        The built-in boosting learners, by name: ``"lightgbm"`` (LightGBM at its
+        defaults) and ``"histgb"`` (scikit-learn's HistGradientBoosting with
+        ``categorical_features="from_dtype"``), e.g. ``("lightgbm", "histgb")``.
+        ``"auto"``: ``"lightgbm"`` when LightGBM can be imported, else ``"histgb"``.
+        The names label the learners in the tables.
+    regressor, classifier : scikit-learn estimator or dict of them, optional
+        Templates replacing the built-in learners for regression / classification
+        targets: one estimator is the learner ``"boosting"``, a dict
+        ``{name: estimator}`` gives several named learners. Any scikit-learn regressor /
+        classifier (with ``predict_proba``) that takes a DataFrame whose categorical
+        columns are pandas categories will do.
     cv : int, splitter or iterable of folds, default=5
         The cross-fitting folds (:func:`tabmtl.evaluation.folds.make_folds`).
     single_task : bool, default=False
@@ -74,6 +81,14 @@ class MultiTaskBlend(BaseEstimator):
         target and fold: slow).
     n_steps : int, default=50
         Greedy selection picks; weights are multiples of ``1 / n_steps``.
+    selection : {"loss", "guarded", "score", "best"}, default="loss"
+        How a task's weights are chosen (:func:`~tabmtl.ensemble.weights.choose_weights`):
+        greedy on the loss (``"loss"``); the same, kept only when it beats the best
+        single learner's out-of-fold score (R² / per-fold ROC-AUC), else that learner
+        (``"guarded"``); greedy on that score, stopping when it stops rising
+        (``"score"``); the best single learner by that score (``"best"``). The
+        default won the blend benchmark (docs/blend.md): the out-of-fold score is a
+        noisier guide than the loss.
     temperature_scaling : bool, default=False
         Fit one temperature per classification target on its blended out-of-fold
         probabilities (log loss; no rows held out) and apply it in :meth:`predict_proba`;
@@ -91,11 +106,16 @@ class MultiTaskBlend(BaseEstimator):
     target_spec_ : TargetSpec
         The fitted targets (kinds, classes).
     learners_ : list of str
-        ``["net", "boosting"]`` (+ ``"single_task"``).
+        Every learner's name: ``"net"``, the boosting learners (e.g. ``"lightgbm"``,
+        ``"histgb"``), ``"single_task"`` with ``single_task=True``.
+    task_learners_ : dict
+        Target name -> its learners (a regression and a classification target can have
+        different boosting learners when ``regressor`` / ``classifier`` are given).
     net_ : MultiTaskEstimator
         The net refitted on all rows.
     boosters_ : dict
-        Target name -> its boosting model refitted on its labelled rows.
+        Boosting learner -> target name -> its model refitted on the target's labelled
+        rows.
     single_task_nets_ : dict
         Target name -> its single-task net (empty unless ``single_task``).
     task_blend_weights_ : DataFrame
@@ -107,8 +127,9 @@ class MultiTaskBlend(BaseEstimator):
     oof_fold_ : ndarray of shape (n_rows,)
         The fold whose model predicted each row out of fold.
     oof_scores_ : DataFrame
-        Out-of-fold default score (R² / accuracy) per task (rows) of each learner and of
-        the blend (columns).
+        Out-of-fold score (R² / ROC-AUC, :func:`~tabmtl.ensemble.weights.task_score`)
+        per task (rows) of each learner and of the blend (columns; NaN for a learner
+        the task does not have).
     conformal_scores_ : dict
         Regression target name -> sorted absolute out-of-fold residuals of the blend.
     temperatures_ : dict
@@ -125,36 +146,59 @@ class MultiTaskBlend(BaseEstimator):
         self,
         estimator: MultiTaskEstimator | None = None,
         *,
-        regressor: BaseEstimator | None = None,
-        classifier: BaseEstimator | None = None,
+        boosting="auto",
+        regressor: BaseEstimator | Mapping[str, BaseEstimator] | None = None,
+        classifier: BaseEstimator | Mapping[str, BaseEstimator] | None = None,
         cv=5,
         single_task: bool = False,
         n_steps: int = 50,
+        selection: str = "loss",
         temperature_scaling: bool = False,
         n_jobs: int = 1,
         random_state: int | None = 0,
     ):
         self.estimator = estimator
+        self.boosting = boosting
         self.regressor = regressor
         self.classifier = classifier
         self.cv = cv
         self.single_task = single_task
         self.n_steps = n_steps
+        self.selection = selection
         self.temperature_scaling = temperature_scaling
         self.n_jobs = n_jobs
         self.random_state = random_state
 
     # -- fit -------------------------------------------------------------------------
 
-    def fit(self, X, Y) -> MultiTaskBlend:
-        """Cross-fit the learners, choose each task's weights, refit on all rows."""
+    def fit(self, X, Y, groups=None) -> MultiTaskBlend:
+        """Cross-fit the learners, choose each task's weights, refit on all rows.
+
+        ``groups`` (optional, one per row, e.g. a person's id) keeps each group on one
+        side of every cross-fitting fold, so that a learner that memorises a group
+        does not look better out of fold than it is on new groups.
+        """
+        if self.selection not in SELECTIONS:
+            raise InputError(
+                f"selection must be one of {list(SELECTIONS)}, got {self.selection!r}."
+            )
         X = self._check_X(X, reset=True)
         Y = check_targets(Y, len(X))
         net = self.estimator if self.estimator is not None else MultiTaskEstimator()
         self.target_spec_ = spec = TargetSpec(targets=net.get_params().get("targets")).fit(Y)
-        folds, _ = make_folds(len(X), self.cv, random_state=self.random_state)
+        if groups is not None:
+            if len(groups) != len(X):
+                raise InputError(f"X has {len(X)} rows but groups has {len(groups)}.")
+            groups = pd.Series(np.asarray(groups), index=X.index, name="groups")
+        folds, _ = make_folds(len(X), self.cv, groups=groups, random_state=self.random_state)
         check_task_sizes(spec, Y, folds)
-        self.learners_ = [NET, BOOSTING] + ([SINGLE] if self.single_task else [])
+        self.task_learners_ = {
+            t.name: [NET, *self._boosting_templates(t)] + ([SINGLE] if self.single_task else [])
+            for t in spec.tasks_
+        }
+        self.learners_ = list(dict.fromkeys(
+            name for names in self.task_learners_.values() for name in names
+        ))
         self.frame_ = BoostingFrame().fit(X)
         Xb = self.frame_.transform(X)
         oof = {name: {} for name in self.learners_}
@@ -163,27 +207,28 @@ class MultiTaskBlend(BaseEstimator):
             self.oof_fold_[test] = f
             fitted = self._fit_learners(X.iloc[train], Y.iloc[train], Xb.iloc[train])
             outs = self._outputs(fitted, X.iloc[test], Xb.iloc[test])
-            for learner, per_task in outs.items():
-                for task in spec.tasks_:
+            for task in spec.tasks_:
+                for learner in self.task_learners_[task.name]:
                     store = oof[learner].setdefault(task.name, empty_output(task, len(X)))
-                    store[test] = per_task[task.name]
+                    store[test] = outs[learner][task.name]
         if (self.oof_fold_ < 0).any():
             raise InputError("The cv folds leave rows out of every test part; use a partition.")
         self.oof_outputs_ = oof
         self._choose_weights(Y)
         fitted = self._fit_learners(X, Y, Xb)
-        self.net_, self.boosters_ = fitted[NET], fitted[BOOSTING]
-        self.single_task_nets_ = fitted.get(SINGLE, {})
+        self.net_ = fitted.pop(NET)
+        self.single_task_nets_ = fitted.pop(SINGLE, {})
+        self.boosters_ = fitted
         return self
 
     def _fit_learners(self, X: pd.DataFrame, Y: pd.DataFrame, Xb: pd.DataFrame) -> dict:
         net = self.estimator if self.estimator is not None else MultiTaskEstimator()
-        fitted = {NET: clone(net).fit(X, Y), BOOSTING: {}}
+        fitted = {NET: clone(net).fit(X, Y)}
         for task in self.target_spec_.tasks_:
-            template = self._boosting_template(task)
-            fitted[BOOSTING][task.name] = fit_boosting(
-                template, task, Xb, Y[task.name], n_jobs=self.n_jobs
-            )
+            for name, template in self._boosting_templates(task).items():
+                fitted.setdefault(name, {})[task.name] = fit_boosting(
+                    template, task, Xb, Y[task.name], n_jobs=self.n_jobs
+                )
         if self.single_task:
             fitted[SINGLE] = {}
             for task in self.target_spec_.tasks_:
@@ -191,22 +236,24 @@ class MultiTaskBlend(BaseEstimator):
                 fitted[SINGLE][task.name] = clone(net).fit(X[present], Y.loc[present, [task.name]])
         return fitted
 
-    def _boosting_template(self, task: TargetKind) -> BaseEstimator:
+    def _boosting_templates(self, task: TargetKind) -> dict[str, BaseEstimator]:
         given = self.regressor if task.is_regression else self.classifier
-        if given is not None:
-            return given
-        return default_boosting(
-            task.is_regression, random_state=self.random_state, n_jobs=self.n_jobs
+        return boosting_templates(
+            self.boosting, given, task.is_regression,
+            random_state=self.random_state, n_jobs=self.n_jobs,
         )
 
     def _outputs(self, fitted: dict, X: pd.DataFrame, Xb: pd.DataFrame) -> dict:
         """Learner -> target name -> output (values or probabilities) for rows ``X``."""
         tasks = self.target_spec_.tasks_
+        by_name = {t.name: t for t in tasks}
         outs = {NET: tabmtl_outputs(fitted[NET], X, tasks)}
-        outs[BOOSTING] = {
-            t.name: boosting_output(fitted[BOOSTING][t.name], t, Xb, n_jobs=self.n_jobs)
-            for t in tasks
-        }
+        for name, models in fitted.items():
+            if name not in (NET, SINGLE):
+                outs[name] = {
+                    t: boosting_output(model, by_name[t], Xb, n_jobs=self.n_jobs)
+                    for t, model in models.items()
+                }
         if SINGLE in fitted:
             outs[SINGLE] = {
                 t.name: tabmtl_outputs(fitted[SINGLE][t.name], X, [t])[t.name] for t in tasks
@@ -218,20 +265,21 @@ class MultiTaskBlend(BaseEstimator):
         self.temperatures_ = {}
         for task in self.target_spec_.tasks_:
             y = encoded_labels(task, Y[task.name])
-            outputs = [self.oof_outputs_[name][task.name] for name in self.learners_]
-            w = greedy_weights(outputs, y, task.is_regression, self.n_steps)
+            names = self.task_learners_[task.name]
+            outputs = [self.oof_outputs_[name][task.name] for name in names]
+            w = choose_weights(outputs, y, task.is_regression, self.n_steps, self.selection,
+                               self.oof_fold_)
             self.weights_[task.name] = w
             n_labelled = int(np.isfinite(y).sum())
             rows += [
                 {"task": task.name, "learner": name, "weight": float(wi),
                  "n_labelled": n_labelled}
-                for name, wi in zip(self.learners_, w)
+                for name, wi in zip(names, w)
             ]
             blended = blend(outputs, w)
-            metric = default_metric(task.kind)
             scores[task.name] = {
-                name: score_output(task, Y[task.name], out, metric)
-                for name, out in zip([*self.learners_, "blend"], [*outputs, blended])
+                name: task_score(out, y, task.is_regression, self.oof_fold_)
+                for name, out in zip([*names, "blend"], [*outputs, blended])
             }
             if task.is_regression:
                 present = np.isfinite(y)
@@ -242,13 +290,15 @@ class MultiTaskBlend(BaseEstimator):
                     if self.temperature_scaling else 1.0
                 )
         self.task_blend_weights_ = pd.DataFrame(rows)
-        self.oof_scores_ = pd.DataFrame.from_dict(scores, orient="index")
+        self.oof_scores_ = pd.DataFrame.from_dict(scores, orient="index").reindex(
+            columns=[*self.learners_, "blend"]
+        )
         self.oof_losses_ = pd.DataFrame.from_dict(
             {
                 task.name: {
                     name: task_loss(self.oof_outputs_[name][task.name],
                                     encoded_labels(task, Y[task.name]), task.is_regression)
-                    for name in self.learners_
+                    for name in self.task_learners_[task.name]
                 }
                 for task in self.target_spec_.tasks_
             },
@@ -261,7 +311,7 @@ class MultiTaskBlend(BaseEstimator):
         """Learner -> target name -> that refitted learner's own output for ``X``
         (values ``(n,)`` or probabilities ``(n, K)`` in ``task.classes_`` order)."""
         X = self._check_X(X, reset=False)
-        fitted = {NET: self.net_, BOOSTING: self.boosters_}
+        fitted = {NET: self.net_, **self.boosters_}
         if self.single_task_nets_:
             fitted[SINGLE] = self.single_task_nets_
         return self._outputs(fitted, X, self.frame_.transform(X))
@@ -272,7 +322,7 @@ class MultiTaskBlend(BaseEstimator):
         outs = self.learner_outputs(X)
         out = {}
         for task in self.target_spec_.tasks_:
-            value = blend([outs[name][task.name] for name in self.learners_],
+            value = blend([outs[name][task.name] for name in self.task_learners_[task.name]],
                           self.weights_[task.name])
             out[task.name] = (
                 value if task.is_regression else temper(value, self.temperatures_[task.name])
@@ -319,38 +369,6 @@ class MultiTaskBlend(BaseEstimator):
             name: {as_python_scalar(c): float(q) for c, q in frame.iloc[0].items()}
             for name, frame in probas.items()
         }
-
-    def predict_interval(self, X, alpha: float = 0.1, *, targets=None) -> pd.DataFrame:
-        """Conformal intervals of coverage ``1 - alpha`` around the blend's prediction.
-
-        The half-width is the conformal quantile
-        (:func:`~tabmtl.uncertainty.conformal.conformal_quantile`) of the blend's absolute
-        out-of-fold residuals on the target's labelled rows: no row is held out of
-        training for it. The residuals come from the fold models and the centre from the
-        refitted ones (a CV+-style interval), so the coverage is approximate, usually a
-        little conservative.
-
-        Returns
-        -------
-        DataFrame
-            Indexed like ``X``, MultiIndex columns ``(target, "lower" | "upper")``, float64.
-        """
-        alpha = check_alpha(alpha)
-        names = list(self.conformal_scores_) if targets is None else list(targets)
-        unknown = [n for n in names if n not in self.conformal_scores_]
-        if unknown or not names:
-            raise InputError(
-                f"predict_interval covers the regression targets "
-                f"{list(self.conformal_scores_)!r}; got {unknown or names!r}."
-            )
-        index = self._check_X(X, reset=False).index
-        outputs = self.blended_outputs(X)
-        frames = {}
-        for name in names:
-            q = conformal_quantile(self.conformal_scores_[name], alpha)
-            center = outputs[name]
-            frames[name] = pd.DataFrame({"lower": center - q, "upper": center + q}, index=index)
-        return pd.concat(frames, axis=1)
 
     def score_tasks(self, X, Y) -> pd.Series:
         """Each task's default score (R² for a value, accuracy for classes); rows whose

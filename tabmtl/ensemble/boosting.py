@@ -5,10 +5,11 @@ columns go in as pandas categories (LightGBM reads the category dtype, scikit-le
 HistGradientBoosting is built with ``categorical_features="from_dtype"``); the categories
 are those of the training rows, so a value unseen in fit is missing at predict time.
 
-The default model is LightGBM (extra ``boost``/``bench``) when it can be imported, else
-scikit-learn's HistGradientBoosting, both at their library defaults and on ``n_jobs``
-threads (1 unless asked: LightGBM's ``n_jobs``; HistGB's OpenMP pool through
-``threadpoolctl``).
+The built-in learners are ``"lightgbm"`` (LightGBM, extras ``dev``/``bench``) and
+``"histgb"`` (scikit-learn's HistGradientBoosting), both at their library defaults and
+on ``n_jobs`` threads (1 unless asked: LightGBM's ``n_jobs``; HistGB's OpenMP pool
+through ``threadpoolctl``); by default the blend takes LightGBM when it can be
+imported, else HistGB (:func:`default_boosting_names`).
 
 Examples
 --------
@@ -18,6 +19,8 @@ Examples
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -39,6 +42,43 @@ def lightgbm_available() -> bool:
     return True
 
 
+#: The built-in boosting learners, by the name they have in the blend's tables.
+BUILTIN = ("lightgbm", "histgb")
+
+
+def default_boosting_names() -> tuple[str, ...]:
+    """The blend's boosting learners when none are named: LightGBM when it can be
+    imported, else HistGB (adding HistGB next to LightGBM did not pay for its fit time
+    in the blend benchmark, docs/blend.md)."""
+    return ("lightgbm",) if lightgbm_available() else ("histgb",)
+
+
+def builtin_boosting(
+    name: str, is_regression: bool, *, random_state: object = None, n_jobs: int = 1
+) -> BaseEstimator:
+    """The built-in learner ``name`` (``"lightgbm"`` or ``"histgb"``) at its library's
+    defaults, on ``n_jobs`` threads, categorical columns split as categories.
+
+    Examples
+    --------
+    >>> type(builtin_boosting("histgb", True)).__name__
+    'HistGradientBoostingRegressor'
+    """
+    if name == "lightgbm":
+        if not lightgbm_available():
+            raise ImportError(
+                "The boosting learner 'lightgbm' needs LightGBM (pip install lightgbm)."
+            )
+        import lightgbm as lgb
+
+        cls = lgb.LGBMRegressor if is_regression else lgb.LGBMClassifier
+        return cls(random_state=random_state, n_jobs=n_jobs, verbose=-1)
+    if name == "histgb":
+        cls = HistGradientBoostingRegressor if is_regression else HistGradientBoostingClassifier
+        return cls(categorical_features="from_dtype", random_state=random_state)
+    raise ValueError(f"Unknown boosting learner {name!r}; the built-in ones are {list(BUILTIN)}.")
+
+
 def default_boosting(is_regression: bool, *, random_state: object = None, n_jobs: int = 1):
     """LightGBM's regressor or classifier at its defaults, else HistGradientBoosting's.
 
@@ -47,13 +87,52 @@ def default_boosting(is_regression: bool, *, random_state: object = None, n_jobs
     >>> type(default_boosting(True)).__name__ in {"LGBMRegressor", "HistGradientBoostingRegressor"}
     True
     """
-    if lightgbm_available():
-        import lightgbm as lgb
+    name = "lightgbm" if lightgbm_available() else "histgb"
+    return builtin_boosting(name, is_regression, random_state=random_state, n_jobs=n_jobs)
 
-        cls = lgb.LGBMRegressor if is_regression else lgb.LGBMClassifier
-        return cls(random_state=random_state, n_jobs=n_jobs, verbose=-1)
-    cls = HistGradientBoostingRegressor if is_regression else HistGradientBoostingClassifier
-    return cls(categorical_features="from_dtype", random_state=random_state)
+
+def boosting_templates(
+    boosting, template, is_regression: bool, *, random_state: object = None, n_jobs: int = 1
+) -> dict[str, BaseEstimator]:
+    """A task's boosting learners, name -> template.
+
+    ``template`` (the blend's ``regressor`` or ``classifier``) wins when given: one
+    estimator is the learner ``"boosting"``, a dict names its own. Otherwise the built-in
+    learners named by ``boosting`` (a name, a sequence of names, or ``"auto"`` for
+    :func:`default_boosting_names`).
+
+    Examples
+    --------
+    >>> list(boosting_templates(("histgb",), None, True))
+    ['histgb']
+    """
+    if template is not None:
+        if isinstance(template, Mapping):
+            if not template:
+                raise ValueError("A dict of boosting templates needs at least one entry.")
+            return {_learner_name(k): v for k, v in template.items()}
+        return {"boosting": template}
+    if boosting is None or (isinstance(boosting, str) and boosting == "auto"):
+        names = default_boosting_names()
+    elif isinstance(boosting, str):
+        names = (boosting,)
+    else:
+        names = tuple(boosting)
+    if len(set(names)) != len(names):
+        raise ValueError(f"boosting names a learner twice: {list(names)}.")
+    return {
+        name: builtin_boosting(name, is_regression, random_state=random_state, n_jobs=n_jobs)
+        for name in names
+    }
+
+
+def _learner_name(name) -> str:
+    if not isinstance(name, str) or name in ("net", "single_task", "blend"):
+        raise ValueError(
+            f"A boosting learner's name must be a string other than 'net', 'single_task' "
+            f"and 'blend'; got {name!r}."
+        )
+    return name
 
 
 class BoostingFrame:
@@ -88,7 +167,8 @@ class BoostingFrame:
             col = X[c]
             if c in self.categories_:
                 cats = self.categories_[c]
-                values = pd.Categorical(col.astype(object), categories=cats)
+                known = col.astype(object)
+                values = pd.Categorical(known.where(known.isin(cats)), categories=cats)
                 if len(cats) > MAX_CATEGORIES:
                     codes = values.codes.astype("float64")
                     out[c] = pd.Series(np.where(codes < 0, np.nan, codes), index=X.index)

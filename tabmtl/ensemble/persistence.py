@@ -3,20 +3,25 @@
 A blend file is a zip archive:
 
 ``blend.json``
-    Format name and version, the blend's parameters, learners, weights (and the
-    ``task_blend_weights_`` / ``oof_scores_`` tables), conformal scores and feature
-    categories, as tagged JSON (:mod:`tabmtl.io.model_json`). The out-of-fold outputs
-    (``oof_outputs_``, ``oof_fold_``, ``oof_losses_``) are not saved.
+    Format name and version, the blend's parameters (templates included), each task's
+    learners and weights (and the ``task_blend_weights_`` / ``oof_scores_`` tables),
+    conformal scores, temperatures and feature categories, as tagged JSON
+    (:mod:`tabmtl.io.model_json`). The out-of-fold outputs (``oof_outputs_``,
+    ``oof_fold_``, ``oof_losses_``) are not saved.
 ``net.tabmtl`` (and ``single_task/<i>.tabmtl``)
     The refitted net(s) in tabmtl's own safe format (:func:`tabmtl.io.save_model`).
-``boosters/<i>.txt``
-    Each target's LightGBM model in LightGBM's own text format
-    (``booster_.model_to_string()``, pandas categories included).
+``boosters/<j>/<i>.json`` (and ``.npz``)
+    Boosting learner ``j``'s model of target ``i``: a LightGBM model in LightGBM's own
+    text format (``booster_.model_to_string()``, pandas categories included); a
+    HistGradientBoosting model as the tree arrays its prediction reads
+    (:mod:`tabmtl.ensemble.histgb_io`: JSON plus a ``numpy.savez`` file read with
+    ``allow_pickle=False``, loadable by the same scikit-learn minor version); or the
+    one class of a constant model.
 
-Only LightGBM boosting models can be saved this way: scikit-learn's
-HistGradientBoosting has no text format, so a blend holding one is refused with a clear
-message (pickle it, or fit the blend with LightGBM). The targets' encodings are the
-net's (the blend's target spec is fitted on the same frame with the same kinds).
+Any other boosting model (a user's template of another library) has no safe format
+here, so a blend holding one is refused with a message naming its learner and target
+(pickle it instead). The targets' encodings are the net's (the blend's target spec is
+fitted on the same frame with the same kinds).
 
 Examples
 --------
@@ -26,20 +31,27 @@ Examples
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import tempfile
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
+from tabmtl.ensemble.histgb_io import CLASSES, histgb_from_state, histgb_state
 from tabmtl.errors import InputError, InputTypeError
 from tabmtl.io.model_json import ModelFileError, decode, encode
 from tabmtl.io.persistence import load_model, save_model
 
-FORMAT, FORMAT_VERSION = "tabmtl-blend", 1
-_PARAMS = ("cv", "single_task", "n_steps", "temperature_scaling", "n_jobs", "random_state")
+FORMAT, FORMAT_VERSION = "tabmtl-blend", 2
+_PARAMS = (
+    "boosting", "cv", "single_task", "n_steps", "selection", "temperature_scaling", "n_jobs",
+    "random_state",
+)
+_LGBM_TEMPLATES = ("LGBMRegressor", "LGBMClassifier")
 
 
 class LoadedBooster:
@@ -60,39 +72,60 @@ class LoadedBooster:
         return np.column_stack([1.0 - p, p]) if p.ndim == 1 else p
 
 
-def _booster_entry(model, name) -> dict:
+def _booster_entry(model, learner: str, name) -> tuple[dict, dict | None]:
+    """``(json entry, arrays or None)`` of one fitted boosting model."""
     if type(model).__name__ == "_ConstantClassifier":
-        return {"constant": [int(c) for c in model.classes_]}
+        return {"constant": [int(c) for c in model.classes_]}, None
     if hasattr(model, "booster_") and type(model.booster_).__module__.startswith("lightgbm"):
         classes = getattr(model, "classes_", None)
         return {"text": model.booster_.model_to_string(),
-                "classes": None if classes is None else [int(c) for c in classes]}
+                "classes": None if classes is None else [int(c) for c in classes]}, None
+    if type(model) in CLASSES.values():
+        meta, arrays = histgb_state(model, f"learner {learner!r} of target {name!r}")
+        return {"histgb": meta}, arrays
     raise InputTypeError(
-        f"The boosting model of target {name!r} is a {type(model).__name__}, which has no "
-        "safe text format; only LightGBM boosters can be saved (pickle the blend instead)."
+        f"The {learner!r} model of target {name!r} is a {type(model).__name__}, which has "
+        "no safe file format; only LightGBM and HistGradientBoosting models can be saved "
+        "(pickle the blend instead)."
     )
+
+
+def _one_template(template, which: str) -> dict:
+    cls = type(template)
+    known = cls.__name__ in _LGBM_TEMPLATES and cls.__module__.startswith("lightgbm")
+    if not (known or CLASSES.get(cls.__name__) is cls):
+        raise InputTypeError(
+            f"The {which} template is a {cls.__name__}; only LightGBM and "
+            "HistGradientBoosting templates (or the default) can be saved without pickle."
+        )
+    return {"class": cls.__name__, "params": encode(template.get_params(), which)}
 
 
 def _template_state(template, which: str):
     if template is None:
         return None
-    cls = type(template)
-    if not cls.__module__.startswith("lightgbm"):
-        raise InputTypeError(
-            f"The {which} template is a {cls.__name__}; only LightGBM templates (or the "
-            "default) can be saved without pickle."
-        )
-    return {"class": cls.__name__, "params": encode(template.get_params(), which)}
+    if isinstance(template, Mapping):
+        return {"named": [[k, _one_template(v, f"{which} {k!r}")] for k, v in template.items()]}
+    return _one_template(template, which)
+
+
+def _one_from_state(state):
+    params = decode(state["params"])
+    if state["class"] in CLASSES:
+        return CLASSES[state["class"]](**params)
+    if state["class"] not in _LGBM_TEMPLATES:
+        raise ModelFileError(f"Unknown boosting template class {state['class']!r}.")
+    import lightgbm as lgb
+
+    return getattr(lgb, state["class"])(**params)
 
 
 def _template(state):
     if state is None:
         return None
-    import lightgbm as lgb
-
-    if state["class"] not in ("LGBMRegressor", "LGBMClassifier"):
-        raise ModelFileError(f"Unknown boosting template class {state['class']!r}.")
-    return getattr(lgb, state["class"])(**decode(state["params"]))
+    if "named" in state:
+        return {k: _one_from_state(v) for k, v in state["named"]}
+    return _one_from_state(state)
 
 
 def save_blend(blend, path: str | os.PathLike) -> Path:
@@ -102,13 +135,22 @@ def save_blend(blend, path: str | os.PathLike) -> Path:
     if not isinstance(blend.cv, (int, np.integer)):
         raise InputTypeError("Only a blend whose cv is an integer can be saved.")
     tasks = blend.target_spec_.tasks_
-    boosters = [_booster_entry(blend.boosters_[t.name], t.name) for t in tasks]
+    boosting_names = [n for n in blend.learners_ if n in blend.boosters_]
+    boosters = {
+        (j, i): _booster_entry(blend.boosters_[learner][t.name], learner, t.name)
+        for j, learner in enumerate(boosting_names)
+        for i, t in enumerate(tasks)
+        if t.name in blend.boosters_[learner]
+    }
+    params = {p: getattr(blend, p) for p in _PARAMS}
     state = {
         "format": FORMAT, "version": FORMAT_VERSION,
-        "params": {p: getattr(blend, p) for p in _PARAMS},
+        "params": encode(params, "params"),
         "regressor": _template_state(blend.regressor, "regressor"),
         "classifier": _template_state(blend.classifier, "classifier"),
         "learners": blend.learners_,
+        "boosting_learners": boosting_names,
+        "task_learners": [blend.task_learners_[t.name] for t in tasks],
         "weights": [blend.weights_[t.name].tolist() for t in tasks],
         "conformal": encode({k: np.asarray(v) for k, v in blend.conformal_scores_.items()},
                             "conformal_scores_"),
@@ -130,9 +172,26 @@ def save_blend(blend, path: str | os.PathLike) -> Path:
             file = Path(tmp) / "net.tabmtl"
             save_model(net, file)
             archive.write(file, member)
-        for i, entry in enumerate(boosters):
-            archive.writestr(f"boosters/{i}.json", json.dumps(entry))
+        for (j, i), (entry, arrays) in boosters.items():
+            archive.writestr(f"boosters/{j}/{i}.json", json.dumps(entry))
+            if arrays is not None:
+                buffer = io.BytesIO()
+                np.savez(buffer, **arrays)
+                archive.writestr(f"boosters/{j}/{i}.npz", buffer.getvalue())
     return path
+
+
+def _load_booster(archive: zipfile.ZipFile, j: int, i: int, task):
+    from tabmtl.ensemble.boosting import _ConstantClassifier
+
+    entry = json.loads(archive.read(f"boosters/{j}/{i}.json"))
+    if "constant" in entry:
+        return _ConstantClassifier().fit(None, entry["constant"])
+    if "histgb" in entry:
+        data = io.BytesIO(archive.read(f"boosters/{j}/{i}.npz"))
+        with np.load(data, allow_pickle=False) as arrays:
+            return histgb_from_state(entry["histgb"], arrays)
+    return LoadedBooster(entry["text"], task.is_regression, entry["classes"])
 
 
 def load_blend(path: str | os.PathLike, **load_options):
@@ -143,7 +202,7 @@ def load_blend(path: str | os.PathLike, **load_options):
     from sklearn.base import clone
 
     from tabmtl.ensemble.blend import MultiTaskBlend
-    from tabmtl.ensemble.boosting import BoostingFrame, _ConstantClassifier
+    from tabmtl.ensemble.boosting import BoostingFrame
 
     path = Path(path)
     if not path.is_file():
@@ -156,26 +215,26 @@ def load_blend(path: str | os.PathLike, **load_options):
         net = load_model(Path(tmp) / "net.tabmtl", **load_options)
         blend = MultiTaskBlend(
             clone(net), regressor=_template(state["regressor"]),
-            classifier=_template(state["classifier"]), **state["params"],
+            classifier=_template(state["classifier"]), **decode(state["params"]),
         )
         blend.net_, blend.target_spec_ = net, net.target_spec_
         tasks = net.target_spec_.tasks_
         blend.learners_ = state["learners"]
+        blend.task_learners_ = {t.name: list(n) for t, n in zip(tasks, state["task_learners"])}
         blend.weights_ = {t.name: np.asarray(w) for t, w in zip(tasks, state["weights"])}
         blend.single_task_nets_ = {
             t.name: load_model(Path(tmp) / "single_task" / f"{i}.tabmtl", **load_options)
             for i, t in enumerate(tasks)
             if (Path(tmp) / "single_task" / f"{i}.tabmtl").is_file()
         }
-        blend.boosters_ = {}
-        for i, t in enumerate(tasks):
-            entry = json.loads(archive.read(f"boosters/{i}.json"))
-            if "constant" in entry:
-                blend.boosters_[t.name] = _ConstantClassifier().fit(None, entry["constant"])
-            else:
-                blend.boosters_[t.name] = LoadedBooster(
-                    entry["text"], t.is_regression, entry["classes"]
-                )
+        blend.boosters_ = {
+            learner: {
+                t.name: _load_booster(archive, j, i, t)
+                for i, t in enumerate(tasks)
+                if learner in blend.task_learners_[t.name]
+            }
+            for j, learner in enumerate(state["boosting_learners"])
+        }
     blend.conformal_scores_ = decode(state["conformal"])
     blend.temperatures_ = decode(state["temperatures"])
     frame = decode(state["frame"])

@@ -1,0 +1,165 @@
+"""A fitted HistGradientBoosting model as JSON and plain arrays, and back, without pickle.
+
+scikit-learn's HistGradientBoosting has no file format of its own. What its prediction
+reads is small and plain: the trees (:class:`TreePredictor` node tables and category
+bitsets), the baseline raw prediction, the bin mapper's known categories, and the
+ordinal encoding of the categorical columns (an ``OrdinalEncoder`` inside a
+``ColumnTransformer`` when the model split on pandas categories). :func:`histgb_state`
+writes those as tagged JSON (:mod:`tabmtl.io.model_json`) plus numeric arrays (saved
+with ``numpy.savez``, read back with ``allow_pickle=False``); :func:`histgb_from_state`
+builds a model of the same class and parameters, sets them back, and predicts exactly
+as the original did. The encoder is rebuilt as :class:`OrdinalColumns`, which maps a
+category to its position among the fitted ones and anything else to NaN, as the
+original encoder does.
+
+Only the state that prediction needs is kept (no training scores, no early-stopping
+state), and these are scikit-learn's private attributes: a file is loaded only by the
+scikit-learn minor version that wrote it (checked, with a message naming both).
+
+Examples
+--------
+>>> meta, arrays = histgb_state(model)  # doctest: +SKIP
+>>> histgb_from_state(meta, arrays).predict(X)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import sklearn
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+from sklearn.ensemble._hist_gradient_boosting.binning import _BinMapper
+from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
+from sklearn.preprocessing import LabelEncoder
+
+from tabmtl.io.model_json import ModelFileError, decode, encode
+
+CLASSES = {
+    "HistGradientBoostingRegressor": HistGradientBoostingRegressor,
+    "HistGradientBoostingClassifier": HistGradientBoostingClassifier,
+}
+
+
+class OrdinalColumns:
+    """The fitted HistGB preprocessor's transform: the categorical columns (positions
+    ``categorical``) as their category's index in ``categories`` (NaN for a missing or
+    unseen value), then the other columns as float64."""
+
+    def __init__(self, is_categorical: np.ndarray, categories: list[list]):
+        self.is_categorical = np.asarray(is_categorical, dtype=bool)
+        self.categories = [list(c) for c in categories]
+
+    def transform(self, X) -> np.ndarray:
+        frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(X)
+        cat_idx = np.flatnonzero(self.is_categorical)
+        num_idx = np.flatnonzero(~self.is_categorical)
+        out = np.empty((len(frame), len(cat_idx) + len(num_idx)), dtype=np.float64)
+        for j, (i, cats) in enumerate(zip(cat_idx, self.categories)):
+            values = np.asarray(frame.iloc[:, i], dtype=object)
+            codes = pd.Index(cats, dtype=object).get_indexer(values).astype(np.float64)
+            codes[codes < 0] = np.nan
+            out[:, j] = codes
+        for j, i in enumerate(num_idx, start=len(cat_idx)):
+            out[:, j] = np.asarray(frame.iloc[:, i], dtype=np.float64)
+        return out
+
+
+def _encoder_categories(model) -> list[list] | None:
+    pre = model._preprocessor
+    if pre is None:
+        return None
+    if isinstance(pre, OrdinalColumns):
+        return pre.categories
+    cats = pre.named_transformers_["encoder"].categories_
+    return [[v for v in c.tolist() if not (isinstance(v, float) and np.isnan(v))] for c in cats]
+
+
+def histgb_state(model, where: str = "model") -> tuple[dict, dict[str, np.ndarray]]:
+    """What a fitted HistGradientBoosting model predicts with, as ``(meta, arrays)``:
+    tagged-JSON-ready ``meta`` and a dict of numeric arrays for ``numpy.savez``."""
+    cls = type(model)
+    if cls.__name__ not in CLASSES or CLASSES[cls.__name__] is not cls:
+        raise TypeError(f"{where} is a {cls.__name__}, not a HistGradientBoosting model.")
+    mapper = model._bin_mapper
+    arrays = {
+        "baseline": np.asarray(model._baseline_prediction),
+        "n_bins_non_missing": np.asarray(mapper.n_bins_non_missing_),
+        "mapper_is_categorical": np.asarray(mapper.is_categorical_),
+    }
+    for f, thresholds in enumerate(mapper.bin_thresholds_):
+        arrays[f"thresholds_{f}"] = np.asarray(thresholds)
+    for it, trees in enumerate(model._predictors):
+        for k, tree in enumerate(trees):
+            arrays[f"tree_{it}_{k}_nodes"] = tree.nodes
+            arrays[f"tree_{it}_{k}_binned"] = tree.binned_left_cat_bitsets
+            arrays[f"tree_{it}_{k}_raw"] = tree.raw_left_cat_bitsets
+    meta = {
+        "class": cls.__name__,
+        "sklearn": sklearn.__version__,
+        "params": encode(model.get_params(), where),
+        "n_iterations": len(model._predictors),
+        "n_trees_per_iteration": int(model.n_trees_per_iteration_),
+        "n_features_in": int(model.n_features_in_),
+        "n_features": int(model._n_features),
+        "feature_names_in": encode(getattr(model, "feature_names_in_", None), where),
+        "is_categorical": encode(model.is_categorical_, where),
+        "encoder_categories": encode(_encoder_categories(model), where),
+        "classes": encode(getattr(model, "classes_", None), where),
+        "n_bins": int(mapper.n_bins),
+        "missing_values_bin_idx": int(mapper.missing_values_bin_idx_),
+    }
+    return meta, arrays
+
+
+def _minor(version: str) -> tuple[str, ...]:
+    return tuple(version.split(".")[:2])
+
+
+def histgb_from_state(meta: dict, arrays) -> HistGradientBoostingRegressor:
+    """The model :func:`histgb_state` described, predicting as the original did."""
+    if meta.get("class") not in CLASSES:
+        raise ModelFileError(f"Unknown HistGradientBoosting class {meta.get('class')!r}.")
+    if _minor(meta["sklearn"]) != _minor(sklearn.__version__):
+        raise ModelFileError(
+            f"This HistGradientBoosting model was saved with scikit-learn {meta['sklearn']} "
+            f"and this is {sklearn.__version__}; its private tree state is read only by the "
+            "same minor version. Refit it, or install that scikit-learn."
+        )
+    model = CLASSES[meta["class"]](**decode(meta["params"]))
+    model.n_trees_per_iteration_ = meta["n_trees_per_iteration"]
+    model.n_features_in_ = meta["n_features_in"]
+    model._n_features = meta["n_features"]
+    names = decode(meta["feature_names_in"])
+    if names is not None:
+        model.feature_names_in_ = names
+    model.is_categorical_ = decode(meta["is_categorical"])
+    categories = decode(meta["encoder_categories"])
+    model._preprocessor = (
+        None if categories is None else OrdinalColumns(model.is_categorical_, categories)
+    )
+    classes = decode(meta["classes"])
+    if classes is not None:
+        model.classes_ = classes
+        model._label_encoder = LabelEncoder()
+        model._label_encoder.classes_ = classes
+    mapper_cat = np.asarray(arrays["mapper_is_categorical"])
+    mapper = _BinMapper(n_bins=meta["n_bins"])
+    mapper.is_categorical_ = mapper_cat
+    mapper.n_bins_non_missing_ = np.asarray(arrays["n_bins_non_missing"])
+    mapper.missing_values_bin_idx_ = meta["missing_values_bin_idx"]
+    mapper.bin_thresholds_ = [np.asarray(arrays[f"thresholds_{f}"]) for f in range(len(mapper_cat))]
+    model._bin_mapper = mapper
+    model._baseline_prediction = np.asarray(arrays["baseline"])
+    model._predictors = [
+        [
+            TreePredictor(
+                np.asarray(arrays[f"tree_{it}_{k}_nodes"]),
+                np.asarray(arrays[f"tree_{it}_{k}_binned"]),
+                np.asarray(arrays[f"tree_{it}_{k}_raw"]),
+            )
+            for k in range(meta["n_trees_per_iteration"])
+        ]
+        for it in range(meta["n_iterations"])
+    ]
+    model._loss = model._get_loss(sample_weight=None)
+    return model
