@@ -84,7 +84,7 @@ def test_mutated_blend_json_loads_or_is_a_model_file_error(tmp_path_factory, dat
     _load_or_model_file_error(_signed_archive(members), tmp_path_factory.mktemp("fuzz"))
 
 
-@given(st.data(), st.sampled_from(["boosters/0.json", "boosters/1.json", "boosters/2.json"]))
+@given(st.data(), st.sampled_from(["boosters/0/0.json", "boosters/0/1.json", "boosters/0/2.json"]))
 def test_mutated_booster_entry_loads_or_is_a_model_file_error(tmp_path_factory, data, name):
     members, _ = _saved()
     mutated = data.draw(json_mutations(members[name]))
