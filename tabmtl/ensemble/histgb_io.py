@@ -29,6 +29,7 @@ import pandas as pd
 import sklearn
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.ensemble._hist_gradient_boosting.binning import _BinMapper
+from sklearn.ensemble._hist_gradient_boosting.common import PREDICTOR_RECORD_DTYPE
 from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
 from sklearn.preprocessing import LabelEncoder
 
@@ -111,6 +112,51 @@ def histgb_state(model, where: str = "model") -> tuple[dict, dict[str, np.ndarra
     return meta, arrays
 
 
+def _check_trees(meta: dict, arrays, where: str) -> None:
+    """Refuse tree arrays that scikit-learn's prediction could not walk safely.
+
+    Its tree walk is compiled without bounds checks: a child index past the node table,
+    a feature index past the row, a bitset index past the bitsets or a category code past
+    the 256 a bitset holds reads or writes outside memory, and a child pointing back up
+    the tree loops for ever. scikit-learn numbers nodes depth first, so every child comes
+    after its parent; requiring that also rules out cycles."""
+    n_features = meta["n_features"]
+    if not isinstance(n_features, int) or n_features != meta["n_features_in"] or n_features < 1:
+        raise ModelFileError(f"{where}: its feature counts do not agree.")
+    mapper_cat = np.asarray(arrays["mapper_is_categorical"])
+    flags = decode(meta["is_categorical"])
+    if mapper_cat.shape != (n_features,) or (flags is not None and len(flags) != n_features):
+        raise ModelFileError(f"{where}: its categorical flags do not cover its features.")
+    for f in np.flatnonzero(mapper_cat):
+        known = np.asarray(arrays[f"thresholds_{f}"], dtype=np.float64)
+        if known.size > 256 or ((known < 0) | (known > 255) | (known != np.floor(known))).any():
+            raise ModelFileError(f"{where}: feature {f} has category codes outside 0-255.")
+    for it in range(meta["n_iterations"]):
+        for k in range(meta["n_trees_per_iteration"]):
+            nodes = np.asarray(arrays[f"tree_{it}_{k}_nodes"])
+            bitsets = [np.asarray(arrays[f"tree_{it}_{k}_{b}"]) for b in ("binned", "raw")]
+            name = f"{where}, tree {it}/{k}"
+            if nodes.dtype != PREDICTOR_RECORD_DTYPE or nodes.ndim != 1 or len(nodes) == 0:
+                raise ModelFileError(f"{name}: its node table is not scikit-learn's.")
+            if any(b.ndim != 2 or b.shape[1:] != (8,) or b.dtype != np.uint32 for b in bitsets) \
+                    or bitsets[0].shape != bitsets[1].shape:
+                raise ModelFileError(f"{name}: its category bitsets are malformed.")
+            split = nodes["is_leaf"] == 0
+            index = np.arange(len(nodes))[split]
+            inner = nodes[split]
+            bad = (
+                (inner["left"] <= index) | (inner["right"] <= index)
+                | (inner["left"] >= len(nodes)) | (inner["right"] >= len(nodes))
+                | (inner["feature_idx"] < 0) | (inner["feature_idx"] >= n_features)
+                | ((inner["is_categorical"] != 0) & (inner["bitset_idx"] >= len(bitsets[0])))
+            )
+            if bad.any():
+                raise ModelFileError(
+                    f"{name}: node {int(index[np.argmax(bad)])} points outside the tree, its "
+                    "features or its bitsets."
+                )
+
+
 def _minor(version: str) -> tuple[str, ...]:
     return tuple(version.split(".")[:2])
 
@@ -125,6 +171,7 @@ def histgb_from_state(meta: dict, arrays) -> HistGradientBoostingRegressor:
             f"and this is {sklearn.__version__}; its private tree state is read only by the "
             "same minor version. Refit it, or install that scikit-learn."
         )
+    _check_trees(meta, arrays, f"HistGradientBoosting model ({meta['class']})")
     model = CLASSES[meta["class"]](**decode(meta["params"]))
     model.n_trees_per_iteration_ = meta["n_trees_per_iteration"]
     model.n_features_in_ = meta["n_features_in"]
