@@ -20,6 +20,7 @@ matmul chain's rate the step achieves: near 1 means the step is bound by its ari
 (element-wise ops, dispatch, the optimizer, memory traffic).
 
     python -m benchmarks.flops                     # 6 architectures, 1 and 2 threads
+    python -m benchmarks.flops --no-embedding       # the bodies alone
     python -m benchmarks.flops --steps 5 --repeats 2 --threads 1 --only hard mmoe
 """
 
@@ -58,11 +59,15 @@ def regression_arrays(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return X, y.astype(np.float32)
 
 
-def training_step(architecture: str, batch_size: int):
-    """``(step, n_parameters)``: one skorch training step of a fitted default net, on one batch."""
+def training_step(architecture: str, batch_size: int, embedding: bool = True):
+    """``(step, n_parameters)``: one skorch training step of a fitted default net, on one batch.
+
+    ``embedding=False`` drops the numeric embedding: the architecture's body alone.
+    """
     X, y = regression_arrays(max(4 * batch_size, 2_000))
+    extra = {} if embedding else {"numeric_embedding": None}
     model = MultiTaskRegressor(architecture=architecture, max_epochs=1, batch_size=batch_size,
-                               early_stopping=False, random_state=0).fit(X, y)
+                               early_stopping=False, random_state=0, **extra).fit(X, y)
     net = model.net_
     Xt = model.preprocessor_.transform(as_frame(X))
     Yt = model.target_spec_.transform(pd.DataFrame(y, columns=[f"y{j}" for j in range(N_TARGETS)]))
@@ -118,9 +123,9 @@ def seconds_per_call(fn, steps: int, repeats: int) -> float:
 
 
 def measure(architecture: str, batch_size: int, threads: list[int], steps: int,
-            repeats: int) -> dict:
+            repeats: int, embedding: bool = True) -> dict:
     torch.set_num_threads(1)
-    step, n_params = training_step(architecture, batch_size)
+    step, n_params = training_step(architecture, batch_size, embedding)
     step()  # first-call costs out of the count and the recording
     flops = count_flops(step)
     recorder = _RecordProducts()
@@ -152,16 +157,20 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--no-embedding", action="store_true",
+                        help="without the numeric embedding: the architectures' bodies alone")
     args = parser.parse_args(argv)
     default = MultiTaskRegressor().batch_size
     batch = args.batch or (default if isinstance(default, int) else 256)
     rows = []
     for name in args.only:
-        rows.append(measure(name, batch, args.threads, args.steps, args.repeats))
+        rows.append(measure(name, batch, args.threads, args.steps, args.repeats,
+                            embedding=not args.no_embedding))
         print(f"# {name} done", flush=True)
     table = pd.DataFrame(rows)
     print(f"\n# one training step (forward, backward, AdamW), {N_TARGETS} regression targets, "
-          f"{N_FEATURES} numeric features, batch {batch}, estimator defaults otherwise; "
+          f"{N_FEATURES} numeric features, batch {batch}, "
+          f"{'no numeric embedding' if args.no_embedding else 'estimator defaults'}; "
           f"torch {torch.__version__}\n")
     print(table.to_markdown(index=False, floatfmt=",.2f", intfmt=","))
     return table
