@@ -12,7 +12,9 @@ a fixed batch (``--batch``, default the estimator's ``batch_size``):
    achieved GFLOP/s;
 3. every matrix product the step dispatched is recorded with its shapes and replayed as a
    bare chain of the same products (random inputs, allocated once) -- the same FLOPs as
-   dense matmuls and nothing else -- and timed the same way, in the same process.
+   dense matmuls and nothing else -- and timed the same way, in the same process, its
+   rounds alternating with the step's ("step / matmuls" is the median of the per-round
+   ratios, so a load drift on a shared machine moves both sides of a pair alike).
 
 Both are timed at one and at two torch threads. "step / matmuls" is the share of the
 matmul chain's rate the step achieves: near 1 means the step is bound by its arithmetic
@@ -109,17 +111,25 @@ def count_flops(fn) -> int:
     return int(counter.get_total_flops())
 
 
-def seconds_per_call(fn, steps: int, repeats: int) -> float:
-    """Median over ``repeats`` rounds of the mean seconds of ``steps`` calls (after a warm-up)."""
+def paired_seconds(step, chain, steps: int, repeats: int) -> tuple[float, float, float]:
+    """Seconds per call of ``step`` and ``chain``, rounds alternating (after a warm-up).
+
+    Returns the median over ``repeats`` rounds of each one's mean seconds over ``steps``
+    calls, and the median of the per-round ratios chain / step (a load drift on the
+    shared machine moves both of a pair alike).
+    """
     for _ in range(max(2, steps // 5)):
-        fn()
-    rounds = []
+        step()
+        chain()
+    step_rounds, chain_rounds = [], []
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        for _ in range(steps):
-            fn()
-        rounds.append((time.perf_counter() - t0) / steps)
-    return statistics.median(rounds)
+        for fn, rounds in ((step, step_rounds), (chain, chain_rounds)):
+            t0 = time.perf_counter()
+            for _ in range(steps):
+                fn()
+            rounds.append((time.perf_counter() - t0) / steps)
+    ratio = statistics.median(c / s for s, c in zip(step_rounds, chain_rounds))
+    return statistics.median(step_rounds), statistics.median(chain_rounds), ratio
 
 
 def measure(architecture: str, batch_size: int, threads: list[int], steps: int,
@@ -139,12 +149,11 @@ def measure(architecture: str, batch_size: int, threads: list[int], steps: int,
            "matrix products / step": len(recorder.calls), "MFLOP / step": flops / 1e6}
     for t in threads:
         torch.set_num_threads(t)
-        step_s = seconds_per_call(step, steps, repeats)
-        chain_s = seconds_per_call(chain, steps, repeats)
+        step_s, chain_s, ratio = paired_seconds(step, chain, steps, repeats)
         row[f"step ms ({t}t)"] = step_s * 1e3
         row[f"step GFLOP/s ({t}t)"] = flops / step_s / 1e9
         row[f"matmuls GFLOP/s ({t}t)"] = flops / chain_s / 1e9
-        row[f"step / matmuls ({t}t)"] = chain_s / step_s
+        row[f"step / matmuls ({t}t)"] = ratio
     torch.set_num_threads(1)
     return row
 
