@@ -9,7 +9,14 @@ from pathlib import Path
 from tabmtl.cli.errors import EXIT_OK, UsageError
 from tabmtl.cli.options import positive_int
 from tabmtl.cli.runtime import thread_limit
-from tabmtl.cli.tables import check_writable, find_column, read_table, table_format, write_table
+from tabmtl.cli.tables import (
+    check_writable,
+    find_column,
+    read_parquet_head,
+    read_table,
+    table_format,
+    write_table,
+)
 from tabmtl.errors import InputError
 
 
@@ -35,6 +42,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help="copy a column of DATA (e.g. an id) into the output (repeatable)",
     )
     p.add_argument(
+        "--stream", action="store_true",
+        help="predict out of core from a parquet file, folder or glob, batch by batch, into "
+        "a .parquet PREDICTIONS file (tabmtl.io.streaming.predict_parquet)",
+    )
+    p.add_argument(
         "--threads", type=positive_int,
         help="CPU threads for torch (default: 1, or $TABMTL_THREADS)",
     )
@@ -54,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
         est = load_model(args.model)
     except (ModelFileError, ValueError) as exc:
         raise UsageError(f"cannot load model {args.model!r}: {exc}") from None
+    if args.stream:
+        return _run_streamed(est, args)
     frame = read_table(args.data)
     if args.out != "-":
         table_format(Path(args.out))  # fail on a bad suffix before predicting
@@ -85,4 +99,26 @@ def run(args: argparse.Namespace) -> int:
     where = write_table(out, args.out)
     message = f"wrote {len(out):,} rows x {out.shape[1]} columns to {where}"
     print(message, file=sys.stderr if args.out == "-" else sys.stdout)
+    return EXIT_OK
+
+
+def _run_streamed(est, args: argparse.Namespace) -> int:
+    """``predict --stream``: record batches in, parquet row groups out, never the whole table."""
+    import pyarrow.parquet as pq
+
+    from tabmtl.io.streaming import predict_parquet
+
+    out = Path(args.out)
+    if args.out == "-" or table_format(out) != "parquet":
+        raise UsageError(f"--stream writes parquet: --out {args.out!r} is not a .parquet file")
+    check_writable(out)
+    read_parquet_head(args.data, rows=1)  # a missing or non-parquet DATA: one line
+    methods = ("predict", "predict_proba") if args.proba else ("predict",)
+    try:
+        with thread_limit(args.threads):
+            predict_parquet(est, args.data, out, method=methods, keep_columns=args.keep or ())
+    except InputError as exc:  # tabmtl rejected the data; any other error is a bug
+        raise UsageError(f"cannot predict on {args.data!r}: {exc}") from None
+    meta = pq.read_metadata(out)
+    print(f"wrote {meta.num_rows:,} rows x {meta.num_columns} columns to {out}")
     return EXIT_OK

@@ -321,7 +321,7 @@ def predict_parquet(
     source,
     out=None,
     *,
-    method: str = "predict",
+    method: str | Sequence[str] = "predict",
     keep_columns: Sequence[str] = (),
     batch_rows: int = 65_536,
 ):
@@ -335,9 +335,10 @@ def predict_parquet(
     out : str or path, optional
         The parquet file to write (one row per input row, in order). None returns one
         DataFrame instead, so only for outputs that fit in memory.
-    method : str, default="predict"
+    method : str or sequence of str, default="predict"
         ``"predict"``, or ``"predict_proba"`` (columns ``<target>_proba_<class>``, as
-        ``tabmtl predict --proba`` writes them: :mod:`tabmtl.io.prediction_columns`).
+        ``tabmtl predict --proba`` writes them: :mod:`tabmtl.io.prediction_columns`), or
+        both, ``("predict", "predict_proba")``: their columns side by side, in that order.
     keep_columns : list of str
         Input columns copied in front of the predictions (e.g. an ID). A name that is
         also a prediction column's (a target, or ``<target>_proba_<class>``) raises.
@@ -365,8 +366,11 @@ def predict_parquet(
     ['id', 'eta']
     """
     check_is_fitted(estimator, "net_")
-    if method not in ("predict", "predict_proba"):
-        raise InputError(f"method must be 'predict' or 'predict_proba', got {method!r}.")
+    methods = [method] if isinstance(method, str) else list(method)
+    if not methods or any(m not in ("predict", "predict_proba") for m in methods):
+        raise InputError(
+            f"method must be 'predict', 'predict_proba' or both, got {method!r}."
+        )
     src = ParquetSource(source)
     features = [str(c) for c in estimator.feature_names_in_]
     keep_columns = list(keep_columns)
@@ -379,9 +383,11 @@ def predict_parquet(
     try:
         for batch in src.read(src.row_groups, columns, batch_rows):
             frame = to_frame(batch)
-            result = getattr(estimator, method)(frame[features])
-            if method == "predict_proba":
-                result = probability_columns(result)
+            parts = []
+            for name in methods:
+                part = getattr(estimator, name)(frame[features])
+                parts.append(probability_columns(part) if name == "predict_proba" else part)
+            result = pd.concat(parts, axis=1) if len(parts) > 1 else parts[0]
             clash = [c for c in keep_columns if c in set(map(str, result.columns))]
             if clash:  # checked on the first batch, before anything is written
                 raise InputError(
