@@ -4,7 +4,7 @@
 
     tabmtl fit DATA --target COL [--target COL ...] [--drop COL ...] [--config FILE] --out MODEL
     tabmtl fit DATA --target COL ... --blend [--blend-cv K] --out MODEL
-    tabmtl predict MODEL DATA --out PREDICTIONS [--proba] [--keep COL ...]
+    tabmtl predict MODEL DATA --out PREDICTIONS [--proba] [--keep COL ...] [--stream]
     tabmtl evaluate DATA --target COL --target COL ... [--cv K] [--stratify COL] [--groups COL]
     tabmtl report DATA --target COL --target COL ... --out DIR
 
