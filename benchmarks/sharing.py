@@ -80,6 +80,7 @@ CANDIDATES: dict[str, dict] = {
     "patience 6": {"patience": 6},
     "patience 4": {"patience": 4},
     "patience 16": {"patience": 16},  # the 0.2.0 development default, before issue #25
+    "hard + patience 16": {"architecture": "hard", "patience": 16},
     "experts 64-32": {"architecture": MMoE(expert_layer_sizes=(64, 32))},
     "2 experts": {"architecture": MMoE(n_experts=2)},
     "batch 512": {"batch_size": 512},
