@@ -1,6 +1,6 @@
 """Speed benchmark: tabmtl's training epoch against hand-written loops, as ratios.
 
-1. Default model (hard sharing over piecewise-linear embeddings of the 32 numeric
+1. Default model (MMoE over piecewise-linear embeddings of the 32 numeric
    features, dropout 0.1) at hidden (256, 256), 2 regression targets, 100k x 32, batch
    256, against a hand-written loop of one plain MLP of the same widths
    (``nn.Sequential`` Linear-ReLU-Dropout blocks, one 2-output layer, MSE, AdamW): the
