@@ -84,6 +84,7 @@ CANDIDATES: dict[str, dict] = {
     "experts 64-32": {"architecture": MMoE(expert_layer_sizes=(64, 32))},
     "2 experts": {"architecture": MMoE(n_experts=2)},
     "batch 512": {"batch_size": 512},
+    "batch 32": {"batch_size": 32},  # TabM's rule below ~3k rows (framingham, penguins)
     "lr 2e-3 + patience 8": {"lr": 2e-3, "patience": 8},
     "bins 16 d8": {"numeric_embedding": PiecewiseLinearEmbedding(n_bins=16, d_embedding=8)},
     "bins 16 d8 + patience 8": {
