@@ -46,7 +46,14 @@ from benchmarks.baselines import (  # noqa: E402
 )
 from benchmarks.quality import PLAN, dataset_folds, score_outputs  # noqa: E402
 from benchmarks.speed import synthetic_table  # noqa: E402
-from tabmtl import PLE, HardSharing, MMoE, MultiTaskEstimator, TargetSpec  # noqa: E402
+from tabmtl import (  # noqa: E402
+    PLE,
+    HardSharing,
+    MMoE,
+    MultiTaskEstimator,
+    PiecewiseLinearEmbedding,
+    TargetSpec,
+)
 
 #: Named candidate settings (MultiTaskEstimator keyword arguments).
 CANDIDATES: dict[str, dict] = {
@@ -68,6 +75,20 @@ CANDIDATES: dict[str, dict] = {
     "hard + private 64": {"architecture": HardSharing(private_layer_sizes=(64,))},
     "hard k=4": {"architecture": "hard", "ensemble_size": 4},
     "defaults": {},
+    # fit-time levers (issue #25), each a change of the default's settings
+    "patience 8": {"patience": 8},
+    "patience 6": {"patience": 6},
+    "patience 4": {"patience": 4},
+    "patience 16": {"patience": 16},  # the 0.2.0 development default, before issue #25
+    "hard + patience 16": {"architecture": "hard", "patience": 16},
+    "experts 64-32": {"architecture": MMoE(expert_layer_sizes=(64, 32))},
+    "2 experts": {"architecture": MMoE(n_experts=2)},
+    "batch 512": {"batch_size": 512},
+    "batch 32": {"batch_size": 32},  # TabM's rule below ~3k rows (framingham, penguins)
+    "lr 2e-3 + patience 8": {"lr": 2e-3, "patience": 8},
+    "bins 16 d8": {"numeric_embedding": PiecewiseLinearEmbedding(n_bins=16, d_embedding=8)},
+    "bins 16 d8 + patience 8": {
+        "numeric_embedding": PiecewiseLinearEmbedding(n_bins=16, d_embedding=8), "patience": 8},
 }
 HEADLINE = ("R²", "ROC-AUC")
 BOOSTING = "lgbm"

@@ -1,6 +1,6 @@
 """Speed benchmark: tabmtl's training epoch against hand-written loops, as ratios.
 
-1. Default model (hard sharing over piecewise-linear embeddings of the 32 numeric
+1. Default model (MMoE over piecewise-linear embeddings of the 32 numeric
    features, dropout 0.1) at hidden (256, 256), 2 regression targets, 100k x 32, batch
    256, against a hand-written loop of one plain MLP of the same widths
    (``nn.Sequential`` Linear-ReLU-Dropout blocks, one 2-output layer, MSE, AdamW): the
@@ -14,11 +14,13 @@
 4. Training throughput (rows/s) and peak resident memory as rows grow; each size runs
    in a fresh process so its peak RSS is its own.
 
+Tables 1-3 are measured once per thread count of ``--threads`` (default one and two
+torch threads, a ``threads`` column tells them apart); table 4 with the largest.
 All epochs of one table run in one process and alternate (warm-up excluded); ratios are
 medians of per-repeat ratios. The machine is shared and noisy: read the ratios, not the
 absolute seconds.
 
-    python -m benchmarks.speed --threads 2            # 100k rows for 1, 10k -> 1M for 4
+    python -m benchmarks.speed --threads 1,2          # 100k rows for 1, 10k -> 1M for 4
     python -m benchmarks.speed --quick                # small sizes, a couple of minutes
 """
 
@@ -252,7 +254,8 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--rows", type=int, default=None)
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", default="1,2",
+                        help="torch thread counts, comma-separated (tables 1-3 per count)")
     parser.add_argument("--only-epoch", action="store_true",
                         help="just the epoch and architecture tables")
     parser.add_argument("--only-throughput", action="store_true",
@@ -260,24 +263,31 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--sizes", type=int, nargs="*", default=None,
                         help="rows of the throughput table (default 10k, 100k, 1M)")
     args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
+    thread_counts = [int(t) for t in str(args.threads).split(",")]
     rows = args.rows or (20_000 if args.quick else 100_000)
     repeats = args.repeats or (3 if args.quick else 7)
     omp = os.environ.get("OMP_NUM_THREADS")
-    print(f"# speed, torch threads={args.threads}, OMP_NUM_THREADS={omp}, "
+    print(f"# speed, torch threads={thread_counts}, OMP_NUM_THREADS={omp}, "
           f"load {os.getloadavg()[0]:.2f}\n")
     table = None
     if not args.only_throughput:
-        records = epoch_ratios(rows, repeats, args.batch_size)
-        records += architecture_ratios(rows // 2, repeats, args.batch_size)
-        if not args.only_epoch:
-            records += predict_latency(50 if args.quick else 200)
+        records = []
+        for threads in thread_counts:
+            torch.set_num_threads(threads)
+            part = epoch_ratios(rows, repeats, args.batch_size)
+            part += architecture_ratios(rows // 2, repeats, args.batch_size)
+            if not args.only_epoch:
+                part += predict_latency(50 if args.quick else 200)
+            records += [{"threads": threads, **r} for r in part]
         table = pd.DataFrame(records).round(4)
         print(table.to_markdown(index=False))
     if not args.only_epoch:
+        threads = max(thread_counts)
+        torch.set_num_threads(threads)
         sizes = args.sizes or ([5_000, 20_000] if args.quick else [10_000, 100_000, 1_000_000])
-        scaling = pd.DataFrame(throughput(sizes, args.batch_size, args.threads)).round(1)
-        print("\n# training throughput and peak memory (fresh process per size)\n")
+        scaling = pd.DataFrame(throughput(sizes, args.batch_size, threads)).round(1)
+        print(f"\n# training throughput and peak memory (fresh process per size, "
+              f"{threads} threads)\n")
         print(scaling.to_markdown(index=False))
         table = scaling if table is None else table
     return table

@@ -129,7 +129,8 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
         "(default: from 200 training rows on)",
     )
     g.add_argument("--validation-fraction", type=float, help="default: 0.1")
-    g.add_argument("--patience", type=positive_int, help="default: 16")
+    g.add_argument("--patience", type=positive_int, help="default: auto (6 epochs, more "
+                   "when an epoch has under 3 batches)")
     g.add_argument(
         "--class-weight", choices=["balanced"],
         help="balance the classes of every classification target's loss",

@@ -221,7 +221,7 @@ class MultiTaskClassifier(ClassifierMixin, _ArrayMultiTask):
         label_smoothing: float = 0.0,
         early_stopping: bool | str = "auto",
         validation_fraction: float = 0.1,
-        patience: int = 16,
+        patience: int | str = "auto",
         calibration_fraction: float = 0.0,
         callbacks: Sequence | None = None,
         checkpoint_dir: str | None = None,

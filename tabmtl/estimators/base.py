@@ -33,6 +33,7 @@ from tabmtl.training.build import (
     build_net,
     fit_input_state,
     resolve_early_stopping,
+    resolve_patience,
     validation_rows,
 )
 from tabmtl.training.iterators import SliceIterator, TensorDataset
@@ -73,7 +74,7 @@ class MultiTaskBase(SavedStateMixin, BaseEstimator):
         label_smoothing: float = 0.0,
         early_stopping: bool | str = "auto",
         validation_fraction: float = 0.1,
-        patience: int = 16,
+        patience: int | str = "auto",
         calibration_fraction: float = 0.0,
         callbacks: Sequence | None = None,
         checkpoint_dir: str | None = None,
@@ -218,6 +219,8 @@ class MultiTaskBase(SavedStateMixin, BaseEstimator):
             if early_stopping is None
             else bool(early_stopping)
         )
+        n_rows = len(dataset) if isinstance(dataset, TensorDataset) else None
+        self.patience_ = resolve_patience(self.patience, n_rows, self.batch_size)
         if numeric_sample is None:  # the training rows themselves
             numeric_sample = np.asarray(dataset.X[:, : preprocessor.n_numeric_])
         self.input_state_ = fit_input_state(self.get_params(deep=False), numeric_sample)
@@ -303,9 +306,11 @@ class MultiTaskBase(SavedStateMixin, BaseEstimator):
         return int(check_random_state(self.random_state).randint(0, 2**31 - 1))
 
     def _resolved_params(self) -> dict:
-        """``get_params(deep=False)`` with ``early_stopping`` as this fit resolved it."""
+        """``get_params(deep=False)`` with ``early_stopping`` and ``patience`` as this fit
+        resolved them."""
         params = self.get_params(deep=False)
         params["early_stopping"] = getattr(self, "early_stopping_", params["early_stopping"])
+        params["patience"] = getattr(self, "patience_", params["patience"])
         return params
 
     def _build_net(self, seed: int, resume: tuple[str, dict | None] | None = None) -> MultiTaskNet:

@@ -44,8 +44,12 @@ def check_params(params: Mapping) -> None:
         )
     for name in ("max_epochs", "batch_size", "patience", "ensemble_size"):
         value = params[name]
+        if name == "patience" and isinstance(value, str) and value == "auto":
+            continue
         if not isinstance(value, (int, np.integer)) or value < 1:
-            raise InputError(f"{name} must be a positive integer, got {value!r}.")
+            allowed = "a positive integer or 'auto'" if name == "patience" else (
+                "a positive integer")
+            raise InputError(f"{name} must be {allowed}, got {value!r}.")
     if not (0.0 < params["validation_fraction"] < 1.0):
         raise InputError(
             f"validation_fraction must be in (0, 1), got {params['validation_fraction']!r}."
