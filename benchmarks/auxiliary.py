@@ -3,10 +3,10 @@ column that matters, and more so when its labels are scarce?
 
 For each setting (a table, one main target, the other columns as auxiliaries) and each
 share of the main labels kept in every training fold (auxiliary labels stay complete),
-:func:`tabmtl.evaluation.auxiliary.auxiliary_gain` cross-validates the main target
+:func:`tabmtl.evaluation._auxiliary.auxiliary_gain` cross-validates the main target
 alone, with all auxiliaries and (for up to ``--max-each`` auxiliaries) with each one, on
 the same folds and seeds; a gain or loss is called only when the folds support it
-(``tabmtl.evaluation.results.supported_loss``). Prints one markdown table::
+(``tabmtl.evaluation._results.supported_loss``). Prints one markdown table::
 
     python -m benchmarks.auxiliary                                   # the docs table
     python -m benchmarks.auxiliary --settings penguins --fractions 1,0.25 --folds 3
@@ -34,8 +34,8 @@ if str(ROOT) not in sys.path:  # `datasets` is a top-level folder, not an instal
 
 import datasets  # noqa: E402
 from tabmtl import MultiTaskEstimator  # noqa: E402
-from tabmtl.evaluation.auxiliary import auxiliary_gain  # noqa: E402
-from tabmtl.evaluation.results import format_markdown  # noqa: E402
+from tabmtl.evaluation._auxiliary import auxiliary_gain  # noqa: E402
+from tabmtl.evaluation._results import format_markdown  # noqa: E402
 
 #: name -> (dataset, main target, auxiliary targets or None for "every other target",
 #: rows kept or None for all).

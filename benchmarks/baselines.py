@@ -15,7 +15,7 @@ Per-target baselines train on the rows where that target's label is present; the
 multi-task models get every training row and mask missing labels in their loss.
 
 The output format, the tabmtl outputs and the HistGB baseline are the transfer
-analysis's own (:mod:`tabmtl.evaluation.outputs`, :mod:`tabmtl.evaluation.baseline`).
+analysis's own (:mod:`tabmtl.evaluation._outputs`, :mod:`tabmtl.evaluation._baseline`).
 """
 
 from __future__ import annotations
@@ -40,8 +40,8 @@ from skorch import NeuralNet
 from torch import nn
 
 from tabmtl import MultiTaskEstimator, TargetSpec
-from tabmtl.evaluation.baseline import fit_hgb, hgb_frame, hgb_output
-from tabmtl.evaluation.outputs import aligned_proba, tabmtl_outputs
+from tabmtl.evaluation._baseline import fit_hgb, hgb_frame, hgb_output
+from tabmtl.evaluation._outputs import aligned_proba, tabmtl_outputs
 
 
 @dataclass(frozen=True)
@@ -207,7 +207,7 @@ def _per_target(make_regressor, make_classifier, prepare=None) -> FitPredict:
 
 def fit_predict_hgb(Xtr, Ytr, Xte, spec, settings) -> FoldOutput:
     """HistGradientBoosting per target, native categorical splits (the transfer
-    analysis's baseline, :mod:`tabmtl.evaluation.baseline`)."""
+    analysis's baseline, :mod:`tabmtl.evaluation._baseline`)."""
     frame = hgb_frame(pd.concat([Xtr, Xte]))  # one encoding for train and test rows
     hXtr, hXte = frame.iloc[: len(Xtr)], frame.iloc[len(Xtr) :]
     outputs, fit_s = {}, 0.0

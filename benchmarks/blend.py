@@ -59,10 +59,10 @@ from benchmarks.baselines import (  # noqa: E402
 )
 from benchmarks.quality import dataset_folds, score_outputs  # noqa: E402
 from tabmtl import MultiTaskEstimator, TargetSpec  # noqa: E402
-from tabmtl.ensemble import MultiTaskBlend  # noqa: E402
-from tabmtl.ensemble.decoding import encoded_labels  # noqa: E402
-from tabmtl.ensemble.weights import SELECTIONS, choose_weights  # noqa: E402
-from tabmtl.ensemble.weights import blend as weighted  # noqa: E402
+from tabmtl._ensemble import MultiTaskBlend  # noqa: E402
+from tabmtl._ensemble.decoding import encoded_labels  # noqa: E402
+from tabmtl._ensemble.weights import SELECTIONS, choose_weights  # noqa: E402
+from tabmtl._ensemble.weights import blend as weighted  # noqa: E402
 
 HEADLINE = ("R²", "ROC-AUC")
 PARTS = ("net", "LightGBM", "HistGB")

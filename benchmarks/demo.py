@@ -23,7 +23,7 @@ from sklearn.model_selection import KFold, cross_validate
 
 import datasets
 from tabmtl import MultiTaskEstimator, TargetSpec
-from tabmtl.evaluation.metrics import get_metric, task_scorer
+from tabmtl.evaluation._metrics import get_metric, task_scorer
 
 #: Target kind -> the second metric shown and its label.
 SECOND = {

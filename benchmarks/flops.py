@@ -39,8 +39,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
 from tabmtl import MultiTaskRegressor
-from tabmtl.data.features import as_frame
-from tabmtl.training.iterators import TensorDataset
+from tabmtl._data.features import as_frame
+from tabmtl._training.iterators import TensorDataset
 
 ARCHITECTURES = ("hard", "soft", "cross_stitch", "sluice", "mmoe", "ple")
 N_FEATURES = 32

@@ -67,9 +67,9 @@ if str(ROOT) not in sys.path:  # `datasets` is a top-level folder, not an instal
 
 import datasets  # noqa: E402
 from tabmtl import MultiTaskEstimator  # noqa: E402
-from tabmtl.data.targets import TargetSpec  # noqa: E402
-from tabmtl.uncertainty.calibration import expected_calibration_error  # noqa: E402
-from tabmtl.uncertainty.conformal import conformal_quantile, interval_coverage  # noqa: E402
+from tabmtl._data.targets import TargetSpec  # noqa: E402
+from tabmtl._uncertainty.calibration import expected_calibration_error  # noqa: E402
+from tabmtl._uncertainty.conformal import conformal_quantile, interval_coverage  # noqa: E402
 
 #: Datasets and their default row caps (None = every row).
 DATASETS = {"flights": 40_000, "rand_hie": None, "framingham": None}

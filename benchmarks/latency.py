@@ -6,7 +6,7 @@ missing values, and 3 categorical ones, one with 105 categories) is timed throug
 
 * ``predict`` / ``predict_proba``: DataFrame in, DataFrame out;
 * ``predict_record`` / ``predict_proba_record``: the fast path, a dict in and out
-  (onnxruntime behind it when installed: :mod:`tabmtl.estimators.fast_forward`), and the
+  (onnxruntime behind it when installed: :mod:`tabmtl._estimators.fast_forward`), and the
   same through the torch path (``transform_record`` -> ``_network_outputs`` ->
   ``inverse_transform_record`` / ``predict_proba``: what ``predict_record`` does without
   onnxruntime, and did before it), the "before" of the before/after table;
@@ -48,7 +48,7 @@ import torch
 import datasets
 import tabmtl
 from tabmtl import MultiTaskEstimator
-from tabmtl.estimators.fast_forward import serving_outputs
+from tabmtl._estimators.fast_forward import serving_outputs
 
 N_BATCH = 10_000
 TORCH_RECORD = "predict_record, torch path (before)"
@@ -97,7 +97,7 @@ def onnx_session(model, folder: Path):
         import onnxruntime
     except ImportError:
         return None
-    from tabmtl.io.export import export_onnx
+    from tabmtl.io._export import export_onnx
 
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = 1

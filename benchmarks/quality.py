@@ -12,7 +12,7 @@ Per task: mean ± std over folds of R² and RMSE (regression) or ROC-AUC, accura
 log-loss (classification); a row whose label is missing leaves that task's score only.
 Per model and dataset: fit seconds per fold. Every model's test outputs go through one
 scoring function (:func:`score_outputs`, built on
-:func:`tabmtl.evaluation.metrics.score_output`).
+:func:`tabmtl.evaluation._metrics.score_output`).
 
 Threads: every model runs on ``--threads`` threads (default 1): torch via
 ``torch.set_num_threads``, HistGradientBoosting's OpenMP pool and the BLAS behind
@@ -59,7 +59,7 @@ import datasets  # noqa: E402
 from benchmarks.baselines import MODELS, FoldOutput, Settings  # noqa: E402
 from benchmarks.speed import synthetic_table  # noqa: E402
 from tabmtl import TargetSpec  # noqa: E402
-from tabmtl.evaluation.metrics import get_metric, score_output  # noqa: E402
+from tabmtl.evaluation._metrics import get_metric, score_output  # noqa: E402
 
 #: Full-mode plan, dataset -> (row cap or None for all rows, epochs). Chosen so the whole
 #: run takes about 20 minutes on 2 shared cores: small tables get more epochs (a few

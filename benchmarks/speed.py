@@ -42,8 +42,8 @@ from skorch import NeuralNet
 from torch import nn
 
 from tabmtl import MultiTaskEstimator, MultiTaskRegressor
-from tabmtl.data.features import as_frame
-from tabmtl.training.iterators import TensorDataset
+from tabmtl._data.features import as_frame
+from tabmtl._training.iterators import TensorDataset
 
 ARCHITECTURE_NAMES = ("hard", "soft", "cross_stitch", "mmoe", "ple")
 

@@ -122,7 +122,7 @@ def measure(path: Path, n_rows: int, folder: Path) -> dict:
     """Fit then predict ``path`` on the command line; times, rates and peak RSS."""
     import pyarrow.parquet as pq
 
-    from tabmtl.io.persistence import load_model
+    from tabmtl.io._persistence import load_model
 
     model_path = folder / f"model_{n_rows}.tabmtl"
     pred_path = folder / f"pred_{n_rows}.parquet"

@@ -7,7 +7,7 @@ paths also of 10,000 and 200,000 rows (``--row-groups``): memory must stay flat 
 number of rows whatever the file's layout. The paths train the estimator defaults (soft
 sharing, batch 256) for one epoch:
 
-- **streamed**: ``tabmtl.io.streaming.fit_parquet`` on the file (sampling pass + epoch);
+- **streamed**: ``tabmtl.io._streaming.fit_parquet`` on the file (sampling pass + epoch);
 - **tabmtl fit --stream**: the command line on the file (column checks, then the same
   streamed fit, then saving the model), what a user runs;
 - **in memory**: ``pd.read_parquet`` of the whole table, then ``MultiTaskEstimator.fit``
@@ -151,7 +151,7 @@ def measure_fit(mode: str, path: str, n_rows: int, torch_threads: int = 1,
     """One epoch from the file, in memory or streamed: time and peak memory."""
     features = _setup(torch_threads, arrow_threads)
     from tabmtl import MultiTaskEstimator
-    from tabmtl.io.streaming import fit_parquet
+    from tabmtl.io._streaming import fit_parquet
 
     baseline = _peak_mib()
     model = MultiTaskEstimator(max_epochs=1, random_state=0)
@@ -179,8 +179,8 @@ PATHS = ("in memory", "streamed", COMMAND_LINE)
 
 def _fit_on_the_command_line(path: str, torch_threads: int):
     """``tabmtl fit PATH --stream`` (one epoch, defaults otherwise); the saved model."""
-    from tabmtl.cli import main as tabmtl
-    from tabmtl.io.persistence import load_model
+    from tabmtl._cli import main as tabmtl
+    from tabmtl.io._persistence import load_model
 
     with tempfile.TemporaryDirectory() as folder:
         out = os.path.join(folder, "model.tabmtl")
@@ -197,7 +197,7 @@ def measure_paired(path: str, n_rows: int, repeats: int) -> dict:
     """Epoch rates of both paths alternating in one process (load drifts cancel out)."""
     features = _setup(1, 1)
     from tabmtl import MultiTaskEstimator
-    from tabmtl.io.streaming import fit_parquet
+    from tabmtl.io._streaming import fit_parquet
 
     frame = pd.read_parquet(path)
     X, Y = frame[features], frame[TARGETS]

@@ -44,9 +44,9 @@ if str(ROOT) not in sys.path:
 import datasets  # noqa: E402
 from benchmarks.quality import METRICS, dataset_folds  # noqa: E402
 from tabmtl import MultiTaskEstimator, TargetSpec  # noqa: E402
-from tabmtl.evaluation.baseline import hgb_frame  # noqa: E402
-from tabmtl.evaluation.metrics import score_output, task_scorer  # noqa: E402
-from tabmtl.evaluation.outputs import aligned_proba  # noqa: E402
+from tabmtl.evaluation._baseline import hgb_frame  # noqa: E402
+from tabmtl.evaluation._metrics import score_output, task_scorer  # noqa: E402
+from tabmtl.evaluation._outputs import aligned_proba  # noqa: E402
 from tabmtl.tuning import tune  # noqa: E402
 
 #: Dataset -> rows (None: all). eta_fare is sampled so the run fits in ~20 minutes.

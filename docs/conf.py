@@ -48,7 +48,8 @@ def _skip_foreign_member(app, what, name, obj, skip, options):
     ``get_params`` / ``set_*_request`` family, documented by scikit-learn."""
     if what != "class":
         return skip
-    module = getattr(obj, "__module__", None) or ""
+    target = obj.fget if isinstance(obj, property) else obj
+    module = getattr(target, "__module__", None) or ""
     if name.startswith("set_") and name.endswith("_request"):
         return True
     return skip or not module.startswith("tabmtl")
@@ -70,7 +71,7 @@ nitpick_ignore_regex = [
     (r"py:.*", r"(collections|os|pathlib|typing|numpy|pandas|sklearn|torch|mlflow|optuna"
      r"|pyarrow|skorch|scipy|matplotlib|lightgbm|onnxruntime|dask)(\..*)?"),
     # An internal type that public signatures name (a target's kind object).
-    (r"py:class", r"tabmtl\.data\.targets\.base\.TargetKind"),
+    (r"py:class", r"tabmtl\._data\.targets\.base\.TargetKind"),
     # Private base classes named on class pages.
     (r"py:class", r"tabmtl\..*\._\w+"),
 ]

@@ -1,7 +1,7 @@
 """tabmtl: tabular multi-target prediction with one multi-task network.
 
-The public API lives in a few short homes; everything else (``tabmtl.nn``,
-``tabmtl.training``, ``tabmtl.estimators``...) is internal and may move between releases.
+The public API lives in a few short homes; everything else (``tabmtl._nn``,
+``tabmtl._training``, ``tabmtl._estimators``...) is internal and may move between releases.
 
 - :mod:`tabmtl`: the estimators, architectures, loss weightings, numeric embeddings,
   :class:`MultiTaskBlend`, :func:`save_model` and :func:`load_model`;
@@ -40,19 +40,19 @@ from tabmtl import _compat
 from tabmtl._lazy import lazy_exports
 from tabmtl._version import __version__
 
-_ARCHITECTURES = "tabmtl.nn.architectures"
-_WEIGHTING = "tabmtl.nn.weighting"
-_EMBEDDING = "tabmtl.nn.numeric_embedding"
+_ARCHITECTURES = "tabmtl._nn.architectures"
+_WEIGHTING = "tabmtl._nn.weighting"
+_EMBEDDING = "tabmtl._nn.numeric_embedding"
 
 #: Public name -> the internal module that defines it.
 _EXPORTS = {
-    "TargetSpec": "tabmtl.data.targets",
-    "MultiTaskClassifier": "tabmtl.estimators",
-    "MultiTaskEstimator": "tabmtl.estimators",
-    "MultiTaskRegressor": "tabmtl.estimators",
-    "MultiTaskBlend": "tabmtl.ensemble",
-    "save_model": "tabmtl.io.persistence",
-    "load_model": "tabmtl.io.persistence",
+    "TargetSpec": "tabmtl._data.targets",
+    "MultiTaskClassifier": "tabmtl._estimators",
+    "MultiTaskEstimator": "tabmtl._estimators",
+    "MultiTaskRegressor": "tabmtl._estimators",
+    "MultiTaskBlend": "tabmtl._ensemble",
+    "save_model": "tabmtl.io._persistence",
+    "load_model": "tabmtl.io._persistence",
     **dict.fromkeys(
         [
             "ARCHITECTURES",
@@ -140,11 +140,10 @@ __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 _compat.install()
 
 if TYPE_CHECKING:  # what static tools and IDEs see
-    from tabmtl.data.targets import TargetSpec
-    from tabmtl.ensemble import MultiTaskBlend
-    from tabmtl.estimators import MultiTaskClassifier, MultiTaskEstimator, MultiTaskRegressor
-    from tabmtl.io.persistence import load_model, save_model
-    from tabmtl.nn.architectures import (
+    from tabmtl._data.targets import TargetSpec
+    from tabmtl._ensemble import MultiTaskBlend
+    from tabmtl._estimators import MultiTaskClassifier, MultiTaskEstimator, MultiTaskRegressor
+    from tabmtl._nn.architectures import (
         ARCHITECTURES,
         PLE,
         Architecture,
@@ -154,13 +153,13 @@ if TYPE_CHECKING:  # what static tools and IDEs see
         Sluice,
         SoftSharing,
     )
-    from tabmtl.nn.numeric_embedding import (
+    from tabmtl._nn.numeric_embedding import (
         NUMERIC_EMBEDDINGS,
         NumericEmbedding,
         PeriodicEmbedding,
         PiecewiseLinearEmbedding,
     )
-    from tabmtl.nn.weighting import (
+    from tabmtl._nn.weighting import (
         WEIGHTINGS,
         AlignedMTLWeighting,
         CAGradWeighting,
@@ -176,3 +175,4 @@ if TYPE_CHECKING:  # what static tools and IDEs see
         UPGradWeighting,
         Weighting,
     )
+    from tabmtl.io._persistence import load_model, save_model

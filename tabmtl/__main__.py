@@ -1,5 +1,5 @@
 """``python -m tabmtl``: the same command line as the ``tabmtl`` console script."""
 
-from tabmtl.cli import main
+from tabmtl._cli import main
 
 raise SystemExit(main())

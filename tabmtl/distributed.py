@@ -21,6 +21,6 @@ Examples
     pred = predict_distributed(model, X)    # a DataFrame on rank 0, None elsewhere
 """
 
-from tabmtl.training.distributed.fit import fit_distributed, predict_distributed
+from tabmtl._training.distributed.fit import fit_distributed, predict_distributed
 
 __all__ = ["fit_distributed", "predict_distributed"]

@@ -17,7 +17,9 @@ Examples
 ('accuracy', 'r2')
 """
 
-from tabmtl.evaluation.metrics import (
+from tabmtl._uncertainty.calibration import expected_calibration_error, reliability_curve
+from tabmtl._uncertainty.conformal import interval_coverage
+from tabmtl.evaluation._metrics import (
     METRICS,
     Metric,
     default_metric,
@@ -28,8 +30,6 @@ from tabmtl.evaluation.metrics import (
     score_task,
     task_scorer,
 )
-from tabmtl.uncertainty.calibration import expected_calibration_error, reliability_curve
-from tabmtl.uncertainty.conformal import interval_coverage
 
 __all__ = [
     "METRICS",

@@ -12,8 +12,8 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from tabmtl.io.lightgbm_text import check_lightgbm_text
-from tabmtl.io.model_json import ModelFileError
+from tabmtl.io._lightgbm_text import check_lightgbm_text
+from tabmtl.io._model_json import ModelFileError
 
 warnings.simplefilter("ignore")
 n_mutations = int(sys.argv[1])

@@ -8,8 +8,7 @@ from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
 
 from tabmtl import MultiTaskEstimator
-from tabmtl.evaluation.metrics import task_scorer
-from tabmtl.nn.architectures import (
+from tabmtl._nn.architectures import (
     ARCHITECTURES,
     PLE,
     CrossStitch,
@@ -18,6 +17,7 @@ from tabmtl.nn.architectures import (
     SoftSharing,
     resolve_architecture,
 )
+from tabmtl.evaluation._metrics import task_scorer
 
 TASKS = {"t0": 1, "t1": 1, "t2": 4}  # regression, binary, 4-class widths
 SLICES = [(0, 1), (1, 2), (2, 6)]

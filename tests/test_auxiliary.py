@@ -8,7 +8,7 @@ from sklearn.base import clone
 
 from tabmtl import MultiTaskEstimator
 from tabmtl.errors import InputError
-from tabmtl.evaluation.metrics import task_scorer
+from tabmtl.evaluation._metrics import task_scorer
 
 FAST = dict(hidden_layer_sizes=(16,), max_epochs=5, random_state=0, numeric_embedding=None)
 
@@ -112,7 +112,7 @@ def test_score_ignores_auxiliaries(mixed):
 
 
 def test_save_load_keeps_the_roles(mixed, tmp_path):
-    from tabmtl.io.persistence import load_model, save_model
+    from tabmtl.io._persistence import load_model, save_model
 
     X, Y = mixed
     est = MultiTaskEstimator(auxiliary=["late"], auxiliary_weight=0.5, **FAST).fit(X, Y)
@@ -167,8 +167,8 @@ def test_clone_and_get_params_include_the_roles():
 
 
 def test_tuning_objective_leaves_auxiliaries_out():
-    from tabmtl.tuning.objective import CrossValidationObjective
-    from tabmtl.tuning.space import SearchSpace
+    from tabmtl.tuning._objective import CrossValidationObjective
+    from tabmtl.tuning._space import SearchSpace
 
     X, Y = make_mixed(60)
     est = MultiTaskEstimator(auxiliary="late", **FAST)
@@ -183,7 +183,7 @@ def test_tuning_objective_leaves_auxiliaries_out():
 
 
 def test_auxiliary_gain_pairs_each_configuration_with_the_single_task_fit():
-    from tabmtl.evaluation.auxiliary import auxiliary_gain
+    from tabmtl.evaluation._auxiliary import auxiliary_gain
 
     X, Y, _, _ = latent_table(n=300, n_main=300)
     est = MultiTaskEstimator(max_epochs=20, **{**LATENT, "early_stopping": False})
@@ -206,7 +206,7 @@ def test_auxiliary_gain_pairs_each_configuration_with_the_single_task_fit():
 
 
 def test_auxiliary_gain_rejects_unknown_and_overlapping_names():
-    from tabmtl.evaluation.auxiliary import auxiliary_gain
+    from tabmtl.evaluation._auxiliary import auxiliary_gain
 
     X, Y, _, _ = latent_table(n=60, n_main=60)
     with pytest.raises(InputError, match="'lab' is not a target column"):
@@ -216,7 +216,7 @@ def test_auxiliary_gain_rejects_unknown_and_overlapping_names():
 
 
 def test_a_gain_counts_only_when_the_folds_support_it():
-    from tabmtl.evaluation.auxiliary import _verdict
+    from tabmtl.evaluation._auxiliary import _verdict
 
     assert _verdict(np.array([0.03, 0.025, 0.035])) == "gain"
     assert _verdict(np.array([0.003, -0.010, 0.020])) == "within noise"
@@ -224,7 +224,7 @@ def test_a_gain_counts_only_when_the_folds_support_it():
 
 
 def _cli(capsys, monkeypatch, cwd, *args):
-    from tabmtl.cli import main
+    from tabmtl._cli import main
 
     monkeypatch.chdir(cwd)
     code = main([str(a) for a in args])
@@ -241,7 +241,7 @@ def table_csv(tmp_path):
 
 
 def test_cli_fit_auxiliary_saves_the_roles(capsys, monkeypatch, table_csv, tmp_path):
-    from tabmtl.io.persistence import load_model
+    from tabmtl.io._persistence import load_model
 
     code, out, err = _cli(
         capsys, monkeypatch, tmp_path, "fit", table_csv, "-t", "eta", "--auxiliary", "late",
@@ -288,7 +288,7 @@ def test_auto_early_stopping_counts_the_main_targets_labels():
 
 def test_export_keeps_the_auxiliary_heads(mixed, tmp_path):
     pytest.importorskip("onnx")
-    from tabmtl.io.export import export_onnx, read_metadata
+    from tabmtl.io._export import export_onnx, read_metadata
 
     X, Y = mixed
     est = MultiTaskEstimator(auxiliary="late", **FAST).fit(X, Y)

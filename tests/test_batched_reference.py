@@ -9,8 +9,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tabmtl.nn.architectures import PLE, CrossStitch, HardSharing, MMoE, SoftSharing
-from tabmtl.nn.weighting import resolve_weighting
+from tabmtl._nn.architectures import PLE, CrossStitch, HardSharing, MMoE, SoftSharing
+from tabmtl._nn.weighting import resolve_weighting
 
 TASKS = {"t0": 1, "t1": 1, "t2": 4}
 EQUAL = {"t0": 2, "t1": 2}  # equal head widths: the fused heads' batched path

@@ -11,9 +11,9 @@ from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
 from tabmtl import MultiTaskEstimator
-from tabmtl.ensemble import MultiTaskBlend, greedy_weights
-from tabmtl.ensemble.weights import choose_weights
-from tabmtl.evaluation.metrics import score_output
+from tabmtl._ensemble import MultiTaskBlend, greedy_weights
+from tabmtl._ensemble.weights import choose_weights
+from tabmtl.evaluation._metrics import score_output
 
 #: A held-out task score of the blend may fall below its best part by this much (R² or
 #: accuracy): the weights are chosen on out-of-fold predictions of 600 rows.
@@ -274,7 +274,7 @@ def test_greedy_weights_pick_the_better_learner_and_mix_when_both_help():
 
 
 def test_save_load_round_trip_is_bit_identical(fitted, data, tmp_path):
-    from tabmtl.ensemble.persistence import load_blend, save_blend
+    from tabmtl._ensemble.persistence import load_blend, save_blend
 
     _, (Xt, _) = data
     loaded = load_blend(save_blend(fitted, tmp_path / "model.blend"))
@@ -289,7 +289,7 @@ def test_save_load_round_trip_is_bit_identical(fitted, data, tmp_path):
 def test_save_refuses_a_model_without_a_safe_format_naming_learner_and_target(data, tmp_path):
     from sklearn.ensemble import GradientBoostingRegressor
 
-    from tabmtl.ensemble.persistence import save_blend
+    from tabmtl._ensemble.persistence import save_blend
 
     (X, Y), _ = data
     X = X[[f"x{i}" for i in range(6)]]
@@ -313,7 +313,7 @@ def test_predict_record_equals_predict(fitted, data):
 
 
 def test_histgb_when_lightgbm_is_missing_with_categoricals_as_categories(data, monkeypatch):
-    import tabmtl.ensemble.boosting as boosting
+    import tabmtl._ensemble.boosting as boosting
 
     monkeypatch.setattr(boosting, "lightgbm_available", lambda: False)
     (X, Y), _ = data
@@ -338,10 +338,10 @@ def test_default_boosting_is_lightgbm_on_one_thread_with_category_splits(fitted)
 
 
 def test_temperature_scaling_lowers_the_out_of_fold_log_loss_and_keeps_classes(data, tmp_path):
-    from tabmtl.ensemble.decoding import temper
-    from tabmtl.ensemble.persistence import load_blend, save_blend
-    from tabmtl.ensemble.weights import blend as weighted
-    from tabmtl.ensemble.weights import task_loss
+    from tabmtl._ensemble.decoding import temper
+    from tabmtl._ensemble.persistence import load_blend, save_blend
+    from tabmtl._ensemble.weights import blend as weighted
+    from tabmtl._ensemble.weights import task_loss
 
     (X, Y), (Xt, _) = data
     X, Y = X.iloc[:300], Y[["label", "flag"]].iloc[:300]
@@ -400,7 +400,7 @@ def test_several_boosting_learners_are_named_in_the_weights_and_scores(data):
 
 def test_named_templates_save_and_load(data, tmp_path):
     lgb = pytest.importorskip("lightgbm")
-    from tabmtl.ensemble.persistence import load_blend, save_blend
+    from tabmtl._ensemble.persistence import load_blend, save_blend
 
     (X, Y), (Xt, _) = data
     X, Y = X.iloc[:200], Y[["interact", "flag"]].iloc[:200]
@@ -438,7 +438,7 @@ def test_unknown_or_reused_learner_names_are_refused():
 
 
 def test_guarded_selection_keeps_the_better_ranker_when_the_loss_blend_loses_roc_auc():
-    from tabmtl.ensemble.weights import blend, task_score
+    from tabmtl._ensemble.weights import blend, task_score
 
     rng = np.random.default_rng(0)
     y = (rng.random(600) < 0.5).astype(float)
@@ -457,8 +457,8 @@ def test_guarded_selection_keeps_the_better_ranker_when_the_loss_blend_loses_roc
 
 
 def test_guarded_weights_are_never_below_the_best_learner_out_of_fold(fitted, data):
-    from tabmtl.ensemble.decoding import encoded_labels
-    from tabmtl.ensemble.weights import blend, task_score
+    from tabmtl._ensemble.decoding import encoded_labels
+    from tabmtl._ensemble.weights import blend, task_score
 
     (_, Y), _ = data
     assert fitted.selection == "loss"
@@ -478,8 +478,8 @@ def test_guarded_weights_are_never_below_the_best_learner_out_of_fold(fitted, da
 
 
 def test_histgb_learners_save_and_load_bit_identically(data, tmp_path):
-    from tabmtl.ensemble.histgb_io import OrdinalColumns
-    from tabmtl.ensemble.persistence import load_blend, save_blend
+    from tabmtl._ensemble.histgb_io import OrdinalColumns
+    from tabmtl._ensemble.persistence import load_blend, save_blend
 
     (X, Y), (Xt, _) = data
     X, Y = X.iloc[:240].copy(), Y.iloc[:240]
@@ -505,8 +505,8 @@ def test_histgb_learners_save_and_load_bit_identically(data, tmp_path):
 
 
 def test_histgb_state_from_another_sklearn_minor_is_refused(data):
-    from tabmtl.ensemble.histgb_io import histgb_from_state, histgb_state
-    from tabmtl.io.model_json import ModelFileError
+    from tabmtl._ensemble.histgb_io import histgb_from_state, histgb_state
+    from tabmtl.io._model_json import ModelFileError
 
     (X, Y), _ = data
     model = HistGradientBoostingRegressor(max_iter=3).fit(X[["x0", "x1"]], Y.interact)
@@ -529,7 +529,7 @@ def test_groups_keep_each_group_on_one_side_of_every_cross_fitting_fold(data):
 
 
 def test_per_fold_roc_auc_ignores_a_shift_between_fold_models():
-    from tabmtl.ensemble.weights import task_score
+    from tabmtl._ensemble.weights import task_score
 
     rng = np.random.default_rng(0)
     y = (rng.random(400) < 0.5).astype(float)

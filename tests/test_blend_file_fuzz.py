@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 from test_model_file_fuzz import json_mutations
 
 from tabmtl import MultiTaskEstimator
-from tabmtl.ensemble import MultiTaskBlend
-from tabmtl.io.model_file_checks import sign
-from tabmtl.io.persistence import ModelFileError, load_model, save_model
+from tabmtl._ensemble import MultiTaskBlend
+from tabmtl.io._model_file_checks import sign
+from tabmtl.io._persistence import ModelFileError, load_model, save_model
 
 lgb = pytest.importorskip("lightgbm")
 KEY = "fuzz-key"

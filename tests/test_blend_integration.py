@@ -21,9 +21,9 @@ import pytest
 from conftest import make_mixed
 
 from tabmtl import MultiTaskEstimator, load_model, save_model
-from tabmtl.data.targets import as_python_scalar
-from tabmtl.ensemble import MultiTaskBlend
-from tabmtl.io.persistence import ModelFileError
+from tabmtl._data.targets import as_python_scalar
+from tabmtl._ensemble import MultiTaskBlend
+from tabmtl.io._persistence import ModelFileError
 
 lgb = pytest.importorskip("lightgbm")
 
@@ -83,7 +83,7 @@ def test_save_model_load_model_round_trip_is_bit_identical(fitted, tmp_path):
 
 
 def test_files_of_save_blend_and_save_model_read_each_other(fitted, tmp_path):
-    from tabmtl.ensemble.persistence import load_blend, save_blend
+    from tabmtl._ensemble.persistence import load_blend, save_blend
 
     blend, X = fitted
     by_save_model = save_model(blend, tmp_path / "a.tabmtl")
@@ -114,7 +114,7 @@ def test_a_signed_blend_is_verified_like_a_model_file(fitted, tmp_path):
 
 
 def test_a_blend_file_without_manifest_is_refused_when_a_key_is_given(fitted, tmp_path):
-    from tabmtl.ensemble.persistence import save_blend
+    from tabmtl._ensemble.persistence import save_blend
 
     path = save_blend(fitted[0], tmp_path / "plain.blend")
     with pytest.raises(ModelFileError, match="not signed"):
@@ -189,7 +189,7 @@ def test_save_model_refuses_an_unsaveable_blend_and_leaves_no_file(fitted, tmp_p
 
     X, Y = make_mixed(n=80, seed=3)
     blend = tiny_blend(regressor=DummyRegressor()).fit(X, Y)
-    with pytest.raises(TypeError, match="DummyRegressor.*safe"):
+    with pytest.raises(TypeError, match=r"DummyRegressor.*safe"):
         save_model(blend, tmp_path / "hist.tabmtl")
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(Exception, match="fit"):
@@ -198,7 +198,7 @@ def test_save_model_refuses_an_unsaveable_blend_and_leaves_no_file(fitted, tmp_p
 
 
 def test_a_cut_save_blend_file_is_not_read_as_the_net_inside_it(fitted, tmp_path):
-    from tabmtl.ensemble.persistence import save_blend
+    from tabmtl._ensemble.persistence import save_blend
 
     data = save_blend(fitted[0], tmp_path / "plain.blend").read_bytes()
     for cut in (len(data) // 2, len(data) - 100):
@@ -214,7 +214,7 @@ PENGUIN_TARGETS = ["--target", "species", "--target", "body_mass_g", "--drop", "
 
 
 def _cli(capsys, monkeypatch, cwd, *args) -> tuple[int, str, str]:
-    from tabmtl.cli import main
+    from tabmtl._cli import main
 
     monkeypatch.chdir(cwd)
     code = main([str(a) for a in args])
@@ -297,7 +297,7 @@ def test_what_fit_cannot_do_with_a_blend_is_refused_naming_the_option(
 
 @pytest.mark.parametrize("exporter", ["export_onnx", "export_torch"])
 def test_export_refuses_a_blend_naming_the_boosting_part(fitted, tmp_path, exporter):
-    import tabmtl.io.export as export
+    import tabmtl.io._export as export
 
     with pytest.raises(TypeError, match=f"{exporter} cannot export a MultiTaskBlend") as info:
         getattr(export, exporter)(fitted[0], tmp_path / "blend.out")
@@ -341,7 +341,7 @@ def test_a_malformed_lightgbm_text_is_refused_before_lightgbm_parses_it(fitted, 
 
 
 def test_real_lightgbm_texts_pass_the_checks():
-    from tabmtl.io.lightgbm_text import check_lightgbm_text
+    from tabmtl.io._lightgbm_text import check_lightgbm_text
 
     rng = np.random.default_rng(0)
     X = pd.DataFrame({"a": rng.random(120), "c": pd.Categorical(rng.choice(list("xyz"), 120))})

@@ -17,8 +17,8 @@ lgb = pytest.importorskip("lightgbm")
 
 import tabmtl.mlflow as tabmtl_mlflow  # noqa: E402
 from tabmtl import MultiTaskEstimator  # noqa: E402
-from tabmtl.ensemble import MultiTaskBlend  # noqa: E402
-from tabmtl.io.prediction_columns import probability_columns  # noqa: E402
+from tabmtl._ensemble import MultiTaskBlend  # noqa: E402
+from tabmtl.io._prediction_columns import probability_columns  # noqa: E402
 
 
 def _frames():

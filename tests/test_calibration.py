@@ -1,4 +1,4 @@
-"""tabmtl.uncertainty: ECE, reliability curves, conformal quantiles, and temperature
+"""tabmtl._uncertainty: ECE, reliability curves, conformal quantiles, and temperature
 scaling inside the estimators."""
 
 import numpy as np
@@ -8,10 +8,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tabmtl import MultiTaskClassifier, MultiTaskEstimator
-from tabmtl.data.features import as_frame
-from tabmtl.uncertainty.calibration import expected_calibration_error, reliability_curve
-from tabmtl.uncertainty.conformal import conformal_quantile, interval_coverage
-from tabmtl.uncertainty.temperature import TEMPERATURE_RANGE, fit_temperature
+from tabmtl._data.features import as_frame
+from tabmtl._uncertainty.calibration import expected_calibration_error, reliability_curve
+from tabmtl._uncertainty.conformal import conformal_quantile, interval_coverage
+from tabmtl._uncertainty.temperature import TEMPERATURE_RANGE, fit_temperature
 
 # -- expected calibration error ---------------------------------------------------------------
 
@@ -226,7 +226,7 @@ def test_temperature_uses_only_calibration_rows_with_the_label():
 
 
 def test_task_scorer_knows_ece_and_the_distributional_kinds():
-    from tabmtl.evaluation.metrics import task_scorer
+    from tabmtl.evaluation._metrics import task_scorer
 
     X, Y = _noisy_classes(200, 2)
     Y["amount"] = X["a"] * 2.0 + 1.0
@@ -242,7 +242,7 @@ def test_task_scorer_knows_ece_and_the_distributional_kinds():
 def test_a_tiny_calibration_set_skips_temperature_with_a_warning():
     # four rows, all predicted right: the NLL keeps falling as T -> 0, so the search
     # would stop at the 0.02 bound and turn the head's probabilities into hard 0/1
-    from tabmtl.uncertainty.temperature import MIN_TEMPERATURE_ROWS
+    from tabmtl._uncertainty.temperature import MIN_TEMPERATURE_ROWS
 
     logits = np.array([[2.0, -1.0], [1.5, 0.0], [-1.0, 2.5], [0.0, 1.0]])
     y = np.array([0.0, 0.0, 1.0, 1.0])

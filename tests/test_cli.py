@@ -1,4 +1,4 @@
-"""End-to-end tests of the ``tabmtl`` command line (``tabmtl/cli/``).
+"""End-to-end tests of the ``tabmtl`` command line (``tabmtl/_cli/``).
 
 Each command runs once in a subprocess (``python -m tabmtl``) on the bundled penguins
 table with tiny settings: fit (CSV in, a config file under command-line flags, stopped
@@ -29,10 +29,10 @@ import pandas as pd
 import pytest
 
 import datasets
-from tabmtl.cli import EXIT_ERROR, EXIT_NEGATIVE_TRANSFER, EXIT_OK, EXIT_USAGE, main
+from tabmtl._cli import EXIT_ERROR, EXIT_NEGATIVE_TRANSFER, EXIT_OK, EXIT_USAGE, main
 from tabmtl.errors import InputError
-from tabmtl.evaluation.results import supported_loss
-from tabmtl.io.persistence import load_model
+from tabmtl.evaluation._results import supported_loss
+from tabmtl.io._persistence import load_model
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = ["species", "sex_male", "body_mass_g"]
@@ -428,7 +428,7 @@ def test_usage_errors_and_help(capsys, monkeypatch, workdir):
 
 
 def _fit_raising(monkeypatch, exc: Exception) -> None:
-    from tabmtl.estimators import MultiTaskEstimator
+    from tabmtl._estimators import MultiTaskEstimator
 
     def fit(self, X, Y=None, **fit_params):
         raise exc
@@ -469,7 +469,7 @@ def test_fit_stream_reads_its_first_rows_without_reading_the_file_ahead(tmp_path
         path, row_group_size=20_000  # 16 row groups of 1.25 MiB
     )
     script = (
-        "import pyarrow as pa; from tabmtl.cli.tables import read_parquet_head; "
+        "import pyarrow as pa; from tabmtl._cli.tables import read_parquet_head; "
         f"head = read_parquet_head({str(path)!r}, rows=100); "
         "print(len(head), pa.default_memory_pool().max_memory())"
     )

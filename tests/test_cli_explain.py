@@ -17,10 +17,10 @@ import pytest
 from conftest import make_mixed
 
 from tabmtl import MultiTaskEstimator
-from tabmtl.cli import explain, report
-from tabmtl.cli.errors import EXIT_OK, UsageError
-from tabmtl.inspection.output import IMPORTANCE_FILES
-from tabmtl.io.persistence import save_model
+from tabmtl._cli import explain, report
+from tabmtl._cli.errors import EXIT_OK, UsageError
+from tabmtl.inspection._output import IMPORTANCE_FILES
+from tabmtl.io._persistence import save_model
 
 
 def parse(module, argv):

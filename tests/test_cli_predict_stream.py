@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from tabmtl import MultiTaskEstimator
-from tabmtl.cli import EXIT_OK, EXIT_USAGE, main
-from tabmtl.io.persistence import save_model
-from tabmtl.io.streaming import predict_parquet
+from tabmtl._cli import EXIT_OK, EXIT_USAGE, main
+from tabmtl.io._persistence import save_model
+from tabmtl.io._streaming import predict_parquet
 
 
 @pytest.fixture(scope="module")

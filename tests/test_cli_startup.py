@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 
 import tabmtl
-from tabmtl.cli.names import ARCHITECTURE_NAMES, METRIC_NAMES, WEIGHTING_NAMES
+from tabmtl._cli.names import ARCHITECTURE_NAMES, METRIC_NAMES, WEIGHTING_NAMES
 
 HEAVY = ("torch", "sklearn", "pandas", "scipy", "pyarrow")
 PROBE = """
 import contextlib, io, json, sys
-from tabmtl.cli import main
+from tabmtl._cli import main
 heavy, argv = sys.argv[1].split(","), sys.argv[2:]
 out = io.StringIO()
 with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
@@ -67,7 +67,7 @@ def test_import_tabmtl_is_light_and_names_still_resolve():
 
 def test_the_parsers_names_are_the_registries():
     from tabmtl import ARCHITECTURES, WEIGHTINGS
-    from tabmtl.evaluation.metrics import metric_names
+    from tabmtl.evaluation._metrics import metric_names
 
     assert ARCHITECTURE_NAMES == tuple(ARCHITECTURES)
     assert WEIGHTING_NAMES == tuple(WEIGHTINGS)

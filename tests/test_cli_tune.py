@@ -10,9 +10,9 @@ import optuna
 import pandas as pd
 import pytest
 
-from tabmtl.cli import tune as tune_command
-from tabmtl.cli.errors import UsageError
-from tabmtl.cli.main import main
+from tabmtl._cli import tune as tune_command
+from tabmtl._cli.errors import UsageError
+from tabmtl._cli.main import main
 
 
 def _parse(argv):
@@ -63,7 +63,7 @@ def test_config_round_trip_and_resumed_study(table, tmp_path, capsys):
     code = main(["fit", str(path), "-t", "y", "-t", "c", "--config", str(out), "-o",
                  str(model), "--quiet"])
     assert code == 0 and model.exists()
-    from tabmtl.io.persistence import load_model
+    from tabmtl.io._persistence import load_model
 
     embedding = load_model(model).numeric_embedding  # the tuned size reached the model
     assert embedding.get_params()["d_embedding"] == config["numeric_embedding__d_embedding"]

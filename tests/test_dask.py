@@ -13,7 +13,7 @@ from conftest import make_mixed
 from sklearn.model_selection import GridSearchCV, KFold, cross_validate
 
 from tabmtl import MultiTaskEstimator
-from tabmtl.evaluation.metrics import task_scorer
+from tabmtl.evaluation._metrics import task_scorer
 
 distributed = pytest.importorskip("distributed")
 joblib = pytest.importorskip("joblib")

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tabmtl.data.features import FeaturePreprocessor
+from tabmtl._data.features import FeaturePreprocessor
 from tabmtl.errors import InputError
 
 STAMPS = pd.date_range("2024-01-01 00:00", periods=30, freq="7h")

@@ -25,8 +25,7 @@ from conftest import make_mixed
 from ddp_launch import leave_process_group, run_two_processes
 
 from tabmtl import MultiTaskEstimator
-from tabmtl.io.streaming import fit_parquet
-from tabmtl.training.distributed import (
+from tabmtl._training.distributed import (
     DistributedContext,
     DistributedSliceIterator,
     data_fingerprint,
@@ -37,7 +36,8 @@ from tabmtl.training.distributed import (
     predict_distributed,
     process_rank,
 )
-from tabmtl.training.iterators import SliceIterator, TensorDataset
+from tabmtl._training.iterators import SliceIterator, TensorDataset
+from tabmtl.io._streaming import fit_parquet
 
 LAUNCH_TIMEOUT_S = 150
 TARGETS = ["eta", "late", "band"]
@@ -286,7 +286,7 @@ def test_every_process_trains_on_its_local_gpu_whatever_cuda_device_is_named(
     monkeypatch, device
 ):
     # issue 15, item 3: only the exact string "cuda" used to become cuda:LOCAL_RANK
-    import tabmtl.training.distributed.fit as distributed_fit
+    import tabmtl._training.distributed.fit as distributed_fit
 
     ctx = _TwoProcesses(rank=1, world_size=2, local_rank=1, backend="nccl")
     monkeypatch.setattr(distributed_fit, "init_distributed", lambda **kwargs: ctx)

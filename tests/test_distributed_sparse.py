@@ -23,13 +23,13 @@ from conftest import make_mixed
 from ddp_launch import leave_process_group, run_two_processes
 
 from tabmtl import MultiTaskEstimator, MultiTaskRegressor
-from tabmtl.training.distributed import (
+from tabmtl._training.distributed import (
     ReplicaSync,
     fit_distributed,
     init_distributed,
     predict_distributed,
 )
-from tabmtl.training.net import TrainingDiverged
+from tabmtl._training.net import TrainingDiverged
 
 LAUNCH_TIMEOUT_S = 120
 
@@ -87,7 +87,7 @@ def diverging_fit() -> dict:
 def diverging_validation(ctx, out_dir: str) -> dict:
     """A streamed fit whose second validation row group (dealt to rank 1) holds a target
     too large for float32: only rank 1's validation loss is infinite."""
-    from tabmtl.io.streaming import fit_parquet
+    from tabmtl.io._streaming import fit_parquet
 
     X, Y = make_mixed(240, seed=6)
     frame = pd.concat([X, Y[["eta"]]], axis=1)

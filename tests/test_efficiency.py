@@ -7,18 +7,18 @@ import pytest
 from conftest import make_mixed
 
 from tabmtl import MultiTaskEstimator
-from tabmtl.cli import EXIT_OK, EXIT_USAGE, main
+from tabmtl._cli import EXIT_OK, EXIT_USAGE, main
 from tabmtl.errors import InputError
-from tabmtl.evaluation.efficiency import (
+from tabmtl.evaluation._efficiency import (
     EfficiencyResult,
     check_train_sizes,
     data_efficiency,
     nested_subsample,
 )
-from tabmtl.evaluation.efficiency_figures import plot_efficiency
-from tabmtl.evaluation.report import write_report
-from tabmtl.evaluation.sluice_figures import learned_sharing, plot_sluice_sharing
-from tabmtl.evaluation.transfer import MULTI_TASK, SINGLE_TASK, cross_validate_transfer
+from tabmtl.evaluation._efficiency_figures import plot_efficiency
+from tabmtl.evaluation._report import write_report
+from tabmtl.evaluation._sluice_figures import learned_sharing, plot_sluice_sharing
+from tabmtl.evaluation._transfer import MULTI_TASK, SINGLE_TASK, cross_validate_transfer
 
 TINY = dict(hidden_layer_sizes=(8,), max_epochs=3, lr=1e-2)
 

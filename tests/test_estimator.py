@@ -390,7 +390,7 @@ def test_classifier_rejects_continuous_targets():
 
 
 def test_divergence_names_the_task_and_keeps_the_best_weights():
-    from tabmtl.training.net import TrainingDiverged
+    from tabmtl._training.net import TrainingDiverged
 
     X, Y = make_mixed(120)
     # two sane epochs, then a learning rate that blows the weights up
@@ -409,7 +409,7 @@ def test_divergence_names_the_task_and_keeps_the_best_weights():
 def test_divergence_in_the_first_epoch_leaves_no_model():
     from sklearn.exceptions import NotFittedError
 
-    from tabmtl.training.net import TrainingDiverged
+    from tabmtl._training.net import TrainingDiverged
 
     X, Y = make_mixed(60)
     model = MultiTaskEstimator(max_epochs=3, lr=1e30, random_state=0)
@@ -523,7 +523,7 @@ def test_interrupt_before_any_epoch_finished_and_normal_fits():
 
 
 def test_auto_early_stopping_holds_out_rows_only_on_tables_large_enough():
-    from tabmtl.training.build import AUTO_EARLY_STOPPING_ROWS
+    from tabmtl._training.build import AUTO_EARLY_STOPPING_ROWS
 
     rng = np.random.default_rng(0)
 

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from tabmtl import ARCHITECTURES, HardSharing, MultiTaskEstimator
-from tabmtl.io.export import ServingModule, export_onnx, export_torch, read_metadata
+from tabmtl.io._export import ServingModule, export_onnx, export_torch, read_metadata
 
 ort = pytest.importorskip("onnxruntime")
 
@@ -237,8 +237,8 @@ def test_onnx_matches_predict_with_the_input_side_and_ensemble(params, tmp_path)
 @pytest.fixture
 def registered_kind():
     """A new target kind, registered (as any kind is) by defining its class; removed after."""
-    from tabmtl.data.targets import TARGET_KINDS as REGISTRY
-    from tabmtl.data.targets.regression import RegressionTarget
+    from tabmtl._data.targets import TARGET_KINDS as REGISTRY
+    from tabmtl._data.targets.regression import RegressionTarget
 
     class ShiftedRegression(RegressionTarget):
         """Regression whose decoded prediction is one unit higher (a made-up kind)."""
@@ -270,8 +270,8 @@ def test_export_reads_the_target_kind_registry(registered_kind):
 
 
 def test_export_refuses_a_kind_without_a_decoding():
-    from tabmtl.data.targets import TARGET_KINDS as REGISTRY
-    from tabmtl.data.targets.base import TargetKind
+    from tabmtl._data.targets import TARGET_KINDS as REGISTRY
+    from tabmtl._data.targets.base import TargetKind
 
     X, Y = serving_table()
     model = MultiTaskEstimator(hidden_layer_sizes=(8,), max_epochs=1, random_state=0).fit(

@@ -19,8 +19,8 @@ import pandas as pd
 import pytest
 
 from tabmtl import MultiTaskEstimator
-from tabmtl.data.features import FeaturePreprocessor, label_codes
-from tabmtl.training.iterators import TensorDataset
+from tabmtl._data.features import FeaturePreprocessor, label_codes
+from tabmtl._training.iterators import TensorDataset
 
 TARGET_KINDS = {"eta_g": "gaussian", "eta_q": "quantile"}
 
@@ -69,7 +69,7 @@ def serving_table(n: int = 160, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFra
 @pytest.fixture(autouse=True)
 def _torch_path(monkeypatch):
     """The torch forward and decoding behind predict_record, not onnxruntime."""
-    monkeypatch.setattr("tabmtl.estimators.records.serving_outputs", lambda *args: None)
+    monkeypatch.setattr("tabmtl._estimators.records.serving_outputs", lambda *args: None)
 
 
 @pytest.fixture(scope="module")

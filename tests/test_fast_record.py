@@ -2,7 +2,7 @@
 
 With onnxruntime installed, ``predict_record`` / ``predict_proba_record`` run the
 exported ``ServingModule`` (network and decoding) in an in-memory onnxruntime session
-(:mod:`tabmtl.estimators.fast_forward`): equal to ``predict`` / ``predict_proba`` on a
+(:mod:`tabmtl._estimators.fast_forward`): equal to ``predict`` / ``predict_proba`` on a
 one-row frame to float32 rounding, for every architecture and every target kind
 (calibrated temperatures, gaussian and quantile heads, an ensemble). Without it, or
 when the export fails, the torch path answers bit for bit. The session never travels
@@ -24,8 +24,8 @@ import torch
 from sklearn.base import clone
 
 from tabmtl import ARCHITECTURES, MultiTaskEstimator
-from tabmtl.estimators import fast_forward
-from tabmtl.io.persistence import load_model, save_model
+from tabmtl._estimators import fast_forward
+from tabmtl.io._persistence import load_model, save_model
 
 pytest.importorskip("onnxruntime")
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from tabmtl import MultiTaskEstimator
-from tabmtl.io.export import ServingModule, _metadata
+from tabmtl.io._export import ServingModule, _metadata
 
 N = 80
 

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tabmtl.data.features import FeaturePreprocessor
+from tabmtl._data.features import FeaturePreprocessor
 
 
 @pytest.fixture
@@ -103,7 +103,7 @@ def indexer_calls(monkeypatch):
 
 
 def test_repeated_target_encodes_reuse_the_category_lookup(indexer_calls):
-    from tabmtl.data.targets import TargetSpec
+    from tabmtl._data.targets import TargetSpec
 
     band = pd.Categorical(["short", "mid", "long", "mid", None] * 4)
     Y = pd.DataFrame({"band": band})
@@ -116,7 +116,7 @@ def test_repeated_target_encodes_reuse_the_category_lookup(indexer_calls):
 
 
 def test_live_lookups_survive_many_short_lived_indexes(indexer_calls):
-    from tabmtl.data.columns import label_codes
+    from tabmtl._data.columns import label_codes
 
     labels = pd.Index(["a", "b", "c"], dtype=object)
     column = pd.Series(pd.Categorical(["c", "a", None, "b"]))
@@ -130,7 +130,7 @@ def test_live_lookups_survive_many_short_lived_indexes(indexer_calls):
 
 
 def test_a_new_index_never_gets_a_dead_ones_lookup():
-    from tabmtl.data.columns import label_codes
+    from tabmtl._data.columns import label_codes
 
     column = pd.Series(pd.Categorical(["p", "q", "r"]))
     for i in range(200):  # ids of dead indexes are reused at once by CPython

@@ -46,8 +46,8 @@ from hypothesis import assume, event, given, note
 from hypothesis import strategies as st
 
 from tabmtl import MultiTaskEstimator
-from tabmtl.data.features import FeaturePreprocessor
-from tabmtl.data.targets import MAX_INT_CLASSES, TargetSpec
+from tabmtl._data.features import FeaturePreprocessor
+from tabmtl._data.targets import MAX_INT_CLASSES, TargetSpec
 
 # -- profiles --------------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from conftest import make_mixed
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
 from tabmtl import MultiTaskBlend, MultiTaskEstimator, load_model, save_model
-from tabmtl.io.model_json import ModelFileError
+from tabmtl.io._model_json import ModelFileError
 
 
 @pytest.fixture(scope="module")

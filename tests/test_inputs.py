@@ -9,9 +9,9 @@ import torch
 import torch.nn.functional as F
 
 from tabmtl import MultiTaskEstimator
-from tabmtl.data.targets import BinaryTarget, MulticlassTarget
-from tabmtl.nn.inputs import MemberAdapter, RobustNumeric
-from tabmtl.nn.numeric_embedding import (
+from tabmtl._data.targets import BinaryTarget, MulticlassTarget
+from tabmtl._nn.inputs import MemberAdapter, RobustNumeric
+from tabmtl._nn.numeric_embedding import (
     PeriodicEmbedding,
     PiecewiseLinearEmbedding,
     resolve_numeric_embedding,

@@ -20,7 +20,7 @@ from sklearn.metrics import accuracy_score, r2_score, roc_auc_score, root_mean_s
 from tabmtl import MultiTaskEstimator
 from tabmtl.errors import InputError
 from tabmtl.inspection import TaskImportance, task_importance
-from tabmtl.inspection.output import IMPORTANCE_FILES, write_importance
+from tabmtl.inspection._output import IMPORTANCE_FILES, write_importance
 
 TINY = dict(hidden_layer_sizes=(16,), max_epochs=8, batch_size=64, random_state=0)
 

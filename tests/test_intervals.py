@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from tabmtl import MultiTaskEstimator
-from tabmtl.uncertainty.conformal import conformal_quantile
+from tabmtl._uncertainty.conformal import conformal_quantile
 
 
 def _heteroscedastic(n: int, seed: int):

@@ -4,8 +4,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tabmtl.nn.embeddings import CategoricalEmbeddings
-from tabmtl.nn.layers import ParallelLinear, ParallelMLP, TaskHeads, dropout
+from tabmtl._nn.embeddings import CategoricalEmbeddings
+from tabmtl._nn.layers import ParallelLinear, ParallelMLP, TaskHeads, dropout
 
 
 def test_parallel_linear_is_one_linear_per_member_for_both_input_layouts():

@@ -1,4 +1,4 @@
-"""Tests of the metric registry (``tabmtl/evaluation/metrics.py``).
+"""Tests of the metric registry (``tabmtl/evaluation/_metrics.py``).
 
 One registry picks a metric per task (by target name, then kind, then the default) for
 the estimator's ``score_tasks``, the scorer, the transfer analysis and the command line;
@@ -14,7 +14,7 @@ import pytest
 from sklearn.metrics import accuracy_score, r2_score
 
 from tabmtl import TargetSpec
-from tabmtl.evaluation.metrics import (
+from tabmtl.evaluation._metrics import (
     CLASSIFICATION_KINDS,
     METRICS,
     REGRESSION_KINDS,
@@ -155,7 +155,7 @@ def test_score_and_cross_validate_keep_a_fold_whose_truth_has_an_unseen_class():
     from sklearn.model_selection import cross_validate
 
     from tabmtl import MultiTaskEstimator
-    from tabmtl.evaluation.metrics import task_scorer
+    from tabmtl.evaluation._metrics import task_scorer
 
     rng = np.random.default_rng(0)
     X = pd.DataFrame({"x": rng.normal(size=60)})
@@ -177,7 +177,7 @@ def test_task_scorer_never_averages_scores_of_different_scales_without_saying_so
     import warnings
 
     from tabmtl import MultiTaskEstimator
-    from tabmtl.evaluation.metrics import task_scorer
+    from tabmtl.evaluation._metrics import task_scorer
 
     rng = np.random.default_rng(0)
     X = pd.DataFrame({"x": rng.normal(size=80)})

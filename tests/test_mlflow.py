@@ -21,8 +21,8 @@ from packaging.version import Version
 import tabmtl.mlflow as tabmtl_mlflow
 from tabmtl import MultiTaskEstimator, MultiTaskRegressor
 from tabmtl.errors import InputError, InputTypeError
-from tabmtl.io.prediction_columns import probability_columns
-from tabmtl.mlflow.pyfunc import TabmtlPyfuncModel
+from tabmtl.io._prediction_columns import probability_columns
+from tabmtl.mlflow._pyfunc import TabmtlPyfuncModel
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -81,7 +81,7 @@ def fresh_process(logged):
                 if name == "mlflow" or name.startswith("mlflow."):
                     raise ImportError("No module named 'mlflow'")
         sys.meta_path.insert(0, NoMlflow())
-        import tabmtl, tabmtl.io.persistence, tabmtl.cli.main
+        import tabmtl, tabmtl.io._persistence, tabmtl._cli.main
         try:
             import tabmtl.mlflow
         except ImportError as exc:
@@ -175,7 +175,7 @@ def test_artifact_is_the_safe_model_file_and_no_pickle(logged):
             assert path.suffix not in (".pkl", ".pickle", ".joblib"), path
             assert not path.read_bytes().startswith(b"\x80"), f"{path} is a pickle"
     flavors = mlflow.models.Model.load(str(local / "MLmodel")).flavors
-    assert flavors["python_function"]["loader_module"] == "tabmtl.mlflow.pyfunc"
+    assert flavors["python_function"]["loader_module"] == "tabmtl.mlflow._pyfunc"
     assert flavors["tabmtl"]["data"] == "model.tabmtl"
 
 

@@ -20,8 +20,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tabmtl import MultiTaskEstimator
-from tabmtl.io import persistence
-from tabmtl.io.persistence import ModelFileError, load_model, save_model
+from tabmtl.io import _persistence as persistence
+from tabmtl.io._persistence import ModelFileError, load_model, save_model
 
 KEY = "fuzz-key"
 TAGS = ["__tuple__", "__dict__", "__scalar__", "__slice__", "__array__", "__objects__",

@@ -15,8 +15,8 @@ import pytest
 from conftest import make_mixed
 
 from tabmtl import MultiTaskEstimator
-from tabmtl.io.model_json import decode
-from tabmtl.io.persistence import ModelFileError, load_model, save_model
+from tabmtl.io._model_json import decode
+from tabmtl.io._persistence import ModelFileError, load_model, save_model
 
 SMALL = dict(max_epochs=2, hidden_layer_sizes=(8,), random_state=0)
 
@@ -111,7 +111,7 @@ def test_malformed_arrays_are_model_file_errors(body):
 def test_ordinary_arrays_still_decode():
     for value in [np.arange(6.0).reshape(2, 3), np.array(["ab", "c"]), np.zeros((0, 3)),
                   np.array([True, False]), np.array(["2024-01-01"], dtype="datetime64[ns]")]:
-        from tabmtl.io.model_json import encode
+        from tabmtl.io._model_json import encode
 
         np.testing.assert_array_equal(decode(json.loads(json.dumps(encode(value, "v")))), value)
 
@@ -268,7 +268,7 @@ def test_a_key_given_for_an_unsigned_file_is_refused(small_model, tmp_path):
 def test_threads_saving_the_same_path_never_clobber_each_other(small_model, tmp_path, monkeypatch):
     import os
 
-    import tabmtl.io.persistence as persistence
+    import tabmtl.io._persistence as persistence
 
     model, X = small_model
     target = tmp_path / "m.tabmtl"

@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from tabmtl.nn.loss import MultiTaskLoss
-from tabmtl.nn.weighting import EqualWeighting
-from tabmtl.training.iterators import SliceIterator, TensorDataset
+from tabmtl._nn.loss import MultiTaskLoss
+from tabmtl._nn.weighting import EqualWeighting
+from tabmtl._training.iterators import SliceIterator, TensorDataset
 
 
 def _criterion():
@@ -111,7 +111,7 @@ def test_best_weights_trusts_a_finite_candidate_only():
 
 
 def test_normalised_objective_is_geometric_mean_ratio_to_first_epoch():
-    from tabmtl.training.callbacks import normalised_objective
+    from tabmtl._training.callbacks import normalised_objective
 
     history = [
         {"valid_loss_a": 2.0, "valid_loss_b": 100.0, "valid_loss_c": float("nan")},
@@ -167,10 +167,10 @@ def test_train_loss_is_the_optimised_objective_for_every_strategy(weighting):
     from conftest import make_mixed
 
     from tabmtl import MultiTaskEstimator
-    from tabmtl.data.features import FeaturePreprocessor
-    from tabmtl.data.targets import TargetSpec
-    from tabmtl.training.build import build_net
-    from tabmtl.training.net import seeded_rng
+    from tabmtl._data.features import FeaturePreprocessor
+    from tabmtl._data.targets import TargetSpec
+    from tabmtl._training.build import build_net
+    from tabmtl._training.net import seeded_rng
 
     X, Y = make_mixed(64)
     spec, pre = TargetSpec().fit(Y), FeaturePreprocessor().fit(X)
@@ -257,7 +257,7 @@ def test_a_kept_epoch_is_one_whose_outputs_are_finite(jump_after):
     from torch.optim.lr_scheduler import LambdaLR
 
     from tabmtl import MultiTaskEstimator
-    from tabmtl.training.net import TrainingDiverged
+    from tabmtl._training.net import TrainingDiverged
 
     rng = np.random.default_rng(0)
     X = pd.DataFrame(rng.normal(size=(64, 3)), columns=list("abc"))
@@ -284,8 +284,8 @@ def test_a_held_out_split_without_early_stopping_never_steers_the_kept_epoch():
     from torch.optim.lr_scheduler import LambdaLR
 
     from tabmtl import MultiTaskEstimator
-    from tabmtl.evaluation.runner import _HeldOutSplit
-    from tabmtl.training.net import TrainingDiverged
+    from tabmtl._training.net import TrainingDiverged
+    from tabmtl.evaluation._runner import _HeldOutSplit
 
     rng = np.random.default_rng(0)
     X = pd.DataFrame(rng.normal(size=(200, 3)), columns=list("abc"))
@@ -316,7 +316,7 @@ def test_early_stopping_and_best_weights_keep_the_same_epoch(objective):
     from skorch.callbacks import EarlyStopping
     from skorch.history import History
 
-    from tabmtl.training.callbacks import BestWeights
+    from tabmtl._training.callbacks import BestWeights
 
     stopper = EarlyStopping(monitor="valid_objective", patience=3, load_best=True)
     best = BestWeights().initialize()

@@ -18,7 +18,7 @@ from tabmtl import (
     MultiTaskRegressor,
     UncertaintyWeighting,
 )
-from tabmtl.io.persistence import ModelFileError, load_model, save_model
+from tabmtl.io._persistence import ModelFileError, load_model, save_model
 
 SMALL = dict(max_epochs=3, hidden_layer_sizes=(16,), random_state=0)
 
@@ -258,7 +258,7 @@ def test_round_trip_with_the_input_side_and_ensemble(params, tmp_path):
 
 
 def test_numeric_embedding_instances_round_trip(tmp_path):
-    from tabmtl.nn.numeric_embedding import PeriodicEmbedding
+    from tabmtl._nn.numeric_embedding import PeriodicEmbedding
 
     X, Y = make_mixed(80)
     model = MultiTaskEstimator(

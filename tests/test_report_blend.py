@@ -1,4 +1,4 @@
-"""Blend weights in the report (``tabmtl/evaluation/blending.py``): how much each task
+"""Blend weights in the report (``tabmtl/evaluation/_blending.py``): how much each task
 needs boosting, from the out-of-fold predictions of the multi-task net and of HistGB on
 the same folds (greedy ensemble selection, as ``MultiTaskBlend`` fits
 ``task_blend_weights_``).
@@ -15,9 +15,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from test_report_figures import TASKS, _result
 
-from tabmtl.evaluation.blending import blend_weights
-from tabmtl.evaluation.metrics import score_output
-from tabmtl.evaluation.results import HISTGB, MULTI_TASK
+from tabmtl.evaluation._blending import blend_weights
+from tabmtl.evaluation._metrics import score_output
+from tabmtl.evaluation._results import HISTGB, MULTI_TASK
 
 
 def _known_result():
@@ -79,7 +79,7 @@ def test_no_boosting_baseline_no_blend():
 
 
 def test_the_report_shows_how_much_each_task_needs_boosting(tmp_path):
-    from tabmtl.evaluation.report import write_report
+    from tabmtl.evaluation._report import write_report
 
     files = write_report(_known_result(), tmp_path / "r")
     assert files["blend"].name == "blend_weights.png" and files["blend"].exists()

@@ -1,9 +1,9 @@
-"""Conclusions that respect the folds' noise (``tabmtl/evaluation/results.py``,
+"""Conclusions that respect the folds' noise (``tabmtl/evaluation/_results.py``,
 ``grouping.py``, ``report.py``).
 
 On hand-made fold scores whose verdict is known: a grouping is recommended over training
 all tasks together only when the folds support it (the corrected paired t test of
-:func:`~tabmtl.evaluation.results.supported_loss`, on the per-fold mean score over
+:func:`~tabmtl.evaluation._results.supported_loss`, on the per-fold mean score over
 tasks); otherwise the report says to train all together, differences within noise. Where
 the pairwise recommendation and the measurement disagree, the measurement leads.
 """
@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tabmtl.evaluation.results import (
+from tabmtl.evaluation._results import (
     NEGATIVE_FLAG,
     NOISE_FLAG,
     TaskGrouping,
@@ -117,7 +117,7 @@ def test_without_fold_scores_the_decision_says_noise_was_not_judged():
     ([-0.03, -0.04, -0.02], True),
 ])
 def test_the_headline_flags_negative_transfer_only_with_support(fold_gains, flagged):
-    from tabmtl.evaluation.results import MULTI_TASK, SINGLE_TASK, summarize
+    from tabmtl.evaluation._results import MULTI_TASK, SINGLE_TASK, summarize
 
     rows = []
     for fold, gain in enumerate(fold_gains):
@@ -140,7 +140,7 @@ def test_the_report_page_leads_the_grouping_section_with_the_measurement(tmp_pat
     sys.path.insert(0, str(Path(__file__).parent))
     from test_report_figures import _result
 
-    from tabmtl.evaluation.report import write_report
+    from tabmtl.evaluation._report import write_report
 
     together = {"species": [0.97, 0.95, 0.96], "sex": [0.85, 0.80, 0.84],
                 "mass": [0.85, 0.88, 0.86]}
@@ -155,7 +155,7 @@ def test_the_report_page_leads_the_grouping_section_with_the_measurement(tmp_pat
 
 
 def test_fail_on_negative_with_train_sizes_uses_the_same_noise_rule():
-    from tabmtl.evaluation.efficiency import EfficiencyResult, summarize_efficiency
+    from tabmtl.evaluation._efficiency import EfficiencyResult, summarize_efficiency
 
     rows = []
     gains = {("noisy", 0.5): [-0.003, 0.010, -0.016], ("noisy", 1.0): [0.01, 0.0, 0.02],

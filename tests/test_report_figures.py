@@ -1,5 +1,5 @@
-"""Tests of the report's pictures (``tabmtl/evaluation/drawing.py``, ``figures.py``,
-``report.py`` and ``tabmtl/inspection/figures.py``).
+"""Tests of the report's pictures (``tabmtl/evaluation/_drawing.py``, ``figures.py``,
+``report.py`` and ``tabmtl/inspection/_figures.py``).
 
 Each picture is drawn from a hand-made :class:`TransferResult` (fold scores, histories
 and predictions chosen so the right picture is known) and checked on the matplotlib
@@ -21,9 +21,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.colors import to_hex  # noqa: E402
 
 from tabmtl import TargetSpec  # noqa: E402
-from tabmtl.evaluation import drawing, figures  # noqa: E402
-from tabmtl.evaluation.report import write_report  # noqa: E402
-from tabmtl.evaluation.results import (  # noqa: E402
+from tabmtl.evaluation import _drawing as drawing  # noqa: E402
+from tabmtl.evaluation import _figures as figures  # noqa: E402
+from tabmtl.evaluation._report import write_report  # noqa: E402
+from tabmtl.evaluation._results import (  # noqa: E402
     HISTGB,
     MULTI_TASK,
     SINGLE_TASK,
@@ -226,8 +227,8 @@ def test_report_lists_every_file_it_writes(tmp_path):
 
 
 def test_explain_bars_colour_a_feature_by_its_role_in_that_tasks_panel():
-    from tabmtl.inspection.figures import panel_roles
-    from tabmtl.inspection.importance import MINOR, SHARED, SPECIFIC, TaskImportance
+    from tabmtl.inspection._figures import panel_roles
+    from tabmtl.inspection._importance import MINOR, SHARED, SPECIFIC, TaskImportance
 
     # f1 drives t1 and t2 (shared), but is tiny for t3 (< 10% of t3's top)
     matrix = np.array([[0.5, 0.4, 0.01], [0.0, 0.0, 0.9], [0.3, 0.0, 0.0]])
@@ -242,8 +243,8 @@ def test_explain_bars_colour_a_feature_by_its_role_in_that_tasks_panel():
 
 
 def test_importance_heat_map_numbers_follow_the_cells_luminance(tmp_path, monkeypatch):
-    from tabmtl.inspection import figures as inspection_figures
-    from tabmtl.inspection.importance import TaskImportance
+    from tabmtl.inspection import _figures as inspection_figures
+    from tabmtl.inspection._importance import TaskImportance
 
     # shares 1.0 (dark), 0.65 (mid blue: black reads better) and 0.05 (pale) in task t1
     matrix = np.array([[1.0], [0.65], [0.05]])

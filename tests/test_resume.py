@@ -13,7 +13,7 @@ from conftest import make_mixed
 from skorch.callbacks import Callback
 
 from tabmtl import MultiTaskEstimator
-from tabmtl.training.resume import RESUME_FILE
+from tabmtl._training.resume import RESUME_FILE
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -124,7 +124,7 @@ def test_damaged_checkpoint_starts_fresh_with_a_warning(tmp_path):
 def test_a_diverged_fit_drops_its_checkpoint_so_the_next_fit_starts_fresh(tmp_path):
     from skorch.callbacks import LRScheduler
 
-    from tabmtl.training.net import TrainingDiverged
+    from tabmtl._training.net import TrainingDiverged
 
     X, Y = make_mixed(120)
     # two sane epochs, then a learning rate that blows the weights up

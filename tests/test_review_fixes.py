@@ -13,11 +13,11 @@ from conftest import make_mixed
 from skorch.callbacks import Checkpoint, EpochScoring, ProgressBar
 
 from tabmtl import MultiTaskEstimator
+from tabmtl._training.distributed import DistributedContext, data_fingerprint
+from tabmtl._training.net import seeded_rng
 from tabmtl.errors import InputError
-from tabmtl.evaluation.efficiency import EfficiencyResult, nested_subsample
-from tabmtl.io.streaming import predict_parquet
-from tabmtl.training.distributed import DistributedContext, data_fingerprint
-from tabmtl.training.net import seeded_rng
+from tabmtl.evaluation._efficiency import EfficiencyResult, nested_subsample
+from tabmtl.io._streaming import predict_parquet
 
 
 def test_data_fingerprint_sees_row_order():
@@ -43,7 +43,7 @@ class _Rank1(DistributedContext):
 
 
 def test_fit_distributed_leaves_checkpoints_and_progress_bars_to_rank_zero(monkeypatch):
-    import tabmtl.training.distributed.fit as distributed_fit
+    import tabmtl._training.distributed.fit as distributed_fit
 
     seen = {}
     for rank in (0, 1):
@@ -121,13 +121,20 @@ def _efficiency(gains: list[float]) -> EfficiencyResult:
          "n_train": [10, 20], "mt_mean": [0.5, 0.5], "st_mean": [0.5, 0.5],
          "gain_mean": gains, "gain_std": [0.01, 0.01]}
     )
-    return EfficiencyResult(pd.DataFrame(), summary, "KFold(3)")
+    # Three folds per size around each mean gain: a tight spread, so a mean of -0.2 is a
+    # loss the folds support and a mean of 0.0 is not.
+    scores = pd.DataFrame(
+        [{"fold": f, "size": size, "task": "eta", "gain": gain + d}
+         for size, gain in zip([0.5, 1.0], gains)
+         for f, d in enumerate([-0.01, 0.0, 0.01])]
+    )
+    return EfficiencyResult(scores, summary, "KFold(3)")
 
 
 @pytest.mark.parametrize("gains, negative", [([0.1, -0.2], ["eta"]), ([0.1, 0.0], [])])
 def test_fail_on_negative_counts_with_train_sizes(monkeypatch, gains, negative):
-    from tabmtl.cli import evaluate
-    from tabmtl.cli.errors import EXIT_NEGATIVE_TRANSFER, EXIT_OK
+    from tabmtl._cli import evaluate
+    from tabmtl._cli.errors import EXIT_NEGATIVE_TRANSFER, EXIT_OK
 
     result = _efficiency(gains)
     assert result.negative_transfer == negative

@@ -7,7 +7,7 @@ import torch
 from conftest import make_mixed
 
 from tabmtl import MultiTaskEstimator
-from tabmtl.training.iterators import SliceIterator, TensorDataset
+from tabmtl._training.iterators import SliceIterator, TensorDataset
 
 
 @pytest.mark.parametrize("random_state", [None, 0])

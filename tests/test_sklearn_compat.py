@@ -12,7 +12,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from tabmtl import HardSharing, MultiTaskClassifier, MultiTaskEstimator, MultiTaskRegressor
-from tabmtl.evaluation.metrics import task_scorer
+from tabmtl.evaluation._metrics import task_scorer
 
 
 def _expected_failures(estimator) -> dict[str, str]:
@@ -196,7 +196,7 @@ def test_array_estimators_share_the_dataframe_estimators_surface():
     # one parameter list: the DataFrame estimator's, less what the arrays' kind fixes
     import inspect
 
-    from tabmtl.estimators.arrays import ARRAY_ONLY_DIFFERENCES
+    from tabmtl._estimators.arrays import ARRAY_ONLY_DIFFERENCES
 
     def params(f):
         return set(inspect.signature(f).parameters) - {"self"}

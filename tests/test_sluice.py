@@ -14,8 +14,8 @@ import torch.nn.functional as F
 from conftest import make_mixed
 
 from tabmtl import MultiTaskEstimator
-from tabmtl.io.persistence import load_model, save_model
-from tabmtl.nn.architectures import ARCHITECTURES, Sluice, resolve_architecture
+from tabmtl._nn.architectures import ARCHITECTURES, Sluice, resolve_architecture
+from tabmtl.io._persistence import load_model, save_model
 
 TASKS = {"t0": 1, "t1": 1, "t2": 4}
 
@@ -212,7 +212,7 @@ def test_trains_a_small_synthetic_problem_to_a_stated_score(fitted_sluice):
 
 def test_report_command_draws_the_learned_sharing_of_a_sluice_model(tmp_path, capsys):
     pytest.importorskip("matplotlib")
-    from tabmtl.cli.main import main
+    from tabmtl._cli.main import main
 
     X, Y = make_mixed(120)
     X.join(Y).to_csv(tmp_path / "mixed.csv", index=False)

@@ -14,11 +14,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tabmtl.data.features import FeaturePreprocessor
-from tabmtl.data.targets import TargetSpec
-from tabmtl.io.parquet import ParquetSource
-from tabmtl.io.parquet_batches import ParquetBatchIterator
-from tabmtl.io.parquet_stream import ParquetStream
+from tabmtl._data.features import FeaturePreprocessor
+from tabmtl._data.targets import TargetSpec
+from tabmtl.io._parquet import ParquetSource
+from tabmtl.io._parquet_batches import ParquetBatchIterator
+from tabmtl.io._parquet_stream import ParquetStream
 
 
 def _stream(path, n: int, row_group_size: int, **kwargs) -> tuple[ParquetStream, dict]:

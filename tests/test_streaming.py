@@ -10,12 +10,12 @@ from conftest import make_mixed
 from skorch.callbacks import Callback
 
 from tabmtl import MultiTaskEstimator
-from tabmtl.data.features import FeaturePreprocessor
-from tabmtl.data.targets import TargetSpec
+from tabmtl._data.features import FeaturePreprocessor
+from tabmtl._data.targets import TargetSpec
 from tabmtl.errors import InputError
-from tabmtl.io.parquet import parquet_dataset
-from tabmtl.io.prefetch import Prefetch
-from tabmtl.io.streaming import (
+from tabmtl.io._parquet import parquet_dataset
+from tabmtl.io._prefetch import Prefetch
+from tabmtl.io._streaming import (
     ParquetBatchIterator,
     ParquetSource,
     ParquetStream,

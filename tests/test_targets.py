@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 import torch
 
-from tabmtl.data.targets import MAX_INT_CLASSES, TargetSpec, infer_kind
+from tabmtl._data.targets import MAX_INT_CLASSES, TargetSpec, infer_kind
 
 
 @pytest.mark.parametrize(
@@ -141,7 +141,7 @@ def test_target_names_equal_as_text_are_refused():
 
 
 def test_distributional_kinds_are_regression_family_chosen_per_target():
-    from tabmtl.data.targets import QUANTILE_LEVELS, is_regression_kind
+    from tabmtl._data.targets import QUANTILE_LEVELS, is_regression_kind
 
     Y = pd.DataFrame(
         {"a": [1.0, 2.0, 4.0], "b": [0.0, 1.0, 5.0], "c": [1.0, 3.0, 2.0], "flag": [1, 0, 1]}
@@ -165,7 +165,7 @@ def test_unknown_kind_lists_the_distributional_kinds():
 
 
 def test_gaussian_loss_is_the_shifted_nll_and_decode_gives_mean_and_std():
-    from tabmtl.data.targets import LOG_VAR_BOUND, GaussianRegressionTarget
+    from tabmtl._data.targets import LOG_VAR_BOUND, GaussianRegressionTarget
 
     task = GaussianRegressionTarget("y").fit(pd.Series([1.0, 3.0]))  # mean 2, scale 1
     raw = torch.tensor([[0.5, 0.0], [0.0, 1.0], [0.0, -50.0]])
@@ -185,7 +185,7 @@ def test_gaussian_loss_is_the_shifted_nll_and_decode_gives_mean_and_std():
 
 
 def test_quantile_head_pinball_loss_and_non_crossing_decode():
-    from tabmtl.data.targets import QUANTILE_LEVELS, QuantileRegressionTarget
+    from tabmtl._data.targets import QUANTILE_LEVELS, QuantileRegressionTarget
 
     assert QUANTILE_LEVELS == (0.05, 0.5, 0.95)
     task = QuantileRegressionTarget("y").fit(pd.Series([0.0, 2.0]))  # mean 1, scale 1
@@ -213,7 +213,7 @@ def test_identifier_like_label_column_is_refused_by_the_library_as_by_the_cli():
     # 344 distinct text labels on 344 rows is an identifier, not a class to predict: the
     # Python API must refuse it with the rule the command line uses (one rule, here)
     from tabmtl import MultiTaskEstimator
-    from tabmtl.data.targets import MAX_TARGET_CLASSES
+    from tabmtl._data.targets import MAX_TARGET_CLASSES
 
     ids = pd.Series([f"p{i:03d}" for i in range(344)], name="id")
     with pytest.raises(ValueError, match=r"'id'.* 344 distinct labels in 344 labelled rows"):
@@ -225,8 +225,8 @@ def test_identifier_like_label_column_is_refused_by_the_library_as_by_the_cli():
     many = pd.Series([f"c{i % (MAX_TARGET_CLASSES + 1)}" for i in range(1000)], name="c")
     assert TargetSpec().fit(many.to_frame()).tasks_[0].kind == "multiclass"
     # the command line's check is the library's rule, not a copy of it
-    from tabmtl.cli.errors import UsageError
-    from tabmtl.cli.tables import check_target
+    from tabmtl._cli.errors import UsageError
+    from tabmtl._cli.tables import check_target
 
     with pytest.raises(UsageError, match="cannot be a target: Target column 'id' has 344"):
         check_target(ids)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tabmtl.cli.runtime import thread_limit as cli_thread_limit
-from tabmtl.training.threads import DEFAULT_THREADS, default_threads, thread_limit
+from tabmtl._cli.runtime import thread_limit as cli_thread_limit
+from tabmtl._training.threads import DEFAULT_THREADS, default_threads, thread_limit
 
 
 @pytest.fixture

@@ -17,11 +17,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tabmtl import MultiTaskEstimator, TargetSpec
-from tabmtl.evaluation.baseline import hgb_frame
-from tabmtl.evaluation.metrics import score_task
-from tabmtl.evaluation.results import supported_loss
-from tabmtl.evaluation.runner import _restricted
-from tabmtl.evaluation.transfer import (
+from tabmtl.evaluation._baseline import hgb_frame
+from tabmtl.evaluation._metrics import score_task
+from tabmtl.evaluation._results import supported_loss
+from tabmtl.evaluation._runner import _restricted
+from tabmtl.evaluation._transfer import (
     HISTGB,
     MULTI_TASK,
     NEGATIVE_FLAG,
@@ -365,8 +365,8 @@ def test_every_fold_and_model_uses_the_target_kinds_of_the_whole_table():
     # an integer target with 21 values is a regression on the whole table (above
     # MAX_INT_CLASSES) but its training rows in a fold may hold only 20 of them: every
     # fold must still fit (and score) it as the one kind decided on the whole table
-    from tabmtl.data.targets import MAX_INT_CLASSES
-    from tabmtl.evaluation.runner import FoldRunner
+    from tabmtl._data.targets import MAX_INT_CLASSES
+    from tabmtl.evaluation._runner import FoldRunner
 
     rng = np.random.default_rng(0)
     n = 60
@@ -402,7 +402,7 @@ def test_every_fold_and_model_uses_the_target_kinds_of_the_whole_table():
 )
 def test_any_fold_split_gives_every_target_its_one_kind(n_values, extra, cv, seed):
     # what each fold's model is told: the kinds of the whole table, whatever its rows
-    from tabmtl.evaluation.runner import FoldRunner
+    from tabmtl.evaluation._runner import FoldRunner
 
     rng = np.random.default_rng(seed)
     count = np.concatenate([np.arange(n_values), rng.integers(0, 3, extra)])

@@ -13,7 +13,7 @@ from skorch.callbacks import Callback
 from tabmtl import MultiTaskEstimator
 from tabmtl.errors import InputError
 from tabmtl.tuning import SearchSpace, tune
-from tabmtl.tuning.objective import combine, objective_weights
+from tabmtl.tuning._objective import combine, objective_weights
 
 SPACE = {"lr": [1e-3, 3e-2], "dropout": optuna.distributions.FloatDistribution(0.0, 0.3)}
 
@@ -268,9 +268,9 @@ def test_config_round_trip_keeps_component_instances(tmp_path, searched):
 
     from sklearn.base import clone
 
-    from tabmtl.cli.options import build_estimator
-    from tabmtl.nn.architectures import MMoE
-    from tabmtl.nn.numeric_embedding import PeriodicEmbedding
+    from tabmtl._cli.options import build_estimator
+    from tabmtl._nn.architectures import MMoE
+    from tabmtl._nn.numeric_embedding import PeriodicEmbedding
 
     X, Y = _table(n=30)
     est = _est(architecture=MMoE(n_experts=2, tower_layer_sizes=(4,)),
@@ -326,7 +326,7 @@ def test_pruning_steps_stay_aligned_when_max_epochs_is_searched(tmp_path):
 
 
 def test_config_names_what_it_cannot_hold():
-    from tabmtl.nn.architectures import MMoE
+    from tabmtl._nn.architectures import MMoE
 
     class MyMMoE(MMoE):  # not registered: a config file cannot name it
         pass

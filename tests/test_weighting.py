@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from tabmtl import MultiTaskEstimator
-from tabmtl.nn.weighting import (
+from tabmtl._nn.weighting import (
     WEIGHTINGS,
     AlignedMTLWeighting,
     CAGradWeighting,

@@ -27,17 +27,17 @@ from tabmtl._lazy import lazy_exports
 
 #: The public names (imported on first use), and the module that defines each.
 _EXPORTS = {
-    "cross_validate_transfer": "tabmtl.evaluation.transfer",
-    "TransferResult": "tabmtl.evaluation.results",
-    "TaskGrouping": "tabmtl.evaluation.results",
-    "pairwise_affinity": "tabmtl.evaluation.affinity",
-    "greedy_task_groups": "tabmtl.evaluation.grouping",
-    "recommend_task_groups": "tabmtl.evaluation.grouping",
-    "data_efficiency": "tabmtl.evaluation.efficiency",
-    "EfficiencyResult": "tabmtl.evaluation.efficiency",
-    "write_report": "tabmtl.evaluation.report",
-    "auxiliary_gain": "tabmtl.evaluation.auxiliary",
-    "AuxiliaryGainResult": "tabmtl.evaluation.auxiliary",
+    "cross_validate_transfer": "tabmtl.evaluation._transfer",
+    "TransferResult": "tabmtl.evaluation._results",
+    "TaskGrouping": "tabmtl.evaluation._results",
+    "pairwise_affinity": "tabmtl.evaluation._affinity",
+    "greedy_task_groups": "tabmtl.evaluation._grouping",
+    "recommend_task_groups": "tabmtl.evaluation._grouping",
+    "data_efficiency": "tabmtl.evaluation._efficiency",
+    "EfficiencyResult": "tabmtl.evaluation._efficiency",
+    "write_report": "tabmtl.evaluation._report",
+    "auxiliary_gain": "tabmtl.evaluation._auxiliary",
+    "AuxiliaryGainResult": "tabmtl.evaluation._auxiliary",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -7,6 +7,6 @@ Modules (nothing heavy is imported here; the figures need matplotlib):
 - ``figures``     the features x tasks heat map and the per-task bar charts
 """
 
-from tabmtl.inspection.importance import TaskImportance, task_importance
+from tabmtl.inspection._importance import TaskImportance, task_importance
 
 __all__ = ["TaskImportance", "task_importance"]

@@ -13,11 +13,11 @@ from tabmtl._lazy import lazy_exports
 
 #: The public names (imported on first use), and the module that defines each.
 _EXPORTS = {
-    "fit_parquet": "tabmtl.io.streaming",
-    "predict_parquet": "tabmtl.io.streaming",
-    "export_onnx": "tabmtl.io.export",
-    "export_torch": "tabmtl.io.export",
-    "read_metadata": "tabmtl.io.export",
+    "fit_parquet": "tabmtl.io._streaming",
+    "predict_parquet": "tabmtl.io._streaming",
+    "export_onnx": "tabmtl.io._export",
+    "export_torch": "tabmtl.io._export",
+    "read_metadata": "tabmtl.io._export",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -2,8 +2,8 @@
 MultiTaskBlend.
 
 An MLflow model directory written here holds the project's safe model file
-(``model.tabmtl``, :func:`tabmtl.io.persistence.save_model`: JSON and tensors, no pickle;
-for a :class:`~tabmtl.ensemble.MultiTaskBlend`, its blend file with LightGBM's text
+(``model.tabmtl``, :func:`~tabmtl.save_model`: JSON and tensors, no pickle;
+for a :class:`~tabmtl.MultiTaskBlend`, its blend file with LightGBM's text
 models), the flavor's ``estimator`` naming which,
 the ``MLmodel`` file naming two flavors, and the environment files (``requirements.txt``,
 ``conda.yaml``, ``python_env.yaml``) pinned to the running versions of tabmtl, torch,
@@ -12,7 +12,7 @@ skorch, scikit-learn, pandas, numpy and MLflow.
 - ``tabmtl``: :func:`load_model` gives back the estimator (or blend) itself;
 - ``python_function``: ``mlflow.pyfunc.load_model(uri).predict(X)`` returns
   ``model.predict(X)``, and ``predict(X, params={"proba": True})`` the class
-  probabilities (:mod:`tabmtl.mlflow.pyfunc`).
+  probabilities (``tabmtl.mlflow._pyfunc``).
 
 Constants: ``FLAVOR_NAME`` (``"tabmtl"``), ``MODEL_FILE`` (the model file's name in the
 directory) and ``PROBA_PARAM`` (the pyfunc ``params`` key that asks for probabilities).
@@ -32,7 +32,7 @@ from pathlib import Path
 
 try:
     import mlflow
-    import mlflow.pyfunc  # by its full name: `pyfunc` here is tabmtl.mlflow.pyfunc
+    import mlflow.pyfunc  # by its full name: `pyfunc` here is tabmtl.mlflow._pyfunc
     import yaml
     from mlflow.models import Model, ModelSignature
     from mlflow.models.model import MLMODEL_FILE_NAME, ModelInfo
@@ -52,8 +52,8 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 from packaging.version import Version
 
 from tabmtl.errors import InputTypeError
-from tabmtl.io import persistence
-from tabmtl.mlflow.signature import PROBA_PARAM, infer_model_signature
+from tabmtl.io import _persistence as persistence
+from tabmtl.mlflow._signature import PROBA_PARAM, infer_model_signature
 
 __all__ = [
     "FLAVOR_NAME",
@@ -171,7 +171,7 @@ def save_model(
     persistence.save_model(model, path / MODEL_FILE)
     mlflow.pyfunc.add_to_model(
         mlflow_model,
-        loader_module="tabmtl.mlflow.pyfunc",
+        loader_module="tabmtl.mlflow._pyfunc",
         data=MODEL_FILE,
         conda_env=_CONDA_ENV_FILE_NAME,
         python_env=_PYTHON_ENV_FILE_NAME,
@@ -294,7 +294,7 @@ def load_model(model_uri: str, dst_path: str | None = None):
 def _format_version(model) -> int:
     """The version of the file format ``model`` is saved in (a model or a blend file)."""
     if type(model).__name__ == "MultiTaskBlend":
-        from tabmtl.ensemble.persistence import FORMAT_VERSION
+        from tabmtl._ensemble.persistence import FORMAT_VERSION
 
         return FORMAT_VERSION
     return persistence.FORMAT_VERSION

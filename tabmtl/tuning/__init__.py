@@ -7,7 +7,7 @@ config that ``tabmtl fit --config`` reads, the refitted estimator on request).
 ``DEFAULT_SPACE`` is the search space :func:`tune` samples when given none.
 
 Optuna is imported when one of these names is first used, so ``import tabmtl`` and
-``tabmtl.tuning.params`` work without the extra.
+``tabmtl.tuning._params`` work without the extra.
 
 Examples
 --------
@@ -23,14 +23,14 @@ import importlib
 
 #: Public name -> the module that defines it.
 _EXPORTS = {
-    "tune": "tabmtl.tuning.study",
-    "TuningResult": "tabmtl.tuning.study",
-    "open_study": "tabmtl.tuning.study",
-    "SearchSpace": "tabmtl.tuning.space",
-    "DEFAULT_SPACE": "tabmtl.tuning.space",
-    "EpochPruning": "tabmtl.tuning.pruning",
-    "TrialReporter": "tabmtl.tuning.pruning",
-    "estimator_params": "tabmtl.tuning.params",
+    "tune": "tabmtl.tuning._study",
+    "TuningResult": "tabmtl.tuning._study",
+    "open_study": "tabmtl.tuning._study",
+    "SearchSpace": "tabmtl.tuning._space",
+    "DEFAULT_SPACE": "tabmtl.tuning._space",
+    "EpochPruning": "tabmtl.tuning._pruning",
+    "TrialReporter": "tabmtl.tuning._pruning",
+    "estimator_params": "tabmtl.tuning._params",
 }
 
 __all__ = sorted(_EXPORTS)

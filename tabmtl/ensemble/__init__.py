@@ -1,7 +1,0 @@
-"""Ensembles around the multi-task net: :class:`MultiTaskBlend` blends it with
-per-target gradient boosting, with weights chosen per task out of fold."""
-
-from tabmtl.ensemble.blend import MultiTaskBlend
-from tabmtl.ensemble.weights import choose_weights, greedy_weights
-
-__all__ = ["MultiTaskBlend", "choose_weights", "greedy_weights"]
