@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+from skorch.callbacks import Callback
 
 from tabmtl import MultiTaskEstimator
 from tabmtl._ensemble import MultiTaskBlend, greedy_weights
@@ -540,3 +541,22 @@ def test_per_fold_roc_auc_ignores_a_shift_between_fold_models():
     same = np.column_stack([1 - p, p])
     assert task_score(proba, y, False, folds) == pytest.approx(task_score(same, y, False, folds))
     assert task_score(proba, y, False) < task_score(same, y, False) - 0.01  # pooled: lower
+
+
+class _CtrlC(Callback):
+    """Presses Ctrl-C at the end of the net's second epoch."""
+
+    def on_epoch_end(self, net, **kwargs):
+        if len(net.history) == 2:
+            raise KeyboardInterrupt
+
+
+def test_ctrl_c_in_a_net_ends_the_whole_blend_fit(data):
+    # A net's own fit keeps its best epoch on Ctrl-C; a blend must not carry on with it.
+    (X, Y), _ = data
+    template = net(max_epochs=5, callbacks=[_CtrlC()])
+    assert template.fit(X.iloc[:60], Y.iloc[:60]).interrupted_
+    blend = MultiTaskBlend(template, cv=2)
+    with pytest.raises(KeyboardInterrupt, match="interrupted while fitting its net"):
+        blend.fit(X.iloc[:60], Y.iloc[:60])
+    assert not hasattr(blend, "net_")

@@ -31,6 +31,21 @@ from tabmtl.evaluation._outputs import tabmtl_outputs
 NET, SINGLE = "net", "single_task"
 
 
+def _fit_net(template: MultiTaskEstimator, X: pd.DataFrame, Y: pd.DataFrame):
+    """A clone of ``template`` fitted on ``X, Y``, or KeyboardInterrupt if Ctrl-C cut it short.
+
+    A net's own fit takes Ctrl-C as "stop and keep the best epoch so far"; inside a blend
+    that would leave one of several nets half-trained behind weights chosen for full
+    fits, so the interrupt ends the whole blend fit instead."""
+    model = clone(template).fit(X, Y)
+    if getattr(model, "interrupted_", False):
+        raise KeyboardInterrupt(
+            "MultiTaskBlend.fit was interrupted while fitting its net; a blend is usable "
+            "only once every learner is fully fitted."
+        )
+    return model
+
+
 class MultiTaskBlend(BlendIntervalsMixin, BaseEstimator):
     """The multi-task net and per-target gradient boosting, blended with per-task weights.
 
@@ -223,7 +238,7 @@ class MultiTaskBlend(BlendIntervalsMixin, BaseEstimator):
 
     def _fit_learners(self, X: pd.DataFrame, Y: pd.DataFrame, Xb: pd.DataFrame) -> dict:
         net = self.estimator if self.estimator is not None else MultiTaskEstimator()
-        fitted = {NET: clone(net).fit(X, Y)}
+        fitted = {NET: _fit_net(net, X, Y)}
         for task in self.target_spec_.tasks_:
             for name, template in self._boosting_templates(task).items():
                 fitted.setdefault(name, {})[task.name] = fit_boosting(
@@ -233,7 +248,7 @@ class MultiTaskBlend(BlendIntervalsMixin, BaseEstimator):
             fitted[SINGLE] = {}
             for task in self.target_spec_.tasks_:
                 present = Y[task.name].notna().to_numpy()
-                fitted[SINGLE][task.name] = clone(net).fit(X[present], Y.loc[present, [task.name]])
+                fitted[SINGLE][task.name] = _fit_net(net, X[present], Y.loc[present, [task.name]])
         return fitted
 
     def _boosting_templates(self, task: TargetKind) -> dict[str, BaseEstimator]:
