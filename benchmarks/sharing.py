@@ -30,9 +30,11 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 from joblib import Parallel, delayed
+from torch.utils.data import Subset
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `datasets` is a top-level folder, not an installed package
@@ -89,29 +91,88 @@ CANDIDATES: dict[str, dict] = {
     "bins 16 d8": {"numeric_embedding": PiecewiseLinearEmbedding(n_bins=16, d_embedding=8)},
     "bins 16 d8 + patience 8": {
         "numeric_embedding": PiecewiseLinearEmbedding(n_bins=16, d_embedding=8), "patience": 8},
+    # rand_hie diagnosis (docs/sharing.md, "rand_hie: where sharing loses")
+    "group valid": {"valid_split": "groups"},
+    "hard + group valid": {"architecture": "hard", "valid_split": "groups"},
+    "group valid + uncertainty": {"valid_split": "groups", "weighting": "uncertainty"},
+    "dropout 0.2": {"dropout": 0.2},
+    "weight decay 1e-2": {"weight_decay": 1e-2},
+    "lr 5e-4": {"lr": 5e-4},
+    "group valid + dropout 0.2": {"valid_split": "groups", "dropout": 0.2},
 }
+#: Candidates whose early stopping holds out whole groups (``datasets.groups``, e.g.
+#: rand_hie's persons) instead of random rows: a candidate's ``"valid_split": "groups"``.
+GROUPED = "groups"
 HEADLINE = ("R²", "ROC-AUC")
+
+
+class GroupValidSplit:
+    """A skorch ``train_split`` that holds out whole groups for early stopping.
+
+    The default validation split draws random rows; on a table with repeated units
+    (rand_hie: several person-years per person) the same unit then sits on both sides,
+    and the validation loss rewards memorising it. This split draws ``fraction`` of the
+    groups instead (seeded), so early stopping sees unseen units, as the test folds do.
+
+    Parameters
+    ----------
+    groups : array-like of shape (n_rows,)
+        The group of each row handed to ``fit``, in order.
+    fraction : float
+        Share of the groups held out.
+    seed : int
+        Seeds the draw.
+    """
+
+    def __init__(self, groups, fraction: float = 0.1, seed: int = 0) -> None:
+        self.groups = np.asarray(groups)
+        self.fraction = fraction
+        self.seed = seed
+
+    def __call__(self, dataset, y=None, **_):
+        if len(dataset) != len(self.groups):
+            raise ValueError(f"GroupValidSplit has {len(self.groups)} groups for "
+                             f"{len(dataset)} rows; pass the groups of the rows fitted.")
+        unique = np.unique(self.groups)
+        n_valid = max(1, round(self.fraction * len(unique)))
+        held = np.random.default_rng(self.seed).choice(unique, n_valid, replace=False)
+        valid = np.isin(self.groups, held)
+        return Subset(dataset, np.flatnonzero(~valid)), Subset(dataset, np.flatnonzero(valid))
+
+
+def _estimator_params(config: str, groups, seed: int) -> dict:
+    """A candidate's MultiTaskEstimator keyword arguments for the rows ``groups`` label."""
+    params = dict(CANDIDATES[config])
+    if params.pop("valid_split", None) == GROUPED:
+        if groups is None:  # a table without groups: random rows, as the default
+            return params
+        split = GroupValidSplit(groups, seed=seed)
+        params["net_kwargs"] = {**params.get("net_kwargs", {}), "train_split": split}
+    return params
 BOOSTING = "lgbm"
 
 
-def _one_fold(name, fold, train, test, X, Y, spec, candidates, single_of, seed) -> list[dict]:
+def _one_fold(name, fold, train, test, X, Y, spec, candidates, single_of, seed,
+              groups=None) -> list[dict]:
     torch.set_num_threads(1)
     rows = []
     Xtr, Ytr, Xte, Yte = X.iloc[train], Y.iloc[train], X.iloc[test], Y.iloc[test]
+    gtr = None if groups is None else groups[train]
+    has_label = Ytr.notna().any(axis=1).to_numpy()  # the rows a multi-task fit keeps
     MultiTaskEstimator(max_epochs=1, random_state=0).fit(*synthetic_table(256))  # warm-up
     tasks = [t for t in spec.tasks_ if t.name in Ytr.columns]
 
-    def record(config, role, outputs, fit_s):
+    def record(config, role, outputs, fit_s, single_config=None):
         for r in score_outputs(spec, Yte, outputs):
             rows.append({"dataset": name, "fold": fold, "config": config, "role": role,
-                         "fit_s": fit_s, **r})
+                         "fit_s": fit_s, "single_config": single_config, **r})
 
     settings = Settings(epochs=None, seed=seed)
     lgbm = MODELS[BOOSTING][1](Xtr, Ytr, Xte, spec, settings)
     record(BOOSTING, "reference", lgbm.outputs, lgbm.fit_seconds)
     singles_done: dict[str, tuple[dict, float]] = {}
     for config in candidates:
-        params = CANDIDATES[config]
+        params = _estimator_params(config, None if gtr is None else gtr[has_label], seed)
         multi = fit_predict_tabmtl_defaults(Xtr, Ytr, Xte, spec, settings, **params)
         outputs, fit_s = multi.outputs, multi.fit_seconds
         record(config, "multi", outputs, fit_s)
@@ -122,13 +183,14 @@ def _one_fold(name, fold, train, test, X, Y, spec, candidates, single_of, seed) 
                 labelled = Ytr[task.name].notna().to_numpy()
                 single = fit_predict_tabmtl_defaults(
                     Xtr[labelled], Ytr.loc[labelled, [task.name]], Xte, spec, settings,
-                    **CANDIDATES[single_config],
+                    **_estimator_params(single_config,
+                                        None if gtr is None else gtr[labelled], seed),
                 )
                 outs.update(single.outputs)
                 total += single.fit_seconds
             singles_done[single_config] = (outs, total)
         outs, total = singles_done[single_config]
-        record(config, "single", outs, total)
+        record(config, "single", outs, total, single_config)
         print(f"  {name} fold {fold}: {config} {fit_s:.1f}s (single {total:.1f}s, "
               f"{BOOSTING} {lgbm.fit_seconds:.1f}s)", flush=True)
     return rows
@@ -148,13 +210,32 @@ def run(names: Sequence[str], candidates: Sequence[str], *, folds: int = 3,
         X, Y = datasets.load(name, n_rows=cap, random_state=seed)
         spec = TargetSpec(targets=datasets.target_kinds(name)).fit(Y)
         splits, _ = dataset_folds(name, X, cap, folds, seed)
+        group_frame = datasets.groups(name, n_rows=cap, random_state=seed)
+        groups = None if group_frame is None else group_frame.iloc[:, 0].to_numpy()
         print(f"{name}: {len(X)} rows, {len(candidates)} candidates, {folds} folds", flush=True)
         jobs_list += [
-            delayed(_one_fold)(name, f, tr, te, X, Y, spec, candidates, single_of, seed)
+            delayed(_one_fold)(name, f, tr, te, X, Y, spec, candidates, single_of, seed,
+                               groups)
             for f, (tr, te) in enumerate(splits)
         ]
     results = Parallel(n_jobs=jobs)(jobs_list)
     return pd.DataFrame([r for fold_rows in results for r in fold_rows])
+
+
+def with_single_of(scores: pd.DataFrame, single_config: str) -> pd.DataFrame:
+    """Every candidate's single-task rows replaced by the fits made with ``single_config``'s
+    settings (any run of ``--single-of single_config`` in ``scores``, same folds)."""
+    if "single_config" not in scores:
+        raise SystemExit("these scores do not say which settings fitted their single-task "
+                         "rows (written before the single_config column)")
+    singles = scores[(scores.role == "single") & (scores.single_config == single_config)]
+    if singles.empty:
+        raise SystemExit(f"no single-task fits with {single_config!r} settings in the scores")
+    singles = singles.drop_duplicates(["dataset", "fold", "task", "metric"])
+    others = scores[scores.role != "single"]
+    configs = others.loc[others.role == "multi", "config"].unique()
+    copies = [singles.assign(config=config) for config in configs]
+    return pd.concat([others, *copies], ignore_index=True)
 
 
 def per_task_gain(scores: pd.DataFrame) -> pd.DataFrame:
@@ -195,7 +276,7 @@ def markdown(table: pd.DataFrame) -> str:
             shown[col] = ["—" if pd.isna(v) else f"{v:+.3f}" if col.startswith("worst")
                           else f"{v:.2f}" if col.startswith("fit") else f"{v:.3f}"
                           for v in table[col]]
-    return shown.reset_index().to_markdown(index=False)
+    return shown.fillna("—").reset_index().to_markdown(index=False)
 
 
 def main(argv: list[str] | None = None) -> pd.DataFrame:
@@ -218,6 +299,8 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     if args.from_scores:  # runs share the single-task and LightGBM fits: keep one copy
         scores = pd.concat([pd.read_csv(path) for path in args.from_scores])
         scores = scores.drop_duplicates(["dataset", "fold", "config", "role", "task", "metric"])
+        if args.single_of:
+            scores = with_single_of(scores, args.single_of)
     else:
         scores = run(args.datasets.split(","), candidates, folds=args.folds, rows=args.rows,
                      single_of=args.single_of, jobs=args.jobs, seed=args.seed)
