@@ -128,12 +128,13 @@ def _tabmtl(settings: Settings, **params) -> MultiTaskEstimator:
     return MultiTaskEstimator(random_state=settings.seed, **params)
 
 
-def _fit_tabmtl(model: MultiTaskEstimator, Xtr, Ytr, Xte, spec) -> FoldOutput:
-    """Fit one tabmtl network on all targets (missing labels masked in its loss), timed."""
+def _fit_tabmtl(model: MultiTaskEstimator, Xtr, Ytr, Xte, spec, groups=None) -> FoldOutput:
+    """Fit one tabmtl network on all targets (missing labels masked in its loss), timed;
+    ``groups`` (one per row of ``Xtr``) as a user with unit ids would pass them."""
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # "dropping rows with no label at all"
-        model.fit(Xtr, Ytr)
+        model.fit(Xtr, Ytr, groups=groups)
     fit_s = time.perf_counter() - t0
     return FoldOutput(tabmtl_outputs(model, Xte, _tasks(spec, Ytr)), fit_s)
 
@@ -143,11 +144,13 @@ def fit_predict_tabmtl_multitask(Xtr, Ytr, Xte, spec, settings, **params) -> Fol
     return _fit_tabmtl(_tabmtl(settings, **params), Xtr, Ytr, Xte, spec)
 
 
-def fit_predict_tabmtl_defaults(Xtr, Ytr, Xte, spec, settings, **params) -> FoldOutput:
+def fit_predict_tabmtl_defaults(Xtr, Ytr, Xte, spec, settings, groups=None,
+                                **params) -> FoldOutput:
     """tabmtl exactly as a new user gets it: every parameter at its default but the seed
-    (the benchmark's epoch budget, trunk and batch size are not imposed)."""
+    (the benchmark's epoch budget, trunk and batch size are not imposed); ``groups`` the
+    table's unit of each row (rand_hie's person), passed to fit as such a user would."""
     model = MultiTaskEstimator(random_state=settings.seed, **params)
-    return _fit_tabmtl(model, Xtr, Ytr, Xte, spec)
+    return _fit_tabmtl(model, Xtr, Ytr, Xte, spec, groups)
 
 
 def fit_predict_tabmtl_single(Xtr, Ytr, Xte, spec, settings) -> FoldOutput:

@@ -30,11 +30,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 from joblib import Parallel, delayed
-from torch.utils.data import Subset
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `datasets` is a top-level folder, not an installed package
@@ -91,64 +89,30 @@ CANDIDATES: dict[str, dict] = {
     "bins 16 d8": {"numeric_embedding": PiecewiseLinearEmbedding(n_bins=16, d_embedding=8)},
     "bins 16 d8 + patience 8": {
         "numeric_embedding": PiecewiseLinearEmbedding(n_bins=16, d_embedding=8), "patience": 8},
-    # rand_hie diagnosis (docs/sharing.md, "rand_hie: where sharing loses")
-    "group valid": {"valid_split": "groups"},
-    "hard + group valid": {"architecture": "hard", "valid_split": "groups"},
-    "group valid + uncertainty": {"valid_split": "groups", "weighting": "uncertainty"},
+    # rand_hie diagnosis (docs/sharing.md, "rand_hie: where sharing loses"): every fit
+    # gets the table's groups (early stopping on whole persons) unless "random valid"
+    "random valid": {"valid_split": "rows"},
+    "hard + random valid": {"architecture": "hard", "valid_split": "rows"},
+    "uncertainty": {"weighting": "uncertainty"},
     "dropout 0.2": {"dropout": 0.2},
     "weight decay 1e-2": {"weight_decay": 1e-2},
     "lr 5e-4": {"lr": 5e-4},
-    "group valid + dropout 0.2": {"valid_split": "groups", "dropout": 0.2},
 }
-#: Candidates whose early stopping holds out whole groups (``datasets.groups``, e.g.
-#: rand_hie's persons) instead of random rows: a candidate's ``"valid_split": "groups"``.
-GROUPED = "groups"
 HEADLINE = ("R²", "ROC-AUC")
+#: A candidate's ``"valid_split"``: every tabmtl fit on a table with units (``datasets.groups``,
+#: rand_hie's persons) gets them as ``fit(groups=)``, so early stopping holds out whole
+#: units as a user with unit ids would; ``"rows"`` fits without them (random rows).
+ROWS = "rows"
 
 
-class GroupValidSplit:
-    """A skorch ``train_split`` that holds out whole groups for early stopping.
-
-    The default validation split draws random rows; on a table with repeated units
-    (rand_hie: several person-years per person) the same unit then sits on both sides,
-    and the validation loss rewards memorising it. This split draws ``fraction`` of the
-    groups instead (seeded), so early stopping sees unseen units, as the test folds do.
-
-    Parameters
-    ----------
-    groups : array-like of shape (n_rows,)
-        The group of each row handed to ``fit``, in order.
-    fraction : float
-        Share of the groups held out.
-    seed : int
-        Seeds the draw.
-    """
-
-    def __init__(self, groups, fraction: float = 0.1, seed: int = 0) -> None:
-        self.groups = np.asarray(groups)
-        self.fraction = fraction
-        self.seed = seed
-
-    def __call__(self, dataset, y=None, **_):
-        if len(dataset) != len(self.groups):
-            raise ValueError(f"GroupValidSplit has {len(self.groups)} groups for "
-                             f"{len(dataset)} rows; pass the groups of the rows fitted.")
-        unique = np.unique(self.groups)
-        n_valid = max(1, round(self.fraction * len(unique)))
-        held = np.random.default_rng(self.seed).choice(unique, n_valid, replace=False)
-        valid = np.isin(self.groups, held)
-        return Subset(dataset, np.flatnonzero(~valid)), Subset(dataset, np.flatnonzero(valid))
-
-
-def _estimator_params(config: str, groups, seed: int) -> dict:
-    """A candidate's MultiTaskEstimator keyword arguments for the rows ``groups`` label."""
+def _estimator_params(config: str, groups, seed: int) -> tuple[dict, object]:
+    """A candidate's MultiTaskEstimator keyword arguments, and the ``groups`` to fit with."""
     params = dict(CANDIDATES[config])
-    if params.pop("valid_split", None) == GROUPED:
-        if groups is None:  # a table without groups: random rows, as the default
-            return params
-        split = GroupValidSplit(groups, seed=seed)
-        params["net_kwargs"] = {**params.get("net_kwargs", {}), "train_split": split}
-    return params
+    if params.pop("valid_split", None) == ROWS:
+        return params, None
+    return params, groups
+
+
 BOOSTING = "lgbm"
 
 
@@ -158,7 +122,6 @@ def _one_fold(name, fold, train, test, X, Y, spec, candidates, single_of, seed,
     rows = []
     Xtr, Ytr, Xte, Yte = X.iloc[train], Y.iloc[train], X.iloc[test], Y.iloc[test]
     gtr = None if groups is None else groups[train]
-    has_label = Ytr.notna().any(axis=1).to_numpy()  # the rows a multi-task fit keeps
     MultiTaskEstimator(max_epochs=1, random_state=0).fit(*synthetic_table(256))  # warm-up
     tasks = [t for t in spec.tasks_ if t.name in Ytr.columns]
 
@@ -172,8 +135,9 @@ def _one_fold(name, fold, train, test, X, Y, spec, candidates, single_of, seed,
     record(BOOSTING, "reference", lgbm.outputs, lgbm.fit_seconds)
     singles_done: dict[str, tuple[dict, float]] = {}
     for config in candidates:
-        params = _estimator_params(config, None if gtr is None else gtr[has_label], seed)
-        multi = fit_predict_tabmtl_defaults(Xtr, Ytr, Xte, spec, settings, **params)
+        params, fit_groups = _estimator_params(config, gtr, seed)
+        multi = fit_predict_tabmtl_defaults(Xtr, Ytr, Xte, spec, settings, fit_groups,
+                                            **params)
         outputs, fit_s = multi.outputs, multi.fit_seconds
         record(config, "multi", outputs, fit_s)
         single_config = single_of or config
@@ -181,10 +145,12 @@ def _one_fold(name, fold, train, test, X, Y, spec, candidates, single_of, seed,
             outs, total = {}, 0.0
             for task in tasks:
                 labelled = Ytr[task.name].notna().to_numpy()
+                single_params, single_groups = _estimator_params(
+                    single_config, None if gtr is None else gtr[labelled], seed
+                )
                 single = fit_predict_tabmtl_defaults(
                     Xtr[labelled], Ytr.loc[labelled, [task.name]], Xte, spec, settings,
-                    **_estimator_params(single_config,
-                                        None if gtr is None else gtr[labelled], seed),
+                    single_groups, **single_params,
                 )
                 outs.update(single.outputs)
                 total += single.fit_seconds

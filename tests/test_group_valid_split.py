@@ -1,40 +1,21 @@
-"""benchmarks.sharing's person-held-out early stopping (docs/sharing.md, "rand_hie: where
-sharing loses"): whole groups go to validation, and an estimator early-stops on them."""
+"""benchmarks.sharing: every tabmtl fit gets the table's groups (early stopping on whole
+persons, docs/sharing.md "rand_hie: where sharing loses") unless a candidate opts out,
+and every candidate can be compared with the same single-task fits."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import torch
-from torch.utils.data import TensorDataset
 
-from benchmarks.sharing import GroupValidSplit, with_single_of
-from tabmtl import MultiTaskEstimator
+from benchmarks.sharing import _estimator_params, with_single_of
 
 
-def test_whole_groups_are_held_out():
-    groups = np.repeat(np.arange(50), 4)
-    dataset = TensorDataset(torch.arange(len(groups)))
-    train, valid = GroupValidSplit(groups, fraction=0.1, seed=3)(dataset)
-    train_groups = set(groups[train.indices])
-    valid_groups = set(groups[valid.indices])
-    assert len(valid_groups) == 5
-    assert not train_groups & valid_groups
-    assert len(train) + len(valid) == len(groups)
-
-
-def test_an_estimator_early_stops_on_the_held_out_groups():
-    rng = np.random.default_rng(0)
-    groups = np.repeat(np.arange(60), 5)
-    X = pd.DataFrame(rng.normal(size=(300, 3)), columns=["a", "b", "c"])
-    Y = pd.DataFrame({"y": X.a + rng.normal(size=300), "z": X.b + rng.normal(size=300)})
-    split = GroupValidSplit(groups, fraction=0.2, seed=0)
-    model = MultiTaskEstimator(random_state=0, max_epochs=30,
-                               net_kwargs={"train_split": split}).fit(X, Y)
-    assert model.best_epoch_ is not None
-    assert model.history_[-1]["valid_batch_count"] >= 1  # it validated
-    held = np.isin(groups, groups[split(TensorDataset(torch.zeros(300)))[1].indices])
-    assert held.sum() == 60  # 12 persons of 5 rows
+def test_candidates_fit_with_the_tables_groups_unless_random_valid():
+    groups = np.arange(10)
+    params, fit_groups = _estimator_params("defaults", groups, seed=0)
+    assert fit_groups is groups and "valid_split" not in params
+    params, fit_groups = _estimator_params("random valid", groups, seed=0)
+    assert fit_groups is None and "valid_split" not in params
 
 
 def test_with_single_of_gives_every_candidate_the_same_single_task_fits():

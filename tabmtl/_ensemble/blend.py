@@ -31,13 +31,13 @@ from tabmtl.evaluation._outputs import tabmtl_outputs
 NET, SINGLE = "net", "single_task"
 
 
-def _fit_net(template: MultiTaskEstimator, X: pd.DataFrame, Y: pd.DataFrame):
+def _fit_net(template: MultiTaskEstimator, X: pd.DataFrame, Y: pd.DataFrame, groups=None):
     """A clone of ``template`` fitted on ``X, Y``, or KeyboardInterrupt if Ctrl-C cut it short.
 
     A net's own fit takes Ctrl-C as "stop and keep the best epoch so far"; inside a blend
     that would leave one of several nets half-trained behind weights chosen for full
     fits, so the interrupt ends the whole blend fit instead."""
-    model = clone(template).fit(X, Y)
+    model = clone(template).fit(X, Y, groups=groups)
     if getattr(model, "interrupted_", False):
         raise KeyboardInterrupt(
             "MultiTaskBlend.fit was interrupted while fitting its net; a blend is usable "
@@ -191,7 +191,8 @@ class MultiTaskBlend(BlendIntervalsMixin, BaseEstimator):
 
         ``groups`` (optional, one per row, e.g. a person's id) keeps each group on one
         side of every cross-fitting fold, so that a learner that memorises a group
-        does not look better out of fold than it is on new groups.
+        does not look better out of fold than it is on new groups, and reaches the nets'
+        early stopping (whole groups held out, as ``MultiTaskEstimator.fit(groups=)``).
         """
         if self.selection not in SELECTIONS:
             raise InputError(
@@ -220,7 +221,10 @@ class MultiTaskBlend(BlendIntervalsMixin, BaseEstimator):
         self.oof_fold_ = np.full(len(X), -1, dtype=np.int64)
         for f, (train, test) in enumerate(folds):
             self.oof_fold_[test] = f
-            fitted = self._fit_learners(X.iloc[train], Y.iloc[train], Xb.iloc[train])
+            fitted = self._fit_learners(
+                X.iloc[train], Y.iloc[train], Xb.iloc[train],
+                None if groups is None else groups.to_numpy()[train],
+            )
             outs = self._outputs(fitted, X.iloc[test], Xb.iloc[test])
             for task in spec.tasks_:
                 for learner in self.task_learners_[task.name]:
@@ -230,15 +234,18 @@ class MultiTaskBlend(BlendIntervalsMixin, BaseEstimator):
             raise InputError("The cv folds leave rows out of every test part; use a partition.")
         self.oof_outputs_ = oof
         self._choose_weights(Y)
-        fitted = self._fit_learners(X, Y, Xb)
+        fitted = self._fit_learners(X, Y, Xb, None if groups is None else groups.to_numpy())
         self.net_ = fitted.pop(NET)
         self.single_task_nets_ = fitted.pop(SINGLE, {})
         self.boosters_ = fitted
         return self
 
-    def _fit_learners(self, X: pd.DataFrame, Y: pd.DataFrame, Xb: pd.DataFrame) -> dict:
+    def _fit_learners(
+        self, X: pd.DataFrame, Y: pd.DataFrame, Xb: pd.DataFrame, groups=None
+    ) -> dict:
+        """Every learner fitted on these rows; ``groups`` reach the nets' early stopping."""
         net = self.estimator if self.estimator is not None else MultiTaskEstimator()
-        fitted = {NET: _fit_net(net, X, Y)}
+        fitted = {NET: _fit_net(net, X, Y, groups)}
         for task in self.target_spec_.tasks_:
             for name, template in self._boosting_templates(task).items():
                 fitted.setdefault(name, {})[task.name] = fit_boosting(
@@ -248,7 +255,10 @@ class MultiTaskBlend(BlendIntervalsMixin, BaseEstimator):
             fitted[SINGLE] = {}
             for task in self.target_spec_.tasks_:
                 present = Y[task.name].notna().to_numpy()
-                fitted[SINGLE][task.name] = _fit_net(net, X[present], Y.loc[present, [task.name]])
+                fitted[SINGLE][task.name] = _fit_net(
+                    net, X[present], Y.loc[present, [task.name]],
+                    None if groups is None else groups[present],
+                )
         return fitted
 
     def _boosting_templates(self, task: TargetKind) -> dict[str, BaseEstimator]:

@@ -36,11 +36,12 @@ class _ArrayMultiTask(MultiTaskBase):
 
     _target_kind = ""
 
-    def fit(self, X, y, sample_weight=None) -> _ArrayMultiTask:
+    def fit(self, X, y, sample_weight=None, groups=None) -> _ArrayMultiTask:
         """Fit on features ``X`` and targets ``y`` (1-D, or 2-D with one column per output).
 
         ``sample_weight`` (one value per row, >= 0) scales each row's contribution to every
-        output's loss, as in :meth:`MultiTaskEstimator.fit <tabmtl.MultiTaskEstimator.fit>`.
+        output's loss and ``groups`` (one label per row) makes early stopping hold out whole
+        groups, as in :meth:`MultiTaskEstimator.fit <tabmtl.MultiTaskEstimator.fit>`.
         """
         if y is None:
             raise InputError(
@@ -52,7 +53,9 @@ class _ArrayMultiTask(MultiTaskBase):
             raise InputError("sample_weight is zero for every row: nothing to fit on.")
         self._y_1d = Y.attrs["y_ndim"] == 1
         targets = {c: self._target_kind for c in Y.columns}
-        self._fit_frames(as_frame(X), Y, targets, sample_weight, self._class_weights(Y))
+        self._fit_frames(
+            as_frame(X), Y, targets, sample_weight, self._class_weights(Y), groups
+        )
         return self
 
     def _class_weights(self, Y: pd.DataFrame):

@@ -30,6 +30,7 @@ from tabmtl._nn.architectures import Architecture
 from tabmtl._nn.weighting import Weighting
 from tabmtl._training.build import (
     build_net,
+    check_groups,
     fit_input_state,
     resolve_early_stopping,
     resolve_patience,
@@ -117,10 +118,13 @@ class MultiTaskBase(SavedStateMixin, BaseEstimator):
         targets,
         sample_weight=None,
         class_weight=None,
+        groups=None,
     ) -> None:
-        """Fit on validated frames; ``targets`` are the kind overrides to use."""
+        """Fit on validated frames; ``targets`` are the kind overrides to use; ``groups``
+        (one label per row, or None) makes early stopping hold out whole groups."""
         if len(X) != len(Y):
             raise InputError(f"X has {len(X)} rows but Y has {len(Y)}; they must match.")
+        groups = check_groups(groups, len(X))
         if len(X) == 0:
             raise InputError("X and Y are empty (0 rows); fit needs at least one labelled row.")
         seed = self._begin_fit()
@@ -149,7 +153,9 @@ class MultiTaskBase(SavedStateMixin, BaseEstimator):
             self.early_stopping, self._selection_rows(spec, y_enc[fitted])
         )
         params = {**self.get_params(deep=False), "early_stopping": early_stopping}
-        split = validation_rows(params, len(fitted), seed)
+        split = validation_rows(
+            params, len(fitted), seed, None if groups is None else groups[fitted]
+        )
         training = fitted if split is None else fitted[split[0]]
         if len(training) < len(labelled):
             self._standardize_on_training_rows(spec, Y, y_enc, training)
