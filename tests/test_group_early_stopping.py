@@ -92,3 +92,22 @@ def test_blend_passes_each_folds_groups_to_its_nets(monkeypatch):
     net = MultiTaskEstimator(max_epochs=2, hidden_layer_sizes=(8,), random_state=0)
     MultiTaskBlend(net, cv=2).fit(X, Y, groups=unit)
     assert calls and all(n == g for n, g in calls)  # every net got its rows' groups
+
+
+def test_cross_validate_transfer_passes_each_folds_groups_to_its_fits(monkeypatch):
+    from tabmtl.evaluation import cross_validate_transfer
+
+    seen = []
+    real = MultiTaskEstimator.fit
+
+    def spy(self, X, Y, sample_weight=None, groups=None):
+        seen.append((len(X), None if groups is None else len(groups)))
+        return real(self, X, Y, sample_weight=sample_weight, groups=groups)
+
+    monkeypatch.setattr(MultiTaskEstimator, "fit", spy)
+    X, Y, unit = _units(n_units=30, per_unit=4)
+    cross_validate_transfer(
+        X, Y, MultiTaskEstimator(max_epochs=2, hidden_layer_sizes=(8,), random_state=0),
+        cv=2, groups=pd.Series(unit), grouping=False,
+    )
+    assert seen and all(n == g for n, g in seen)

@@ -150,7 +150,8 @@ def auxiliary_gain(
     metrics : dict, optional
         Target name or kind -> metric (see :func:`~tabmtl.metrics.task_scorer`).
     stratify, groups : pandas.Series, optional
-        As ``make_folds``.
+        As ``make_folds``; ``groups`` also reach every fit (early stopping holds out whole
+        groups, as ``MultiTaskEstimator.fit(groups=)``).
     random_state : int, default=0
         Seed of the folds, the label subsample and (``+ fold``) the networks.
     log : callable, optional
@@ -213,7 +214,9 @@ def auxiliary_gain(
                 est = _restricted(template, names, list(helpers)).set_params(random_state=seed)
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", UserWarning)  # rows without labels
-                    est.fit(X.iloc[train], Ytr[names])
+                    est.fit(X.iloc[train], Ytr[names], groups=(
+                        None if groups is None else np.asarray(groups)[train]
+                    ))
                 out = tabmtl_outputs(est, X.iloc[test], [tasks[m]])[m]
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", UserWarning)

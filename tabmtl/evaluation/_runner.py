@@ -129,8 +129,10 @@ class FoldRunner:
     """
 
     def __init__(self, X, Y, template, spec, metrics, folds, cv_description, random_state,
-                 log=None):
+                 log=None, groups=None):
         self.X, self.Y, self.template = X, Y, template
+        # the folds' groups also reach every fit: early stopping holds out whole groups
+        self.groups = None if groups is None else np.asarray(groups)
         self.spec, self.metrics, self.folds = spec, metrics, folds
         self.cv_description = cv_description
         self.random_state = random_state
@@ -178,7 +180,7 @@ class FoldRunner:
         folds, how = make_folds(
             len(X), cv, stratify=stratify, groups=groups, random_state=random_state
         )
-        return cls(X, Y, template, spec, chosen, folds, how, random_state, log)
+        return cls(X, Y, template, spec, chosen, folds, how, random_state, log, groups)
 
     def seed(self, fold: int, base: object) -> object:
         """The seed of every model of one fold: ``base + fold`` for an integer base.
@@ -249,7 +251,9 @@ class FoldRunner:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)  # "dropping unlabelled rows"
-                est.fit(Xtr, Ytr)
+                est.fit(Xtr, Ytr, groups=(
+                    None if self.groups is None else self.groups[train][rows]
+                ))
         finally:
             if split is not None:
                 split.release()

@@ -104,7 +104,9 @@ def cross_validate_transfer(
     cv : int, splitter or iterable of (train, test), default=5
         Folds, see ``make_folds``.
     stratify, groups : pandas.Series, optional
-        Stratification labels and row groups for the folds (see ``make_folds``).
+        Stratification labels and row groups for the folds (see ``make_folds``);
+        ``groups`` also reach every fit, whose early stopping then holds out whole
+        groups (``MultiTaskEstimator.fit(groups=)``).
     metrics : dict, optional
         Target name or kind -> metric name (see
         :func:`~tabmtl.metrics.resolve_metrics`); default R² for regression and accuracy
