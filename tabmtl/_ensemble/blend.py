@@ -37,7 +37,9 @@ def _fit_net(template: MultiTaskEstimator, X: pd.DataFrame, Y: pd.DataFrame, gro
     A net's own fit takes Ctrl-C as "stop and keep the best epoch so far"; inside a blend
     that would leave one of several nets half-trained behind weights chosen for full
     fits, so the interrupt ends the whole blend fit instead."""
-    model = clone(template).fit(X, Y, groups=groups)
+    model = clone(template)
+    # groups only when there are some: a user's net template may not take them
+    model = model.fit(X, Y) if groups is None else model.fit(X, Y, groups=groups)
     if getattr(model, "interrupted_", False):
         raise KeyboardInterrupt(
             "MultiTaskBlend.fit was interrupted while fitting its net; a blend is usable "
