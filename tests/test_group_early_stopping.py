@@ -111,3 +111,26 @@ def test_cross_validate_transfer_passes_each_folds_groups_to_its_fits(monkeypatc
         cv=2, groups=pd.Series(unit), grouping=False,
     )
     assert seen and all(n == g for n, g in seen)
+
+
+def test_cli_fit_groups_reach_the_fit_and_are_no_feature(tmp_path, monkeypatch):
+    from tabmtl._cli.main import main
+
+    seen = {}
+    real = MultiTaskEstimator.fit
+
+    def spy(self, X, Y, sample_weight=None, groups=None):
+        seen["groups"], seen["columns"] = groups, list(X.columns)
+        return real(self, X, Y, sample_weight=sample_weight, groups=groups)
+
+    monkeypatch.setattr(MultiTaskEstimator, "fit", spy)
+    X, Y, unit = _units(n_units=30, per_unit=4)
+    X.join(Y).assign(person=unit).to_csv(tmp_path / "t.csv", index=False)
+    code = main(["fit", str(tmp_path / "t.csv"), "--target", "y", "--target", "z",
+                 "--groups", "person", "--max-epochs", "2", "--quiet",
+                 "--out", str(tmp_path / "m.tabmtl")])
+    assert code == 0
+    assert "person" not in seen["columns"]
+    assert list(seen["groups"]) == list(unit)
+    assert main(["fit", str(tmp_path / "t.csv"), "--target", "y", "--groups", "nope",
+                 "--out", str(tmp_path / "n.tabmtl")]) == 2

@@ -163,9 +163,10 @@ def _ctrl_c_ends_the_blend() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def fit_blend(args: argparse.Namespace, X, Y, est, out: Path) -> int:
+def fit_blend(args: argparse.Namespace, X, Y, est, out: Path, groups=None) -> int:
     """Fit a blend of ``est`` and per-target LightGBM on ``X``, ``Y``; save it to ``out``
-    and print its weights. Returns the exit code."""
+    and print its weights. ``groups`` (``--groups``) keep each unit on one side of the
+    cross-fitting folds and of the nets' early stopping. Returns the exit code."""
     from tabmtl._ensemble import MultiTaskBlend
     from tabmtl._training.net import TrainingDiverged
     from tabmtl.io._persistence import save_model
@@ -182,7 +183,7 @@ def fit_blend(args: argparse.Namespace, X, Y, est, out: Path) -> int:
     with thread_limit(args.threads), contextlib.redirect_stdout(sys.stderr), \
             _ctrl_c_ends_the_blend():
         try:
-            blend.fit(X, Y)
+            blend.fit(X, Y, groups=groups)
         except TrainingDiverged as exc:
             say(f"error: {exc}; nothing saved")
             return EXIT_DIVERGED

@@ -24,7 +24,13 @@ from tabmtl._cli.options import (
     include_auxiliary_targets,
 )
 from tabmtl._cli.runtime import say, thread_limit
-from tabmtl._cli.tables import check_writable, read_parquet_head, read_table, split_columns
+from tabmtl._cli.tables import (
+    check_writable,
+    find_column,
+    read_parquet_head,
+    read_table,
+    split_columns,
+)
 from tabmtl.errors import InputError
 
 
@@ -42,6 +48,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "--stream", action="store_true",
         help="train out of core from a parquet file, folder or glob, reading record batches "
         "(preprocessing fitted on a bounded reservoir sample; see tabmtl.io._streaming)",
+    )
+    p.add_argument(
+        "--groups", metavar="COL",
+        help="rows with the same COL value (e.g. a patient id) are one unit: early stopping "
+        "holds out whole units (MultiTaskEstimator.fit(groups=)); COL is not used as a "
+        "feature",
     )
     add_model_options(p)
     add_auxiliary_options(p)
@@ -61,14 +73,20 @@ def run(args: argparse.Namespace) -> int:
     else:
         frame = read_table(args.data)
     include_auxiliary_targets(args)
-    X, Y, kinds = split_columns(frame, args)
+    groups, excluded = None, []
+    if args.groups:
+        if args.stream:
+            raise UsageError("--groups is not supported with --stream")
+        label = find_column(frame, args.groups, "--groups")
+        groups, excluded = frame[label], [label]  # a unit id is no feature
+    X, Y, kinds = split_columns(frame, args, excluded)
     est = build_estimator(args, kinds)
     check_blend_options(args, est)
     est.set_params(verbose=0 if args.quiet else 1)
     out = Path(args.out)
     check_writable(out)
     if args.blend:
-        return fit_blend(args, X, Y, est, out)
+        return fit_blend(args, X, Y, est, out, groups)
     rows = "streamed rows" if args.stream else f"{len(X):,} rows"
     say(
         f"fitting {len(Y.columns)} target(s) on {rows} x {X.shape[1]} features: "
@@ -86,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
 
                 fit_parquet(est, args.data, list(Y.columns), features=list(X.columns))
             else:
-                est.fit(X, Y)
+                est.fit(X, Y, groups=groups)
         except TrainingDiverged as exc:
             diverged = exc
         except KeyboardInterrupt:

@@ -211,8 +211,8 @@ def add_cv_options(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--groups", metavar="COL",
-        help="rows with the same COL value (e.g. a patient id) stay in one fold; COL is "
-        "not used as a feature",
+        help="rows with the same COL value (e.g. a patient id) stay in one fold, and every "
+        "fit's early stopping holds out whole units; COL is not used as a feature",
     )
     add_metric_option(g)
     g.add_argument(
