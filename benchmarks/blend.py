@@ -117,7 +117,9 @@ def one_fold(
     """Score rows and weight rows of every model on one outer fold."""
     settings = Settings(epochs=None, seed=seed)
     results = {
-        "net": fit_predict_tabmtl_defaults(Xtr, Ytr, Xte, spec, settings, targets=kinds),
+        # the net alone gets the groups its copies in the blend get (early stopping)
+        "net": fit_predict_tabmtl_defaults(Xtr, Ytr, Xte, spec, settings, groups,
+                                           targets=kinds),
         "LightGBM": fit_predict_lgbm(Xtr, Ytr, Xte, spec, settings),
         "HistGB": fit_predict_hgb(Xtr, Ytr, Xte, spec, settings),
     }
