@@ -55,7 +55,17 @@ from tabmtl import (  # noqa: E402
     TargetSpec,
 )
 
+
 #: Named candidate settings (MultiTaskEstimator keyword arguments).
+def _cosine(epochs: int, lr: float | None = None) -> dict:
+    """A fixed budget of ``epochs`` with a cosine learning-rate decay, no early stopping."""
+    from skorch.callbacks import LRScheduler
+
+    params = {"early_stopping": False, "max_epochs": epochs,
+              "callbacks": [LRScheduler(policy="CosineAnnealingLR", T_max=epochs)]}
+    return params if lr is None else {**params, "lr": lr}
+
+
 CANDIDATES: dict[str, dict] = {
     "hard": {"architecture": "hard"},
     "hard + uncertainty": {"architecture": "hard", "weighting": "uncertainty"},
@@ -89,6 +99,10 @@ CANDIDATES: dict[str, dict] = {
     "bins 16 d8": {"numeric_embedding": PiecewiseLinearEmbedding(n_bins=16, d_embedding=8)},
     "bins 16 d8 + patience 8": {
         "numeric_embedding": PiecewiseLinearEmbedding(n_bins=16, d_embedding=8), "patience": 8},
+    # fixed-budget cosine schedules instead of early stopping (docs/sharing.md, "Fit time")
+    "cosine 20": _cosine(20),
+    "cosine 12": _cosine(12),
+    "cosine 12 lr 3e-3": _cosine(12, lr=3e-3),
     # rand_hie diagnosis (docs/sharing.md, "rand_hie: where sharing loses"): every fit
     # gets the table's groups (early stopping on whole persons) unless "random valid"
     "random valid": {"valid_split": "rows"},
