@@ -32,7 +32,6 @@ import hmac
 import json
 import os
 import tempfile
-import uuid
 import warnings
 import zipfile
 import zlib
@@ -46,6 +45,7 @@ from tabmtl.io._model_file_checks import (
     read_member,
     short_repr,
     sign,
+    write_archive,
 )
 from tabmtl.io._model_json import ModelFileError, decode
 
@@ -98,18 +98,7 @@ def save_blend_file(blend, path: str | os.PathLike, *, key: bytes | str | None =
         "estimator": ESTIMATOR, "members": digests,
         "signature": None if key is None else sign(key, ESTIMATOR, __version__, digests, FORMAT),
     }
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex}")
-    try:
-        # deflated: a truncated file then has no readable end of archive, where the nets
-        # stored as they are would leave a net's own zip at the end of the cut file
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-            zf.writestr(MANIFEST, json.dumps(manifest, indent=1))
-            for name, data in members.items():
-                zf.writestr(name, data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return write_archive(path, manifest, members)
 
 
 def load_blend_file(

@@ -13,6 +13,8 @@ import hashlib
 import hmac
 import itertools
 import json
+import os
+import uuid
 import warnings
 import zipfile
 from collections.abc import Mapping
@@ -100,6 +102,26 @@ def check_manifest(manifest, path: Path, version: str, allow_version_mismatch: b
     if signature is not None and not isinstance(signature, str):
         raise ModelFileError(f"{str(path)!r}: the manifest's signature is not a string.")
     return digests, cls_name, saved_version, signature
+
+
+def write_archive(path: Path, manifest: Mapping, members: Mapping[str, bytes]) -> Path:
+    """Write ``manifest.json`` and ``members`` as a deflated zip at ``path``, atomically.
+
+    The file appears whole or not at all (a temporary sibling, then ``os.replace``),
+    named uniquely per call so that two threads saving one path each get theirs.
+    Deflated: a truncated file then has no readable end of archive, where members stored
+    as they are (a net's own zip inside a blend) would leave a readable zip at its end.
+    """
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex}")
+    try:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr("manifest.json", json.dumps(manifest, indent=1))
+            for name, data in members.items():
+                zf.writestr(name, data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
 
 
 def short_repr(value, limit: int = 200) -> str:

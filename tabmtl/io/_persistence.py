@@ -47,7 +47,6 @@ import io
 import json
 import os
 import platform
-import uuid
 import warnings
 import zipfile
 import zlib
@@ -72,6 +71,7 @@ from tabmtl.io._model_file_checks import (
     self_check,
     short_repr,
     sign,
+    write_archive,
 )
 from tabmtl.io._model_json import ModelFileError, decode, encode
 
@@ -152,18 +152,7 @@ def save_model(estimator, path: str | os.PathLike, *, key: bytes | str | None = 
         },
         "signature": None if key is None else sign(key, cls_name, __version__, digests),
     }
-    path = Path(path)
-    # unique per call, not only per process: two threads saving one path each get theirs
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex}")
-    try:
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-            zf.writestr("manifest.json", json.dumps(manifest, indent=1))
-            for name, data in members.items():
-                zf.writestr(name, data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return write_archive(Path(path), manifest, members)
 
 
 def load_model(
