@@ -9,22 +9,22 @@ import pandas as pd
 from sklearn.base import BaseEstimator, clone
 
 from tabmtl._data.features import check_unique_names
-from tabmtl._data.targets import TargetKind, TargetSpec, as_python_scalar
+from tabmtl._data.targets import TargetKind, TargetSpec
 from tabmtl._ensemble.boosting import (
     BoostingFrame,
     boosting_output,
     boosting_templates,
     fit_boosting,
 )
-from tabmtl._ensemble.decoding import decode_output, empty_output, encoded_labels, temper
-from tabmtl._ensemble.inputs import check_targets, check_task_sizes, record_frame
+from tabmtl._ensemble.decoding import empty_output, encoded_labels, temper
+from tabmtl._ensemble.inputs import check_targets, check_task_sizes
 from tabmtl._ensemble.intervals import BlendIntervalsMixin
+from tabmtl._ensemble.prediction import BlendPredictionMixin
 from tabmtl._ensemble.weights import SELECTIONS, blend, choose_weights, task_loss, task_score
 from tabmtl._estimators import MultiTaskEstimator
 from tabmtl._uncertainty.temperature import fit_temperature
 from tabmtl.errors import InputError, InputTypeError
 from tabmtl.evaluation._folds import make_folds
-from tabmtl.evaluation._metrics import score_frame
 from tabmtl.evaluation._outputs import tabmtl_outputs
 
 #: The net's and the single-task nets' names among the learners.
@@ -48,7 +48,7 @@ def _fit_net(template: MultiTaskEstimator, X: pd.DataFrame, Y: pd.DataFrame, gro
     return model
 
 
-class MultiTaskBlend(BlendIntervalsMixin, BaseEstimator):
+class MultiTaskBlend(BlendPredictionMixin, BlendIntervalsMixin, BaseEstimator):
     """The multi-task net and per-target gradient boosting, blended with per-task weights.
 
     Fit cross-fits every learner on the same ``cv`` folds: the multi-task net on all of a
@@ -355,58 +355,6 @@ class MultiTaskBlend(BlendIntervalsMixin, BaseEstimator):
                 value if task.is_regression else temper(value, self.temperatures_[task.name])
             )
         return out
-
-    def predict(self, X) -> pd.DataFrame:
-        """One column per target, in each target's own dtype and labels, indexed like X."""
-        index = self._check_X(X, reset=False).index
-        outputs = self.blended_outputs(X)
-        return pd.DataFrame(
-            {t.name: decode_output(t, outputs[t.name], index) for t in self.target_spec_.tasks_},
-            index=index,
-        )
-
-    def predict_proba(self, X) -> dict[object, pd.DataFrame]:
-        """Target name -> DataFrame of blended class probabilities (class labels as
-        columns), for every classification target."""
-        index = self._check_X(X, reset=False).index
-        outputs = self.blended_outputs(X)
-        return {
-            t.name: pd.DataFrame(
-                outputs[t.name], index=index, columns=pd.Index(t.classes_, dtype=object)
-            )
-            for t in self.target_spec_.tasks_
-            if not t.is_regression
-        }
-
-    def predict_record(self, record: Mapping) -> dict[object, object]:
-        """Predict one row given as a mapping ``{feature: value}``: ``{target: value}``
-        with the values :meth:`predict` gives for that row, as plain Python scalars.
-
-        The boosting models read a DataFrame, so this builds a one-row frame (no faster
-        than :meth:`predict`; the net's own record path is skipped).
-        """
-        row = self.predict(record_frame(record)).iloc[0]
-        return {name: as_python_scalar(value) for name, value in row.items()}
-
-    def predict_proba_record(self, record: Mapping) -> dict[object, dict[object, float]]:
-        """Blended class probabilities of one row given as a mapping ``{feature: value}``:
-        ``{target: {class label: probability}}``, plain Python values."""
-        probas = self.predict_proba(record_frame(record))
-        return {
-            name: {as_python_scalar(c): float(q) for c, q in frame.iloc[0].items()}
-            for name, frame in probas.items()
-        }
-
-    def score_tasks(self, X, Y) -> pd.Series:
-        """Each task's default score (R² for a value, accuracy for classes); rows whose
-        label is missing leave that task's score only."""
-        if isinstance(Y, pd.Series):
-            Y = Y.to_frame()
-        return score_frame(self.target_spec_, Y, self.predict(X))
-
-    def score(self, X, Y) -> float:
-        """Mean over tasks of :meth:`score_tasks` (NaN tasks ignored)."""
-        return float(np.nanmean(self.score_tasks(X, Y).to_numpy()))
 
     # -- checks ----------------------------------------------------------------------
 
