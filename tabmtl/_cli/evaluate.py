@@ -19,7 +19,13 @@ from tabmtl._cli.options import (
     include_auxiliary_targets,
 )
 from tabmtl._cli.runtime import say, thread_limit
-from tabmtl._cli.tables import find_column, read_table, split_columns, write_table
+from tabmtl._cli.tables import (
+    find_column,
+    groups_column,
+    read_table,
+    split_columns,
+    write_table,
+)
 from tabmtl.errors import InputError
 
 
@@ -122,14 +128,10 @@ def prepare_run(args: argparse.Namespace, command: str) -> dict:
     from tabmtl._data.targets import TargetSpec
 
     frame = read_table(args.data)
-    groups = stratify = None
-    extra_excluded = []
-    if args.groups:
-        label = find_column(frame, args.groups, "--groups")
-        groups = frame[label]
-        extra_excluded.append(label)  # an id that decides folds must not be a feature
+    stratify = None
+    groups, excluded = groups_column(frame, args.groups)
     include_auxiliary_targets(args)
-    X, Y, kinds = split_columns(frame, args, extra_excluded)
+    X, Y, kinds = split_columns(frame, args, excluded)
     if Y.shape[1] < 2:
         raise UsageError(f"{command} compares multi-task with single-task: give 2+ targets")
     if args.stratify:

@@ -26,7 +26,7 @@ from tabmtl._cli.options import (
 from tabmtl._cli.runtime import say, thread_limit
 from tabmtl._cli.tables import (
     check_writable,
-    find_column,
+    groups_column,
     read_parquet_head,
     read_table,
     split_columns,
@@ -73,12 +73,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         frame = read_table(args.data)
     include_auxiliary_targets(args)
-    groups, excluded = None, []
-    if args.groups:
-        if args.stream:
-            raise UsageError("--groups is not supported with --stream")
-        label = find_column(frame, args.groups, "--groups")
-        groups, excluded = frame[label], [label]  # a unit id is no feature
+    if args.groups and args.stream:
+        raise UsageError("--groups is not supported with --stream")
+    groups, excluded = groups_column(frame, args.groups)
     X, Y, kinds = split_columns(frame, args, excluded)
     est = build_estimator(args, kinds)
     check_blend_options(args, est)

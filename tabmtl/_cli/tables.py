@@ -146,6 +146,16 @@ def _unknown_column(name: str, option: str, columns: Sequence) -> UsageError:
     return UsageError(f"unknown column {name!r} given to {option}.{hint} The table has: {shown}")
 
 
+def groups_column(frame, name: str | None) -> tuple[object, list]:
+    """``--groups``: the unit id column (None without the option) and the columns it
+    takes out of the features (an id that decides folds or validation rows is no
+    feature)."""
+    if not name:
+        return None, []
+    label = find_column(frame, name, "--groups")
+    return frame[label], [label]
+
+
 def find_column(frame, name: str, option: str) -> object:
     """The frame's column label matching ``name`` (CSV labels are strings already).
 
